@@ -1,0 +1,226 @@
+"""The classification run, step by step: find the data, check it, extract features, split,
+train, evaluate, predict, write the submission. The script and the notebooks call this."""
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+
+from . import paths
+from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
+from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
+from .demo import build_demo, is_demo
+from .features import extract_features
+from .inference import predict_proba, to_class_names
+from .io import atomic_path, write_text_atomic
+from .reports import evaluate, plot_history, write_evaluation
+from .splits import group_split
+from .submission import make_submission, write_submission
+from .training import BEST_MODEL, HISTORY, describe_strategy, select_strategy, train
+
+log = logging.getLogger(__name__)
+
+DEMO_BANNER = """
+==========================================================================================
+  DEMO RUN ON SYNTHETIC AUDIO: no competition data was found{where}.
+  The demo competition in {root} is made of synthetic sounds; its accuracy says
+  nothing about real recordings.
+  {hint}
+==========================================================================================
+"""
+
+
+@dataclasses.dataclass
+class ClassificationOptions:
+    data: str | None = None
+    demo: bool = False
+    out: str | None = None
+    run_dir: str | None = None
+    cache_dir: str | None = None
+    workers: int | None = None
+    predict_only: bool = False
+    model_path: str | None = None
+    resume: str | None = None
+    audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: str
+    submission_path: str
+    demo: bool
+    val_accuracy: float | None
+    unreadable_train: dict
+    unreadable_test: dict
+    missing_test: list
+
+
+def locate_competition(data=None, demo=False) -> tuple[str, bool]:
+    """(root, is_demo): the given folder, else the first one found, else the demo (built once)."""
+    if demo:
+        return build_demo(paths.default_demo_dir()), True
+    if data:
+        if not is_competition_root(data):
+            raise CompetitionError(
+                f"{data} does not have the competition layout (train/train/<class>/*.wav, test/test/*.wav, "
+                f"sample_submission.csv); {paths.DOWNLOAD_HINT}"
+            )
+        return data, is_demo(data)
+    found = paths.find_competition_root()
+    if found:
+        return found, False
+    root = build_demo(paths.default_demo_dir())
+    where = " in " + ", ".join(b for b in paths.search_bases())
+    log.warning(DEMO_BANNER.format(where=where, root=root, hint=paths.DOWNLOAD_HINT))
+    return root, True
+
+
+def check_writable(path) -> None:
+    """Fail now, not after training, if an output cannot be written."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with atomic_path(os.path.join(directory, ".freqquest-write-check")) as tmp:
+        open(tmp, "w").close()
+    os.remove(os.path.join(directory, ".freqquest-write-check"))
+
+
+def run_classification(options: ClassificationOptions) -> RunResult:
+    started = time.time()
+    if options.resume:
+        saved = read_run_config(options.resume)
+        options = dataclasses.replace(
+            options, data=options.data or saved["data"], run_dir=options.resume, audio=saved["audio"], train=saved["train"]
+        )
+        log.info("resuming %s", options.resume)
+    if options.predict_only:
+        if not options.model_path:
+            raise ValueError("--predict-only needs --model-path RUN_DIR (a folder with config.json and model.keras)")
+        saved = read_run_config(options.model_path)
+        options = dataclasses.replace(options, audio=saved["audio"], train=saved["train"])
+
+    root, demo = locate_competition(options.data, options.demo)
+    competition = scan_competition(root)
+    report = preflight(competition)
+    log.info(describe(competition, report))
+    out = options.out or paths.default_submission_path()
+    check_writable(out)
+    cache_dir = options.cache_dir or paths.default_cache_dir()
+
+    if options.predict_only:
+        return _predict_only(options, competition, report, out, cache_dir, demo)
+
+    run_dir = options.run_dir or paths.default_run_dir(options.train.model)
+    os.makedirs(run_dir, exist_ok=True)
+    check_writable(os.path.join(run_dir, BEST_MODEL))
+
+    timings = {}
+    t = time.time()
+    train_set = extract_features(competition.train_paths, options.audio, cache_dir, options.workers, desc="train features")
+    test_set = _test_features(competition, options.audio, cache_dir, options.workers)
+    timings["features_s"] = time.time() - t
+    log.info("features: %d extracted, %d from cache (%s)", train_set.n_extracted + test_set.n_extracted,
+             train_set.n_cached + test_set.n_cached, cache_dir)
+    unreadable_train = dict(report.unreadable_train, **train_set.failed)
+
+    usable = np.flatnonzero(train_set.ok)
+    labels = competition.train_labels[usable]
+    fallback = competition.classes[int(np.bincount(labels, minlength=len(competition.classes)).argmax())]
+    if options.resume:
+        if read_run_config(run_dir)["classes"] != competition.classes:
+            raise CompetitionError(f"the classes of {root} differ from those {run_dir} was trained on")
+    else:
+        write_run_config(run_dir, options.audio, options.train, competition.classes, fallback, root)
+
+    groups = [competition.train_groups[i] for i in usable]
+    train_idx, val_idx = group_split(labels, groups, options.train.val_fraction, options.train.seed)
+    x, y = train_set.features[usable], labels
+    strategy = select_strategy()
+    log.info("training %s on %d clips, validating on %d clips from other recordings; %s",
+             options.train.model, len(train_idx), len(val_idx), describe_strategy(strategy))
+    t = time.time()
+    model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], len(competition.classes), options.train, run_dir, strategy)
+    timings["train_s"] = time.time() - t
+
+    val_pred = predict_proba(model, x[val_idx]).argmax(axis=1)
+    evaluation = evaluate(y[val_idx], val_pred, competition.classes)
+    title = f"{options.train.model}: validation on unseen recordings" + (" (synthetic demo data)" if demo else "")
+    write_evaluation(run_dir, evaluation, competition.classes, title)
+    plot_history(os.path.join(run_dir, HISTORY), os.path.join(run_dir, "training_curves.png"))
+
+    t = time.time()
+    _write_predictions(model, competition, test_set, fallback, out, run_dir)
+    timings["predict_s"] = time.time() - t
+    timings["total_s"] = time.time() - started
+
+    result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, report.unreadable_test | test_set_failed_ids(competition, test_set), report.missing_test_files)
+    _write_summary(result, timings, len(train_idx), len(val_idx))
+    log.info(format_summary(result))
+    return result
+
+
+def _test_features(competition: Competition, audio: AudioConfig, cache_dir, workers):
+    present = [p for p in competition.test_paths if p is not None]
+    return extract_features(present, audio, cache_dir, workers, desc="test features")
+
+
+def test_set_failed_ids(competition: Competition, test_set) -> dict:
+    by_path = test_set.failed
+    return {i: by_path[p] for i, p in zip(competition.test_ids, competition.test_paths) if p in by_path}
+
+
+def _write_predictions(model, competition: Competition, test_set, fallback: str, out, run_dir) -> None:
+    """Predict every test ID (fallback class where there is no usable clip) and write the submission."""
+    probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
+    usable = np.zeros(len(competition.test_ids), dtype=bool)
+    row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
+    rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)
+    probabilities[rows] = predict_proba(model, test_set.features)
+    usable[rows] = test_set.ok
+    names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
+    frame = make_submission(competition.test_ids, names)
+    write_submission(frame, out, competition.test_ids, competition.classes)
+    table = pd.DataFrame(probabilities, columns=competition.classes)
+    table.insert(0, "ID", competition.test_ids)
+    with atomic_path(os.path.join(run_dir, "test_probabilities.csv")) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResult:
+    saved = read_run_config(options.model_path)
+    if saved["classes"] != competition.classes:
+        log.warning("the classes of %s (%s) differ from the run's (%s); predicting the run's classes",
+                    competition.root, competition.classes, saved["classes"])
+    competition = dataclasses.replace(competition, classes=saved["classes"])
+    model = keras.models.load_model(os.path.join(options.model_path, BEST_MODEL))
+    test_set = _test_features(competition, options.audio, cache_dir, options.workers)
+    _write_predictions(model, competition, test_set, saved["fallback_class"], out, options.model_path)
+    result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
+                       report.unreadable_test | test_set_failed_ids(competition, test_set), report.missing_test_files)
+    log.info(format_summary(result))
+    return result
+
+
+def _write_summary(result: RunResult, timings: dict, n_train: int, n_val: int) -> None:
+    payload = dataclasses.asdict(result) | {"n_train": n_train, "n_val": n_val, "timings": timings}
+    write_text_atomic(os.path.join(result.run_dir, "summary.json"), json.dumps(payload, indent=2))
+
+
+def format_summary(result: RunResult) -> str:
+    lines = ["", "summary" + (" (DEMO on synthetic audio)" if result.demo else "")]
+    if result.val_accuracy is not None:
+        lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
+    lines.append(f"  run folder:  {result.run_dir}")
+    lines.append(f"  submission:  {result.submission_path}")
+    if result.unreadable_train:
+        lines.append(f"  {len(result.unreadable_train)} unreadable train file(s), skipped:")
+        lines += [f"    {p}: {r}" for p, r in result.unreadable_train.items()]
+    if result.unreadable_test or result.missing_test:
+        lines.append(f"  {len(result.unreadable_test) + len(result.missing_test)} test ID(s) without a usable clip got the fallback class:")
+        lines += [f"    {i}: {r}" for i, r in result.unreadable_test.items()]
+        lines += [f"    {i}: no such file in test/test" for i in result.missing_test]
+    return "\n".join(lines)
