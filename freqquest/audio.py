@@ -71,4 +71,5 @@ def _reason(path, error) -> str:
     if os.path.getsize(path) == 0:
         return "empty file (0 bytes)"
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return f"not decodable as audio ({message})"
+    # libsndfile says "Error opening '<path>': <what>"; the path is already in our message
+    return f"not decodable as audio ({message.rsplit(chr(39) + ': ', 1)[-1]})"

@@ -8,7 +8,6 @@ file is extracted again, and a second run with the same config extracts nothing.
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import uuid
 
@@ -20,8 +19,6 @@ from tqdm.auto import tqdm
 from .audio import AudioLoadError, load_clip
 from .config import AudioConfig, to_dict
 from .io import atomic_path, write_text_atomic
-
-log = logging.getLogger(__name__)
 
 
 def log_mel(clip: np.ndarray, config: AudioConfig) -> np.ndarray:
@@ -52,7 +49,7 @@ class FeatureSet:
     paths: list
     features: np.ndarray
     errors: list  # one reason per file, "" where the file loaded
-    n_extracted: int
+    n_extracted: int  # computed now (unreadable files are tried again each time, never cached)
     n_cached: int
 
     @property
@@ -153,7 +150,6 @@ def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, 
     for i, (array, error) in zip(todo, results):
         if error is not None:
             errors[i] = error
-            log.warning("unreadable: %s: %s", paths[i], error)
             continue
         features[i] = array
         if keys[i] is not None:
@@ -162,7 +158,8 @@ def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, 
     if cache is not None and new_keys:
         cache.add(new_keys, features[new_rows])
 
-    return FeatureSet(paths=paths, features=features, errors=errors, n_extracted=len(todo), n_cached=len(cached))
+    n_extracted = sum(1 for i in todo if not errors[i])
+    return FeatureSet(paths=paths, features=features, errors=errors, n_extracted=n_extracted, n_cached=len(cached))
 
 
 def _run_extraction(paths, config, workers, desc):

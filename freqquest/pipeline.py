@@ -125,6 +125,9 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     timings["features_s"] = time.time() - t
     log.info("features: %d extracted, %d from cache (%s)", train_set.n_extracted + test_set.n_extracted,
              train_set.n_cached + test_set.n_cached, cache_dir)
+    for path, reason in {**train_set.failed, **test_set.failed}.items():
+        if path not in report.unreadable_train and os.path.basename(path) not in report.unreadable_test:
+            log.warning("unreadable (the header was fine, the audio was not): %s: %s", path, reason)
     unreadable_train = dict(report.unreadable_train, **train_set.failed)
 
     usable = np.flatnonzero(train_set.ok)

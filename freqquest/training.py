@@ -86,7 +86,7 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
         )
     previous_best = best_val_accuracy(run_dir)
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=previous_best
         ),
@@ -101,6 +101,7 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
         validation_data=make_dataset(x_val, y_val, config.batch_size, shuffle=False, seed=config.seed),
         epochs=config.epochs,
         callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself, seeded
         verbose=2,
     )
     return keras.models.load_model(best_path)

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Side-by-side figures on real UrbanSound8K clips (../shared/data/us8k5), in one run.
+
+  python benchmarks/benchmark_classification.py                      # honest split, plain recipe vs cnn vs resnet
+  python benchmarks/benchmark_classification.py --split kaggle       # the Kaggle-like random split (leaky; labelled so)
+
+Honest split: train on fold 1, test on fold 2 (whole recordings unseen), opaque test IDs, 30% of
+the files rewritten in other formats, 3 corrupt test files. Prints feature-extraction clips/s
+(the plain sequential librosa loop vs ours, cold and cached), training time, validation and
+leaderboard-style test accuracy for each recipe.
+"""
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import plain_recipe  # noqa: E402
+
+from freqquest.config import AudioConfig, TrainConfig  # noqa: E402
+from freqquest.dataset import scan_competition  # noqa: E402
+from freqquest.features import extract_features  # noqa: E402
+from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
+from freqquest.submission import make_submission, write_submission  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
+SPLITS = {
+    "honest": ["--test-folds", "2", "--train-folds", "1", "--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"],
+    "kaggle": ["--test-frac", "0.2", "--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"],
+}
+
+
+def build_competition(split, out):
+    if not os.path.isfile(os.path.join(out, "solution.csv")):
+        subprocess.run([sys.executable, os.path.join(SHARED, "tools", "make_competition.py"), "--src",
+                        os.path.join(SHARED, "data", "us8k5"), "--out", out, *SPLITS[split]], check=True)
+    return out
+
+
+def score(submission, root):
+    done = subprocess.run([sys.executable, os.path.join(SHARED, "tools", "score_submission.py"), submission,
+                           os.path.join(root, "solution.csv")], capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[1])
+
+
+def feature_throughput(competition, work):
+    paths = competition.train_paths + [p for p in competition.test_paths if p is not None]
+    t = time.time()
+    plain_recipe.extract(paths)
+    plain = len(paths) / (time.time() - t)
+    cache = tempfile.mkdtemp(dir=work, prefix="cold-cache-")
+    t = time.time()
+    extract_features(paths, AudioConfig(), cache)
+    cold = len(paths) / (time.time() - t)
+    t = time.time()
+    cached = extract_features(paths, AudioConfig(), cache)
+    assert cached.n_extracted == 0
+    return len(paths), plain, cold, len(paths) / (time.time() - t)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--split", choices=sorted(SPLITS), default="honest")
+    p.add_argument("--models", default="cnn,resnet", help="comma-separated models of ours to run")
+    p.add_argument("--seeds", default="42", help="comma-separated seeds for our models")
+    p.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    p.add_argument("--plain-epochs", type=int, default=40)
+    p.add_argument("--skip-plain", action="store_true")
+    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
+    a = p.parse_args()
+    if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
+        sys.exit("needs ../shared/data/us8k5 beside the repository")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    os.makedirs(a.work, exist_ok=True)
+    root = build_competition(a.split, os.path.join(a.work, f"comp-{a.split}"))
+    competition = scan_competition(root)
+    label = "honest: train fold 1, test fold 2" if a.split == "honest" else "KAGGLE-LIKE random 80/20 split (leaky)"
+    rows = []
+
+    n, plain_rate, cold_rate, cached_rate = feature_throughput(competition, a.work)
+    print(f"\nfeature extraction, {n} clips, {os.cpu_count()} cores")
+    print(f"  plain sequential librosa loop  {plain_rate:8.1f} clips/s")
+    print(f"  freqquest, cold cache          {cold_rate:8.1f} clips/s")
+    print(f"  freqquest, cached              {cached_rate:8.1f} clips/s", flush=True)
+
+    if not a.skip_plain:
+        t = time.time()
+        names, figures = plain_recipe.run(competition, epochs=a.plain_epochs)
+        path = os.path.join(a.work, f"plain-{a.split}.csv")
+        write_submission(make_submission(competition.test_ids, names), path, competition.test_ids, competition.classes)
+        rows.append(("plain recipe (cnn, random split, 40 ep)", "-", figures["val_accuracy_random_split"],
+                     score(path, root), figures["train_s"], time.time() - t))
+        print(rows[-1], flush=True)
+
+    for model in [m for m in a.models.split(",") if m]:
+        for seed in map(int, a.seeds.split(",")):
+            run_dir = os.path.join(a.work, f"run-{a.split}-{model}-{seed}-{int(time.time())}")
+            out = os.path.join(run_dir, "submission.csv")
+            t = time.time()
+            result = run_classification(ClassificationOptions(
+                data=root, out=out, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"),
+                train=TrainConfig(model=model, epochs=a.epochs, seed=seed)))
+            with open(os.path.join(run_dir, "summary.json")) as f:
+                timings = json.load(f)["timings"]
+            rows.append((f"freqquest {model}", seed, result.val_accuracy, score(out, root), timings["train_s"], time.time() - t))
+            print(rows[-1], flush=True)
+
+    print(f"\n{label}; test = {len(competition.test_ids)} IDs, scored like the leaderboard")
+    print(f"{'recipe':<42}{'seed':>6}{'val acc':>10}{'test acc':>10}{'train s':>10}{'wall s':>10}")
+    for name, seed, val, test, train_s, wall in rows:
+        print(f"{name:<42}{seed!s:>6}{val:>10.4f}{test:>10.4f}{train_s:>10.1f}{wall:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+import os
+
+import numpy as np
+import pytest
+
+from freqquest.config import AudioConfig
+from freqquest.features import FeatureCache, extract_features, file_key, log_mel
+
+from .conftest import SMALL, write_tone
+
+
+@pytest.fixture
+def clips(tmp_path):
+    paths = [write_tone(tmp_path / f"tone{i}.wav", rate=8000, seconds=1.0, freq=200 + 150 * i) for i in range(12)]
+    return [str(p) for p in paths]
+
+
+def test_log_mel_shape_dtype_and_silence_floor():
+    clip = np.zeros(SMALL.n_samples, dtype=np.float32)
+    mel = log_mel(clip, SMALL)
+    assert mel.shape == (32, 63) == SMALL.feature_shape
+    assert mel.dtype == np.float32
+    np.testing.assert_allclose(mel, np.full((32, 63), -100.0, dtype=np.float32), atol=1e-4)  # 10*log10(amin)
+
+
+def test_log_mel_puts_a_tone_in_the_right_band():
+    t = np.arange(SMALL.n_samples) / SMALL.sample_rate
+    low = log_mel(np.sin(2 * np.pi * 200 * t).astype(np.float32), SMALL).mean(axis=1).argmax()
+    high = log_mel(np.sin(2 * np.pi * 3000 * t).astype(np.float32), SMALL).mean(axis=1).argmax()
+    assert low < 8 < 24 < high
+
+
+def test_default_config_gives_128_mels_by_173_frames():
+    assert AudioConfig().feature_shape == (128, 173)
+
+
+def test_extract_features_shapes_and_bad_files(tmp_path, clips):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    paths = clips[:3] + [str(bad), str(tmp_path / "missing.wav")]
+    result = extract_features(paths, SMALL, cache_root=None, workers=1)
+    assert result.features.shape == (5, 32, 63)
+    assert result.features.dtype == np.float32
+    assert result.ok.tolist() == [True, True, True, False, False]
+    assert result.failed == {str(bad): "not decodable as audio (Format not recognised.)",
+                             str(tmp_path / "missing.wav"): "file not found"}
+    assert np.all(result.features[3:] == 0)
+    assert np.all(result.features[:3].max(axis=(1, 2)) > -20)  # a 0.5-amplitude tone
+
+
+def test_second_run_reads_everything_from_the_cache(tmp_path, clips):
+    cache = tmp_path / "cache"
+    first = extract_features(clips, SMALL, cache, workers=1)
+    assert (first.n_extracted, first.n_cached) == (12, 0)
+    second = extract_features(clips, SMALL, cache, workers=1)
+    assert (second.n_extracted, second.n_cached) == (0, 12)
+    np.testing.assert_array_equal(first.features, second.features)
+    shards = sorted(os.listdir(cache / SMALL.cache_key()))
+    assert shards[0] == "config.json" and len(shards) == 3  # config + one shard (.json + .npy)
+
+
+def test_cache_is_keyed_by_config_and_file_identity(tmp_path, clips):
+    cache = tmp_path / "cache"
+    extract_features(clips, SMALL, cache, workers=1)
+    other = AudioConfig(**{**SMALL.__dict__, "n_mels": 16})
+    assert extract_features(clips, other, cache, workers=1).n_extracted == 12
+    write_tone(clips[0], rate=8000, seconds=1.0, freq=1000)  # the file changes: its key changes
+    os.utime(clips[0], ns=(1, 1))
+    again = extract_features(clips, SMALL, cache, workers=1)
+    assert (again.n_extracted, again.n_cached) == (1, 11)
+    np.testing.assert_array_equal(again.features[0], extract_features(clips[:1], SMALL, None, workers=1).features[0])
+
+
+def test_parallel_extraction_matches_sequential(clips):
+    sequential = extract_features(clips, SMALL, None, workers=1)
+    parallel = extract_features(clips, SMALL, None, workers=2)
+    np.testing.assert_array_equal(sequential.features, parallel.features)
+
+
+def test_cache_read_returns_rows_in_requested_order(tmp_path, small_config):
+    cache = FeatureCache(tmp_path, small_config)
+    rows = np.arange(3 * 32 * 63, dtype=np.float32).reshape(3, 32, 63)
+    cache.add(["a", "b", "c"], rows)
+    np.testing.assert_array_equal(FeatureCache(tmp_path, small_config).read(["c", "a"]), rows[[2, 0]])
+    assert "b" in cache and "z" not in cache
+
+
+def test_file_key_changes_with_content(tmp_path):
+    path = write_tone(tmp_path / "a.wav")
+    key = file_key(path)
+    assert key == file_key(path)
+    write_tone(path, seconds=0.25)
+    assert key != file_key(path)

@@ -1,0 +1,37 @@
+import os
+
+from freqquest import paths
+from freqquest.demo import MARKER
+
+
+def make_root(path):
+    os.makedirs(path / "train" / "train" / "siren")
+    os.makedirs(path / "test" / "test")
+    return path
+
+
+def test_finds_the_zip_nesting_under_a_base(tmp_path):
+    root = make_root(tmp_path / "data" / "the-frequency-quest")
+    assert paths.find_competition_root([str(tmp_path / "data")]) == str(root)
+
+
+def test_finds_a_root_two_levels_down_and_prefers_earlier_bases(tmp_path):
+    deep = make_root(tmp_path / "kaggle" / "input" / "x" / "comp")
+    assert paths.find_competition_root([str(tmp_path / "none"), str(tmp_path / "kaggle" / "input")]) == str(deep)
+    first = make_root(tmp_path / "data")
+    assert paths.find_competition_root([str(tmp_path / "data"), str(tmp_path / "kaggle" / "input")]) == str(first)
+
+
+def test_demo_folders_are_not_real_data(tmp_path):
+    demo = make_root(tmp_path / "data" / "demo")
+    (demo / MARKER).write_text("{}")
+    assert paths.find_competition_root([str(tmp_path / "data")]) is None
+
+
+def test_outputs_go_to_kaggle_working_on_kaggle(monkeypatch):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert paths.default_submission_path() == "/kaggle/working/submission.csv"
+    assert paths.default_run_dir("cnn").startswith("/kaggle/working/runs/")
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
+    monkeypatch.setattr(paths, "KAGGLE_WORKING", "/nonexistent/kaggle/working")
+    assert paths.default_submission_path() == os.path.join("submissions", "submission.csv")

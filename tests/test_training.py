@@ -1,0 +1,101 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from freqquest import training
+from freqquest.config import TrainConfig
+
+from .conftest import REPO
+
+SHAPE = (32, 63)
+CONFIG = TrainConfig(model="cnn", epochs=4, batch_size=8, seed=0, early_stopping_patience=50)
+
+
+def toy_data(n=24, n_classes=3, seed=0):
+    """Each class is a bright band at its own mel rows, so a few epochs learn it."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    x = rng.normal(-60, 5, size=(n, *SHAPE)).astype(np.float32)
+    for i, label in enumerate(y):
+        x[i, label * 10 : label * 10 + 6] += 40
+    return x, y
+
+
+def test_make_dataset_batches_features_with_int_labels():
+    x, y = toy_data(10)
+    batches = list(training.make_dataset(x, y, batch_size=4, shuffle=False, seed=0))
+    assert [b[0].shape for b in batches] == [(4, *SHAPE), (4, *SHAPE), (2, *SHAPE)]
+    assert batches[0][1].dtype == tf.int32
+    np.testing.assert_array_equal(batches[0][0].numpy(), x[:4])
+
+
+def test_cpu_runs_in_float32_with_the_default_strategy():
+    strategy = training.select_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert training.precision_policy(strategy) == "float32"
+
+
+def test_train_writes_checkpoint_and_history_and_returns_the_best_model(tmp_path):
+    x, y = toy_data()
+    model = training.train(x[:18], y[:18], x[18:], y[18:], 3, CONFIG, tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+    assert {"accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"} <= set(history.columns)
+    assert (tmp_path / "model.keras").is_file() and not (tmp_path / "backup").exists()
+    best = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(model.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-6)
+    assert model.predict(x[:1], verbose=0).shape == (1, 3)
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    x, y = toy_data()
+
+    class Interrupt(keras.callbacks.CSVLogger):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.keras.callbacks, "CSVLogger", Interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(x[:18], y[:18], x[18:], y[18:], 3, CONFIG, tmp_path)
+    assert (tmp_path / "backup").is_dir()
+    monkeypatch.undo()
+
+    training.train(x[:18], y[:18], x[18:], y[18:], 3, CONFIG, tmp_path)
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1, 2, 3]
+    assert not (tmp_path / "backup").exists()
+
+
+MULTI_DEVICE = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from freqquest import training
+from freqquest.config import TrainConfig
+from tests.test_training import toy_data
+strategy = training.select_strategy(["/cpu:0", "/cpu:1"])
+x, y = toy_data()
+model = training.train(x[:18], y[:18], x[18:], y[18:], 3, TrainConfig(epochs=2, batch_size=8, seed=0), sys.argv[1], strategy)
+print(json.dumps({"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+                  "shape": list(model.predict(x, verbose=0).shape)}))
+"""
+
+
+def test_training_runs_on_two_devices_with_mirrored_strategy(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-c", MULTI_DEVICE, str(tmp_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"strategy": "MirroredStrategy", "replicas": 2, "shape": [24, 3]}
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1]
