@@ -100,8 +100,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     if options.predict_only:
         if not options.model_path:
             raise ValueError("--predict-only needs --model-path RUN_DIR (a folder with config.json and model.keras)")
-        saved = read_run_config(options.model_path)
-        options = dataclasses.replace(options, audio=saved["audio"], train=saved["train"])
+        options = dataclasses.replace(options, audio=read_run_config(options.model_path)["audio"])
 
     root, demo = locate_competition(options.data, options.demo)
     competition = scan_competition(root)
@@ -125,10 +124,10 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     timings["features_s"] = time.time() - t
     log.info("features: %d extracted, %d from cache (%s)", train_set.n_extracted + test_set.n_extracted,
              train_set.n_cached + test_set.n_cached, cache_dir)
-    for path, reason in {**train_set.failed, **test_set.failed}.items():
-        if path not in report.unreadable_train and os.path.basename(path) not in report.unreadable_test:
-            log.warning("unreadable (the header was fine, the audio was not): %s: %s", path, reason)
-    unreadable_train = dict(report.unreadable_train, **train_set.failed)
+    unreadable_train = report.unreadable_train | train_set.failed
+    unreadable_test = report.unreadable_test | failed_test_ids(competition, test_set)
+    for name in (unreadable_train.keys() - report.unreadable_train.keys()) | (unreadable_test.keys() - report.unreadable_test.keys()):
+        log.warning("unreadable (the header was fine, the audio was not): %s", name)
 
     usable = np.flatnonzero(train_set.ok)
     labels = competition.train_labels[usable]
@@ -160,7 +159,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
-    result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, report.unreadable_test | test_set_failed_ids(competition, test_set), report.missing_test_files)
+    result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, unreadable_test, report.missing_test_files)
     _write_summary(result, timings, len(train_idx), len(val_idx))
     log.info(format_summary(result))
     return result
@@ -171,7 +170,8 @@ def _test_features(competition: Competition, audio: AudioConfig, cache_dir, work
     return extract_features(present, audio, cache_dir, workers, desc="test features")
 
 
-def test_set_failed_ids(competition: Competition, test_set) -> dict:
+def failed_test_ids(competition: Competition, test_set) -> dict:
+    """Test IDs whose file passed the header check but could not be decoded, with the reason."""
     by_path = test_set.failed
     return {i: by_path[p] for i, p in zip(competition.test_ids, competition.test_paths) if p in by_path}
 
@@ -203,7 +203,7 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
     test_set = _test_features(competition, options.audio, cache_dir, options.workers)
     _write_predictions(model, competition, test_set, saved["fallback_class"], out, options.model_path)
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
-                       report.unreadable_test | test_set_failed_ids(competition, test_set), report.missing_test_files)
+                       report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))
     return result
 

@@ -12,7 +12,7 @@ import pytest
 import Audio_Classification_Kaggle as cli
 from freqquest.submission import validate_submission
 
-from .conftest import REPO, TOOLS, US8K5, needs_us8k5
+from .conftest import TOOLS, US8K5, needs_us8k5
 
 RUN_FILES = {"config.json", "model.keras", "history.csv", "training_curves.png", "confusion_matrix.png",
              "report.txt", "report.json", "summary.json", "test_probabilities.csv"}
