@@ -84,9 +84,9 @@ def check_writable(path) -> None:
     """Fail now, not after training, if an output cannot be written."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with atomic_path(os.path.join(directory, ".freqquest-write-check")) as tmp:
-        open(tmp, "w").close()
-    os.remove(os.path.join(directory, ".freqquest-write-check"))
+    probe_file = os.path.join(directory, ".freqquest-write-check")
+    open(probe_file, "w").close()
+    os.remove(probe_file)
 
 
 def run_classification(options: ClassificationOptions) -> RunResult:
