@@ -3,6 +3,7 @@
 
   python Audio_Classification_Kaggle.py                        # finds ./data (or Kaggle/Colab input); demo if none
   python Audio_Classification_Kaggle.py --data /path/to/comp   # explicit competition root
+  python Audio_Classification_Kaggle.py --preset best          # 5-fold ensemble with augmentation and TTA (GPU)
   python Audio_Classification_Kaggle.py --predict-only --model-path runs/<run>
 """
 import argparse
@@ -12,14 +13,17 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from freqquest.config import AudioConfig, TrainConfig  # noqa: E402
+from freqquest.config import (  # noqa: E402
+    FIT_MODES, NORMALIZATIONS, OPTIMIZERS, PRESETS, SCHEDULES, AudioConfig, describe_preset, preset_config)
 from freqquest.dataset import CompetitionError  # noqa: E402
 from freqquest.models import NAMES  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.submission import SubmissionError  # noqa: E402
 
-DEFAULT_TRAIN = TrainConfig()
 DEFAULT_AUDIO = AudioConfig()
+RECIPE_OPTIONS = ("model", "width", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed", "folds",
+                  "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
+                  "mixup_alpha", "label_smoothing")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,21 +37,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     where.add_argument("--run-dir", metavar="DIR", help="where the run's model, config and reports go (default runs/<time>-<model>)")
     where.add_argument("--cache-dir", metavar="DIR", help="feature cache (default ./cache)")
     where.add_argument("--workers", type=int, metavar="N", help="feature-extraction processes (default: all cores)")
-    model = p.add_argument_group("model and training")
-    model.add_argument("--model", choices=NAMES, default=DEFAULT_TRAIN.model, help=f"architecture (default {DEFAULT_TRAIN.model})")
-    model.add_argument("--epochs", type=int, default=DEFAULT_TRAIN.epochs, help=f"maximum epochs; early stopping may end sooner (default {DEFAULT_TRAIN.epochs})")
-    model.add_argument("--batch-size", type=int, default=DEFAULT_TRAIN.batch_size, help=f"global batch size (default {DEFAULT_TRAIN.batch_size})")
-    model.add_argument("--seed", type=int, default=DEFAULT_TRAIN.seed, help=f"random seed (default {DEFAULT_TRAIN.seed})")
-    model.add_argument("--val-fraction", type=float, default=DEFAULT_TRAIN.val_fraction,
-                       help=f"about this share of recordings is held out for validation (default {DEFAULT_TRAIN.val_fraction})")
-    model.add_argument("--normalization", choices=("clip", "global"), default=DEFAULT_TRAIN.normalization,
-                       help=f"standardize each clip's log-Mel, or use the training set's mean/std (default {DEFAULT_TRAIN.normalization})")
-    model.add_argument("--fit-mode", choices=("loop", "pad"), default=DEFAULT_AUDIO.fit_mode,
+    recipe = p.add_argument_group("recipe: a preset, and any of its settings overridden (defaults: the preset's)")
+    recipe.add_argument("--preset", choices=tuple(PRESETS), default="default",
+                        help="quick: a smoke run; default: the recipe a plain run uses; best: the strongest known "
+                        "(several folds, meant for a GPU). `--help` lists each preset's settings below")
+    recipe.add_argument("--model", choices=NAMES)
+    recipe.add_argument("--width", type=int, help="filters in the first stage, doubled per stage")
+    recipe.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner")
+    recipe.add_argument("--batch-size", type=int, help="global batch size")
+    recipe.add_argument("--learning-rate", type=float)
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
+    recipe.add_argument("--schedule", choices=SCHEDULES, help="plateau: ReduceLROnPlateau; cosine: warm-up then cosine decay")
+    recipe.add_argument("--seed", type=int)
+    recipe.add_argument("--folds", type=int, help="K models on group-aware folds, test probabilities averaged; 1: one split")
+    recipe.add_argument("--val-fraction", type=float, help="with --folds 1, about this share of recordings is held out")
+    recipe.add_argument("--tta", type=int, help="test-time views (clips rolled in time) averaged at prediction")
+    recipe.add_argument("--normalization", choices=NORMALIZATIONS,
+                        help="standardize each clip's log-Mel, or use the training set's mean/std")
+    augment = p.add_argument_group("augmentation (on the fly, seeded; 0 or --no-... switches one off)")
+    augment.add_argument("--time-shift", action=argparse.BooleanOptionalAction, help="roll each clip by a random offset")
+    augment.add_argument("--gain-db", type=float, help="random level change of up to +-this many dB")
+    augment.add_argument("--time-masks", type=int, help="SpecAugment time masks per clip")
+    augment.add_argument("--freq-masks", type=int, help="SpecAugment frequency masks per clip")
+    augment.add_argument("--mixup", type=float, dest="mixup_alpha", help="mixup Beta(alpha, alpha); 0 is off")
+    augment.add_argument("--label-smoothing", type=float)
+    audio = p.add_argument_group("audio")
+    audio.add_argument("--fit-mode", choices=FIT_MODES, default=DEFAULT_AUDIO.fit_mode,
                        help=f"bring short clips to {DEFAULT_AUDIO.duration:g} s by looping or silence (default {DEFAULT_AUDIO.fit_mode})")
     runs = p.add_argument_group("existing runs")
     runs.add_argument("--predict-only", action="store_true", help="write a submission from a saved run, no training")
     runs.add_argument("--model-path", metavar="RUN_DIR", help="the saved run for --predict-only")
     runs.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch")
+    p.epilog = "presets:\n" + "\n".join(f"  {name}: {describe_preset(name)}" for name in PRESETS)
     args = p.parse_args(argv)
     if args.predict_only and not args.model_path:
         p.error("--predict-only needs --model-path RUN_DIR")
@@ -66,14 +87,7 @@ def options_from_args(args: argparse.Namespace) -> ClassificationOptions:
         model_path=args.model_path,
         resume=args.resume,
         audio=AudioConfig(fit_mode=args.fit_mode),
-        train=TrainConfig(
-            model=args.model,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            val_fraction=args.val_fraction,
-            normalization=args.normalization,
-        ),
+        train=preset_config(args.preset, **{name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}),
     )
 
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Side-by-side figures on real UrbanSound8K clips (../shared/data/us8k5), in one run.
 
-  python benchmarks/benchmark_classification.py                      # honest split, plain recipe vs cnn vs resnet
+  python benchmarks/benchmark_classification.py                      # honest split: plain recipe vs every preset
   python benchmarks/benchmark_classification.py --split kaggle       # the Kaggle-like random split (leaky; labelled so)
+  python benchmarks/benchmark_classification.py --presets default --models cnn,resnet --seeds 1,2,3 --skip-plain
 
 Honest split: train on fold 1, test on fold 2 (whole recordings unseen), opaque test IDs, 30% of
 the files rewritten in other formats, 3 corrupt test files. Prints feature-extraction clips/s
 (the plain sequential librosa loop vs ours, cold and cached), training time, validation and
-leaderboard-style test accuracy for each recipe.
+leaderboard-style test accuracy, training samples/s and prediction clips/s for each recipe.
 """
 import argparse
 import json
@@ -18,17 +19,20 @@ import sys
 import tempfile
 import time
 
+import pandas as pd
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plain_recipe  # noqa: E402
 
-from freqquest.config import AudioConfig, TrainConfig  # noqa: E402
+from freqquest.config import PRESETS, AudioConfig, preset_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
 from freqquest.features import extract_features  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.submission import make_submission, write_submission  # noqa: E402
+from freqquest.training import HISTORY, fold_dir  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
 SPLITS = {
@@ -68,9 +72,9 @@ def feature_throughput(competition, work):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", choices=sorted(SPLITS), default="honest")
-    p.add_argument("--models", default="cnn,resnet", help="comma-separated models of ours to run")
-    p.add_argument("--seeds", default="42", help="comma-separated seeds for our models")
-    p.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to run")
+    p.add_argument("--models", default="", help="comma-separated models overriding each preset's (default: the preset's)")
+    p.add_argument("--seeds", default="42", help="comma-separated seeds")
     p.add_argument("--plain-epochs", type=int, default=40)
     p.add_argument("--skip-plain", action="store_true")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
@@ -96,26 +100,33 @@ def main():
         path = os.path.join(a.work, f"plain-{a.split}.csv")
         write_submission(make_submission(competition.test_ids, names), path, competition.test_ids, competition.classes)
         rows.append(("plain recipe (cnn, random split, 40 ep)", "-", figures["val_accuracy_random_split"],
-                     score(path, root), figures["train_s"], time.time() - t))
+                     score(path, root), figures["train_s"], time.time() - t, float("nan"), float("nan")))
         print(rows[-1], flush=True)
 
-    for model in [m for m in a.models.split(",") if m]:
-        for seed in map(int, a.seeds.split(",")):
-            run_dir = os.path.join(a.work, f"run-{a.split}-{model}-{seed}-{int(time.time())}")
-            out = os.path.join(run_dir, "submission.csv")
-            t = time.time()
-            result = run_classification(ClassificationOptions(
-                data=root, out=out, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"),
-                train=TrainConfig(model=model, epochs=a.epochs, seed=seed)))
-            with open(os.path.join(run_dir, "summary.json")) as f:
-                timings = json.load(f)["timings"]
-            rows.append((f"freqquest {model}", seed, result.val_accuracy, score(out, root), timings["train_s"], time.time() - t))
-            print(rows[-1], flush=True)
-
+    for preset in a.presets.split(","):
+        for model in [m for m in a.models.split(",") if m] or [None]:
+            for seed in map(int, a.seeds.split(",")):
+                config = preset_config(preset, seed=seed, **({"model": model} if model else {}))
+                run_dir = os.path.join(a.work, f"run-{a.split}-{preset}-{config.model}-{seed}-{int(time.time())}")
+                out = os.path.join(run_dir, "submission.csv")
+                t = time.time()
+                result = run_classification(ClassificationOptions(
+                    data=root, out=out, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), train=config))
+                with open(os.path.join(run_dir, "summary.json")) as f:
+                    summary = json.load(f)
+                timings = summary["timings"]
+                epochs = sum(len(pd.read_csv(os.path.join(fold_dir(run_dir, k), HISTORY))) for k in range(config.folds))
+                n_fit = summary["n_train_clips"] - summary["n_validated"] / config.folds
+                n_test = len(competition.test_ids)
+                rows.append((f"{preset} ({config.model}, {config.folds} fold(s), tta {config.tta})", seed, result.val_accuracy,
+                             score(out, root), timings["train_s"], time.time() - t,
+                             n_fit * epochs / timings["train_s"], n_test / timings["predict_s"]))
+                print(rows[-1], flush=True)
     print(f"\n{label}; test = {len(competition.test_ids)} IDs, scored like the leaderboard")
-    print(f"{'recipe':<42}{'seed':>6}{'val acc':>10}{'test acc':>10}{'train s':>10}{'wall s':>10}")
-    for name, seed, val, test, train_s, wall in rows:
-        print(f"{name:<42}{seed!s:>6}{val:>10.4f}{test:>10.4f}{train_s:>10.1f}{wall:>10.1f}")
+    print("val acc: validation (out-of-fold with folds) on recordings held out of training; test acc: the leaderboard's")
+    print(f"{'recipe':<44}{'seed':>6}{'val acc':>9}{'test acc':>9}{'train s':>9}{'wall s':>9}{'train/s':>9}{'pred/s':>9}")
+    for name, seed, val, test, train_s, wall, train_rate, predict_rate in rows:
+        print(f"{name:<44}{seed!s:>6}{val:>9.4f}{test:>9.4f}{train_s:>9.1f}{wall:>9.1f}{train_rate:>9.1f}{predict_rate:>9.1f}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import logging
 import os
 import time
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -15,12 +14,11 @@ from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
 from .features import extract_features
-from .inference import predict_proba, to_class_names
+from .inference import predict_ensemble, to_class_names
 from .io import atomic_path, write_text_atomic
 from .reports import evaluate, plot_history, write_evaluation
-from .splits import group_split
 from .submission import make_submission, write_submission
-from .training import BEST_MODEL, HISTORY, describe_strategy, select_strategy, train
+from .training import BEST_MODEL, HISTORY, describe_strategy, fold_dir, load_fold_models, select_strategy, train_folds
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +56,7 @@ class RunResult:
     unreadable_train: dict
     unreadable_test: dict
     missing_test: list
+    fold_accuracies: list = dataclasses.field(default_factory=list)
 
 
 def locate_competition(data=None, demo=False) -> tuple[str, bool]:
@@ -99,7 +98,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         log.info("resuming %s", options.resume)
     if options.predict_only:
         if not options.model_path:
-            raise ValueError("--predict-only needs --model-path RUN_DIR (a folder with config.json and model.keras)")
+            raise ValueError("--predict-only needs --model-path RUN_DIR (a finished run folder with config.json and fold_*/model.keras)")
         options = dataclasses.replace(options, audio=read_run_config(options.model_path)["audio"])
 
     root, demo = locate_competition(options.data, options.demo)
@@ -139,28 +138,36 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         write_run_config(run_dir, options.audio, options.train, competition.classes, fallback, root)
 
     groups = [competition.train_groups[i] for i in usable]
-    train_idx, val_idx = group_split(labels, groups, options.train.val_fraction, options.train.seed)
     x, y = train_set.features[usable], labels
+    config = options.train
     strategy = select_strategy()
-    log.info("training %s on %d clips, validating on %d clips from other recordings; %s",
-             options.train.model, len(train_idx), len(val_idx), describe_strategy(strategy))
+    log.info("training %s (%s) on %d clips of %d recordings; %s", config.model, _fold_plan(config), len(y),
+             len(set(groups)), describe_strategy(strategy))
     t = time.time()
-    model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], len(competition.classes), options.train, run_dir, strategy)
+    models, val_probabilities, fold_accuracies = [], np.full((len(y), len(competition.classes)), np.nan, np.float32), []
+    for fold, model, val_idx in train_folds(x, y, groups, len(competition.classes), config, run_dir, strategy):
+        val_probabilities[val_idx] = predict_ensemble([model], x[val_idx], config.tta)
+        fold_accuracies.append(float(np.mean(val_probabilities[val_idx].argmax(axis=1) == y[val_idx])))
+        log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds,
+                 fold_accuracies[-1], len(val_idx))
+        plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
+        models.append(model)
     timings["train_s"] = time.time() - t
 
-    val_pred = predict_proba(model, x[val_idx]).argmax(axis=1)
-    evaluation = evaluate(y[val_idx], val_pred, competition.classes)
-    title = f"{options.train.model}: validation on unseen recordings" + (" (synthetic demo data)" if demo else "")
+    validated = ~np.isnan(val_probabilities[:, 0])
+    evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
+    title = (f"{config.model}: {'out-of-fold' if config.folds > 1 else 'validation'} accuracy on unseen recordings"
+             + (" (synthetic demo data)" if demo else ""))
     write_evaluation(run_dir, evaluation, competition.classes, title)
-    plot_history(os.path.join(run_dir, HISTORY), os.path.join(run_dir, "training_curves.png"))
 
     t = time.time()
-    _write_predictions(model, competition, test_set, fallback, out, run_dir)
+    _write_predictions(models, config.tta, competition, test_set, fallback, out, run_dir)
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
-    result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, unreadable_test, report.missing_test_files)
-    _write_summary(result, timings, len(train_idx), len(val_idx))
+    result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, unreadable_test,
+                       report.missing_test_files, fold_accuracies)
+    _write_summary(result, timings, len(y), int(validated.sum()))
     log.info(format_summary(result))
     return result
 
@@ -176,13 +183,19 @@ def failed_test_ids(competition: Competition, test_set) -> dict:
     return {i: by_path[p] for i, p in zip(competition.test_ids, competition.test_paths) if p in by_path}
 
 
-def _write_predictions(model, competition: Competition, test_set, fallback: str, out, run_dir) -> None:
-    """Predict every test ID (fallback class where there is no usable clip) and write the submission."""
+def _fold_plan(config: TrainConfig) -> str:
+    folds = f"{config.folds} group folds" if config.folds > 1 else f"one split, {config.val_fraction:.0%} of recordings held out"
+    return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
+
+
+def _write_predictions(models: list, tta: int, competition: Competition, test_set, fallback: str, out, run_dir) -> None:
+    """Predict every test ID with the fold ensemble and its test-time views (the fallback class
+    where there is no usable clip) and write the submission."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)
-    probabilities[rows] = predict_proba(model, test_set.features)
+    probabilities[rows] = predict_ensemble(models, test_set.features, tta)
     usable[rows] = test_set.ok
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
     frame = make_submission(competition.test_ids, names)
@@ -199,24 +212,28 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
         log.warning("the classes of %s (%s) differ from the run's (%s); predicting the run's classes",
                     competition.root, competition.classes, saved["classes"])
     competition = dataclasses.replace(competition, classes=saved["classes"])
-    model = keras.models.load_model(os.path.join(options.model_path, BEST_MODEL))
+    models = load_fold_models(options.model_path, saved["train"].folds)
     test_set = _test_features(competition, options.audio, cache_dir, options.workers)
-    _write_predictions(model, competition, test_set, saved["fallback_class"], out, options.model_path)
+    _write_predictions(models, saved["train"].tta, competition, test_set, saved["fallback_class"], out, options.model_path)
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))
     return result
 
 
-def _write_summary(result: RunResult, timings: dict, n_train: int, n_val: int) -> None:
-    payload = dataclasses.asdict(result) | {"n_train": n_train, "n_val": n_val, "timings": timings}
+def _write_summary(result: RunResult, timings: dict, n_clips: int, n_validated: int) -> None:
+    payload = dataclasses.asdict(result) | {"n_train_clips": n_clips, "n_validated": n_validated, "timings": timings}
     write_text_atomic(os.path.join(result.run_dir, "summary.json"), json.dumps(payload, indent=2))
 
 
 def format_summary(result: RunResult) -> str:
     lines = ["", "summary" + (" (DEMO on synthetic audio)" if result.demo else "")]
     if result.val_accuracy is not None:
-        lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
+        if len(result.fold_accuracies) > 1:
+            per_fold = ", ".join(f"{a:.4f}" for a in result.fold_accuracies)
+            lines.append(f"  out-of-fold accuracy (unseen recordings): {result.val_accuracy:.4f} (folds: {per_fold})")
+        else:
+            lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
     lines.append(f"  run folder:  {result.run_dir}")
     lines.append(f"  submission:  {result.submission_path}")
     if result.unreadable_train:

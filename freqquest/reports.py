@@ -44,7 +44,7 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: list, path, title: str) -
     threshold = matrix.max() / 2 if matrix.size else 0
     for (i, j), n in np.ndenumerate(matrix):
         ax.text(j, i, str(n), ha="center", va="center", color="white" if n > threshold else "black")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_history(history_csv, path) -> None:
@@ -57,10 +57,10 @@ def plot_history(history_csv, path) -> None:
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path) -> None:
+def save_figure(fig, path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -3,15 +3,26 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
 
+def _splitter(n_splits: int, groups, seed: int, what: str) -> StratifiedGroupKFold:
+    n_groups = len(set(groups))
+    if n_groups < n_splits:
+        raise ValueError(f"{what} needs at least {n_splits} recordings, found {n_groups}")
+    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
 def group_split(labels, groups, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified, group-aware train/validation indices; validation is about val_fraction of the clips."""
     labels = np.asarray(labels)
-    n_splits = max(2, int(round(1.0 / val_fraction)))
-    n_groups = len(set(groups))
-    if n_groups < n_splits:
-        raise ValueError(
-            f"a validation fraction of {val_fraction} needs at least {n_splits} recordings, found {n_groups}"
-        )
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    splitter = _splitter(max(2, int(round(1.0 / val_fraction))), groups, seed, f"a validation fraction of {val_fraction}")
     train_idx, val_idx = next(splitter.split(np.zeros(len(labels)), labels, groups))
     return np.sort(train_idx), np.sort(val_idx)
+
+
+def fold_splits(labels, groups, folds: int, val_fraction: float, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`folds` stratified group folds (each clip validated exactly once); a single
+    `group_split` with val_fraction when folds is 1."""
+    if folds == 1:
+        return [group_split(labels, groups, val_fraction, seed)]
+    labels = np.asarray(labels)
+    splits = _splitter(folds, groups, seed, f"--folds {folds}").split(np.zeros(len(labels)), labels, groups)
+    return [(np.sort(t), np.sort(v)) for t, v in splits]

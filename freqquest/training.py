@@ -1,6 +1,8 @@
 """Fit a model with checkpoints, learning-rate and early-stopping callbacks; resumable;
 on every GPU with mixed precision when there are GPUs (a TPU when one is attached), on the
 CPU otherwise, with the same code."""
+import dataclasses
+import json
 import logging
 import os
 
@@ -9,14 +11,18 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from .augment import batch_augmenter
 from .config import TrainConfig
+from .io import write_text_atomic
 from .models import build_model
+from .splits import fold_splits
 
 log = logging.getLogger(__name__)
 
 BEST_MODEL = "model.keras"
 HISTORY = "history.csv"
 BACKUP_DIR = "backup"
+FOLD_DONE = "fold_done.json"
 
 
 def select_strategy(devices=None) -> tf.distribute.Strategy:
@@ -49,11 +55,16 @@ def describe_strategy(strategy: tf.distribute.Strategy) -> str:
     return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) on {where}"
 
 
-def make_dataset(features, labels, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels.astype(np.int32)))
+def make_dataset(features, labels, n_classes: int, batch_size: int, shuffle: bool, seed: int, augment=None) -> tf.data.Dataset:
+    """Batches of (log-Mel, one-hot label); shuffled and augmented per batch for training."""
+    one_hot = np.eye(n_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+    dataset = tf.data.Dataset.from_tensor_slices((features, one_hot))
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    if augment is not None:
+        dataset = dataset.map(augment)  # sequential: the seeded generator then gives the same epochs again
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def best_val_accuracy(run_dir) -> float | None:
@@ -62,6 +73,22 @@ def best_val_accuracy(run_dir) -> float | None:
         return None
     history = pd.read_csv(path)
     return float(history["val_accuracy"].max()) if "val_accuracy" in history and len(history) else None
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine":
+        warmup = min(config.warmup_epochs, config.epochs - 1) * steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate / 10,
+            decay_steps=max(1, config.epochs * steps_per_epoch - warmup),
+            alpha=0.01,
+            warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(learning_rate)
 
 
 def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, run_dir, strategy=None):
@@ -76,13 +103,14 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
     os.makedirs(run_dir, exist_ok=True)
     best_path = os.path.join(run_dir, BEST_MODEL)
     stats = (float(x_train.mean()), float(x_train.var())) if config.normalization == "global" else None
+    steps_per_epoch = -(-len(x_train) // config.batch_size)
 
     with strategy.scope():
-        model = build_model(config.model, x_train.shape[1:], n_classes, config.normalization, stats)
+        model = build_model(config.model, x_train.shape[1:], n_classes, config.normalization, stats, config.width)
         model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
     previous_best = best_val_accuracy(run_dir)
     callbacks = [
@@ -90,18 +118,52 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
         keras.callbacks.ModelCheckpoint(
             best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=previous_best
         ),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5),
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
         ),
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=previous_best is not None),
     ]
+    if config.schedule == "plateau":
+        callbacks.insert(2, keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5))
+    augment = batch_augmenter(config, config.seed) if config.augments else None
     model.fit(
-        make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed),
-        validation_data=make_dataset(x_val, y_val, config.batch_size, shuffle=False, seed=config.seed),
+        make_dataset(x_train, y_train, n_classes, config.batch_size, shuffle=True, seed=config.seed, augment=augment),
+        validation_data=make_dataset(x_val, y_val, n_classes, config.batch_size, shuffle=False, seed=config.seed),
         epochs=config.epochs,
         callbacks=callbacks,
         shuffle=False,  # the dataset shuffles itself, seeded
         verbose=2,
     )
     return keras.models.load_model(best_path)
+
+
+def fold_dir(run_dir, fold: int) -> str:
+    return os.path.join(run_dir, f"fold_{fold + 1}")
+
+
+def train_folds(x, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
+    """One model per fold of `fold_splits`, each in run_dir/fold_<k>. Yields (fold, model,
+    val_idx). A fold that finished before (its folder has FOLD_DONE) is loaded, not retrained,
+    so an interrupted K-fold run resumes at the fold it was in."""
+    for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
+        directory = fold_dir(run_dir, fold)
+        if os.path.isfile(os.path.join(directory, FOLD_DONE)):
+            log.info("fold %d/%d finished before; loading it", fold + 1, config.folds)
+            model = keras.models.load_model(os.path.join(directory, BEST_MODEL))
+        else:
+            log.info("fold %d/%d: training on %d clips, validating on %d clips of other recordings",
+                     fold + 1, config.folds, len(train_idx), len(val_idx))
+            fold_config = dataclasses.replace(config, seed=config.seed + fold)
+            model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], n_classes, fold_config, directory, strategy)
+            write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(train_idx), "val": len(val_idx)}))
+        yield fold, model, val_idx
+
+
+def load_fold_models(run_dir, folds: int) -> list:
+    """The best model of each of a finished run's folds, in fold order."""
+    paths = [os.path.join(fold_dir(run_dir, fold), BEST_MODEL) for fold in range(folds)]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)} not found: {run_dir} is not a finished freqquest run")
+    return [keras.models.load_model(p) for p in paths]

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -10,12 +11,13 @@ import pandas as pd
 import pytest
 
 import Audio_Classification_Kaggle as cli
+from freqquest.config import PRESETS, TrainConfig, preset_config
 from freqquest.submission import validate_submission
 
 from .conftest import TOOLS, US8K5, needs_us8k5
 
-RUN_FILES = {"config.json", "model.keras", "history.csv", "training_curves.png", "confusion_matrix.png",
-             "report.txt", "report.json", "summary.json", "test_probabilities.csv"}
+RUN_FILES = {"config.json", "confusion_matrix.png", "report.txt", "report.json", "summary.json", "test_probabilities.csv", "fold_1"}
+FOLD_FILES = {"model.keras", "history.csv", "training_curves.png", "fold_done.json"}
 
 
 def check_submission(path, root, classes):
@@ -31,15 +33,36 @@ def test_help_explains_every_option(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--data", "--out", "--run-dir", "--model", "--epochs", "--batch-size", "--seed", "--val-fraction",
-                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet}"):
+                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet}", "--preset", "--folds", "--tta",
+                   "--mixup", "--time-masks", "--freq-masks", "--time-shift", "--gain-db", "--label-smoothing", "--schedule"):
         assert option in text
-    assert len(text.splitlines()) < 60
+    for preset in PRESETS:
+        assert f"  {preset}: " in text
 
 
 def test_predict_only_needs_a_model_path(capsys):
     with pytest.raises(SystemExit):
         cli.parse_args(["--predict-only"])
     assert "--predict-only needs --model-path" in capsys.readouterr().err
+
+
+def test_a_preset_sets_the_recipe_and_flags_override_it():
+    quick = cli.options_from_args(cli.parse_args(["--preset", "quick"])).train
+    assert quick == preset_config("quick") and quick.preset == "quick"
+    tuned = cli.options_from_args(cli.parse_args(["--preset", "best", "--folds", "2", "--no-time-shift", "--mixup", "0"])).train
+    assert (tuned.folds, tuned.time_shift, tuned.mixup_alpha, tuned.preset) == (2, False, 0.0, "best")
+    assert dataclasses.replace(tuned, folds=1, time_shift=False, mixup_alpha=0.0) == dataclasses.replace(
+        preset_config("best"), folds=1, time_shift=False, mixup_alpha=0.0)
+    assert cli.options_from_args(cli.parse_args([])).train == preset_config("default")
+
+
+def test_presets_are_valid_configs_that_differ():
+    configs = {name: preset_config(name) for name in PRESETS}
+    assert all(isinstance(c, TrainConfig) for c in configs.values())
+    assert configs["quick"].epochs < configs["default"].epochs
+    assert len({dataclasses.replace(c, preset=None) for c in configs.values()}) == len(PRESETS)
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        preset_config("fast")
 
 
 def test_a_folder_without_the_layout_is_a_clear_error(tmp_path, caplog):
@@ -58,14 +81,14 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert "DEMO RUN ON SYNTHETIC AUDIO" in caplog.text
     root = tmp_path / "data" / "demo"
     run = tmp_path / "runs" / "first"
-    assert RUN_FILES <= set(os.listdir(run))
+    assert RUN_FILES <= set(os.listdir(run)) and set(os.listdir(run / "fold_1")) == FOLD_FILES
     config = json.loads((run / "config.json").read_text())
     assert config["classes"] == ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
     assert config["audio"]["n_mels"] == 128 and config["train"]["epochs"] == 2
     assert set(config["versions"]) >= {"tensorflow", "keras", "librosa", "python"}
     summary = json.loads((run / "summary.json").read_text())
     assert summary["demo"] is True and 0.0 <= summary["val_accuracy"] <= 1.0
-    assert summary["n_train"] + summary["n_val"] == 100
+    assert summary["n_train_clips"] == 100 and summary["n_validated"] == 20
     first = check_submission(tmp_path / "submissions" / "submission.csv", root, config["classes"])
     assert len(first) == 30
 
@@ -75,9 +98,18 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert "0 extracted" not in caplog.text  # predict-only logs no training features at all
 
     caplog.clear()
-    assert cli.main(["--epochs", "1", "--run-dir", "runs/second", "--model", "resnet", "--out", "second.csv"]) == 0
+    assert cli.main(["--epochs", "1", "--run-dir", "runs/second", "--model", "resnet", "--folds", "2", "--tta", "2",
+                     "--time-masks", "1", "--mixup", "0.2", "--out", "second.csv"]) == 0
     assert "features: 0 extracted, 130 from cache" in caplog.text
-    check_submission(tmp_path / "second.csv", root, config["classes"])
+    second = check_submission(tmp_path / "second.csv", root, config["classes"])
+    summary = json.loads((tmp_path / "runs" / "second" / "summary.json").read_text())
+    assert len(summary["fold_accuracies"]) == 2 and summary["n_validated"] == 100  # every clip validated once
+    assert "out-of-fold accuracy (unseen recordings)" in caplog.text
+    assert {"fold_1", "fold_2"} <= set(os.listdir(tmp_path / "runs" / "second"))
+    saved = json.loads((tmp_path / "runs" / "second" / "config.json").read_text())["train"]
+    assert (saved["folds"], saved["tta"], saved["time_masks"], saved["mixup_alpha"]) == (2, 2, 1, 0.2)
+    assert cli.main(["--predict-only", "--model-path", "runs/second", "--out", "second-again.csv"]) == 0
+    assert check_submission(tmp_path / "second-again.csv", root, config["classes"]).equals(second)
 
 
 def small_us8k5_source(tmp_path, per_class_fold):

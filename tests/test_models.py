@@ -22,9 +22,26 @@ def test_models_output_probabilities(name, normalization, batch):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_resnet_has_skip_connections():
+def test_resnet_has_pre_activation_skip_connections():
     model = build_model("resnet", SHAPE, 5)
-    assert sum(isinstance(layer, keras.layers.Add) for layer in model.layers) == 3
+    adds = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
+    assert len(adds) == 6  # 3 stages of 2 blocks
+    # pre-activation: the identity path is not passed through a ReLU after the addition
+    assert all(not isinstance(layer, keras.layers.ReLU) for add in adds for layer in _consumers(model, add))
+
+
+def _consumers(model, layer):
+    """The layers that take `layer`'s output as an input."""
+    return [other for other in model.layers
+            if any(t._keras_history.operation is layer for node in other._inbound_nodes for t in node.input_tensors)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_width_sets_the_filters_of_every_stage(name):
+    narrow, wide = build_model(name, SHAPE, 5, width=8), build_model(name, SHAPE, 5, width=16)
+    conv_filters = {layer.filters for layer in wide.layers if isinstance(layer, keras.layers.Conv2D)}
+    assert conv_filters == {16, 32, 64}
+    assert wide.count_params() > 2 * narrow.count_params()
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -28,12 +28,19 @@ def toy_data(n=24, n_classes=3, seed=0):
     return x, y
 
 
-def test_make_dataset_batches_features_with_int_labels():
+def test_make_dataset_batches_features_with_one_hot_labels():
     x, y = toy_data(10)
-    batches = list(training.make_dataset(x, y, batch_size=4, shuffle=False, seed=0))
+    batches = list(training.make_dataset(x, y, 3, batch_size=4, shuffle=False, seed=0))
     assert [b[0].shape for b in batches] == [(4, *SHAPE), (4, *SHAPE), (2, *SHAPE)]
-    assert batches[0][1].dtype == tf.int32
+    assert batches[0][1].dtype == tf.float32
+    np.testing.assert_array_equal(batches[0][1].numpy(), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
     np.testing.assert_array_equal(batches[0][0].numpy(), x[:4])
+
+
+def test_make_dataset_applies_the_augmenter_to_training_batches():
+    x, y = toy_data(8)
+    batches = list(training.make_dataset(x, y, 3, batch_size=8, shuffle=False, seed=0, augment=lambda a, b: (a + 1, b)))
+    np.testing.assert_array_equal(batches[0][0].numpy(), x + 1)
 
 
 def test_cpu_runs_in_float32_with_the_default_strategy():
@@ -99,3 +106,42 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"strategy": "MirroredStrategy", "replicas": 2, "shape": [24, 3]}
     assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1]
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    config = TrainConfig(epochs=10, learning_rate=1e-3, schedule="cosine", warmup_epochs=2, optimizer="adamw")
+    optimizer = training.make_optimizer(config, steps_per_epoch=5)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 10, 30, 49)]
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert rates[0] == pytest.approx(1e-4) and rates[1] == pytest.approx(1e-3)
+    assert rates[1] > rates[2] > rates[3] >= 1e-6
+
+
+def test_augmented_training_with_label_smoothing_and_cosine_schedule_learns(tmp_path):
+    x, y = toy_data(36)
+    config = TrainConfig(epochs=6, batch_size=8, seed=0, schedule="cosine", optimizer="adamw", label_smoothing=0.1,
+                         time_shift=True, time_masks=1, time_mask_width=8, freq_masks=1, freq_mask_width=4, mixup_alpha=0.2,
+                         early_stopping_patience=50)
+    model = training.train(x[:27], y[:27], x[27:], y[27:], 3, config, tmp_path)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert (model.predict(x, verbose=0).argmax(axis=1) == y).mean() > 0.6
+
+
+def test_folds_train_one_model_per_fold_and_resume_skips_finished_folds(tmp_path, monkeypatch):
+    x, y = toy_data(30)
+    groups = [f"rec{i // 2}" for i in range(30)]
+    config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=3)
+    validated = []
+    for fold, model, val_idx in training.train_folds(x, y, groups, 3, config, tmp_path):
+        validated += val_idx.tolist()
+        assert (tmp_path / f"fold_{fold + 1}" / "model.keras").is_file()
+        assert not {groups[i] for i in val_idx} & {groups[i] for i in set(range(30)) - set(val_idx)}
+    assert sorted(validated) == list(range(30))
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    assert [fold for fold, _, _ in training.train_folds(x, y, groups, 3, config, tmp_path)] == [0, 1, 2]
+    assert len(training.load_fold_models(tmp_path, 3)) == 3
+    with pytest.raises(FileNotFoundError, match="fold_4"):
+        training.load_fold_models(tmp_path, 4)

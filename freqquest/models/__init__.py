@@ -10,13 +10,14 @@ BUILDERS = {"cnn": cnn.build, "resnet": resnet.build}
 NAMES = tuple(BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None):
-    """Build `name`; `stats` = (mean, variance) of the training features for global normalization."""
+def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None, width: int = 32):
+    """Build `name` with `width` filters in its first stage (doubling per stage); `stats` =
+    (mean, variance) of the training features for global normalization."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}")
     inputs = keras.Input(shape=input_shape, name="log_mel")
     x = input_stem(inputs, normalization, stats)
-    features = BUILDERS[name](x)
+    features = BUILDERS[name](x, widths=(width, 2 * width, 4 * width))
     outputs = classifier_head(features, n_classes)
     return keras.Model(inputs, outputs, name=name)
 
@@ -35,7 +36,7 @@ def input_stem(inputs, normalization: str, stats):
 
 
 def classifier_head(x, n_classes: int, dropout: float = 0.3):
-    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dense(128, activation="relu", name="embedding")(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(n_classes)(x)
     # float32 probabilities even under mixed precision

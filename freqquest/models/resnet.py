@@ -1,20 +1,27 @@
-"""A residual CNN: a convolutional stem, then blocks computing y = F(x) + x."""
+"""A pre-activation residual CNN (He et al. 2016, "Identity Mappings in Deep Residual Networks"):
+each block computes y = x + F(x) with F = BN-ReLU-Conv-BN-ReLU-Conv, so the identity path
+carries the signal through untouched and the last block's output is normalized once at the end."""
 from keras import layers
 
-from .blocks import batch_norm, conv_bn_relu
+from .blocks import batch_norm
 
 
-def residual_block(x, filters: int, stride: int):
+def preact_block(x, filters: int, stride: int):
+    activated = layers.ReLU()(batch_norm()(x))
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = batch_norm()(layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
-    y = conv_bn_relu(x, filters, stride)
-    y = batch_norm()(layers.Conv2D(filters, 3, padding="same", use_bias=False)(y))
-    return layers.ReLU()(layers.Add()([y, shortcut]))
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(activated)
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(activated)
+    y = layers.ReLU()(batch_norm()(y))
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    return layers.Add()([y, shortcut])
 
 
-def build(x, widths=(32, 64, 128)):
-    x = layers.MaxPooling2D(2)(conv_bn_relu(x, widths[0]))
-    for i, filters in enumerate(widths):
-        x = residual_block(x, filters, stride=1 if i == 0 else 2)
+def build(x, widths=(32, 64, 128), blocks_per_stage: int = 2):
+    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False)(x)
+    x = layers.MaxPooling2D(2)(x)
+    for stage, filters in enumerate(widths):
+        for block in range(blocks_per_stage):
+            x = preact_block(x, filters, stride=2 if stage > 0 and block == 0 else 1)
+    x = layers.ReLU()(batch_norm()(x))
     return layers.GlobalAveragePooling2D()(x)

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Train a class-conditional GAN on the competition's log-Mel spectrograms, listen to what it
+makes, and measure how good it is.
+
+  python Audio_Generation_CGAN.py                                   # ./data (or Kaggle/Colab input); demo if none
+  python Audio_Generation_CGAN.py --data DIR --epochs 200 --run-dir runs/gan1
+  python Audio_Generation_CGAN.py --resume runs/gan1                # continue an interrupted run
+  python Audio_Generation_CGAN.py --generate runs/gan1 --per-class 20 --out generated/
+  python Audio_Generation_CGAN.py --evaluate runs/gan1 [--classifier-run runs/<classifier run>]
+"""
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from freqquest.config import GAN_LOSSES, AudioConfig, GanConfig  # noqa: E402
+from freqquest.dataset import CompetitionError  # noqa: E402
+from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training  # noqa: E402
+
+GAN_OPTIONS = ("loss", "epochs", "batch_size", "latent_dim", "width", "g_learning_rate", "d_learning_rate",
+               "seed", "sample_every", "griffin_lim_iters")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    defaults = GanConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = p.add_argument_group("data and outputs")
+    where.add_argument("--data", metavar="DIR", help="competition root; default: search ./data, /kaggle/input, /content, else the demo")
+    where.add_argument("--demo", action="store_true", help="train on the synthetic demo competition")
+    where.add_argument("--run-dir", metavar="DIR", help="where the run goes (default runs/<time>-cgan-<loss>)")
+    where.add_argument("--cache-dir", metavar="DIR", help="feature cache (default ./cache)")
+    where.add_argument("--workers", type=int, metavar="N", help="processes for features and Griffin-Lim (default: all cores)")
+    gan = p.add_argument_group("the GAN")
+    gan.add_argument("--loss", choices=GAN_LOSSES, default=defaults.loss,
+                     help=f"bce: the classic CGAN; hinge: with spectral normalization; wgan-gp: Wasserstein with gradient penalty (default {defaults.loss})")
+    for name in GAN_OPTIONS[1:]:
+        value = getattr(defaults, name)
+        gan.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"(default {value})")
+    runs = p.add_argument_group("existing runs")
+    runs.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last finished epoch")
+    runs.add_argument("--generate", metavar="RUN", help="write --per-class clips of every class to --out, no training")
+    runs.add_argument("--per-class", type=int, default=20, help="clips per class for --generate (default 20)")
+    runs.add_argument("--out", metavar="DIR", default="generated", help="folder for --generate (default ./generated)")
+    runs.add_argument("--evaluate", metavar="RUN", help="evaluate a trained run again, no training")
+    runs.add_argument("--no-evaluate", action="store_true", help="skip the evaluation after training")
+    runs.add_argument("--eval-per-class", type=int, default=10, help="generated and real clips per class in the evaluation (default 10)")
+    runs.add_argument("--classifier-run", metavar="RUN", help="a classifier run whose model labels and embeds the clips "
+                      "(default: a quick CNN trained during the evaluation)")
+    args = p.parse_args(argv)
+    if sum(map(bool, (args.resume, args.generate, args.evaluate))) > 1:
+        p.error("--resume, --generate and --evaluate exclude each other")
+    return args
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    try:
+        if args.generate:
+            generate(args.generate, args.per_class, args.out, workers=args.workers)
+        elif args.evaluate:
+            print(format_evaluation(evaluate_gan(args.evaluate, per_class=args.eval_per_class,
+                                                 classifier_run=args.classifier_run, workers=args.workers)))
+        else:
+            gan = GanConfig(**{name: getattr(args, name) for name in GAN_OPTIONS})
+            run_gan_training(GanOptions(
+                data=args.data, demo=args.demo, run_dir=args.run_dir, cache_dir=args.cache_dir, workers=args.workers,
+                resume=args.resume, evaluate=not args.no_evaluate, eval_per_class=args.eval_per_class,
+                classifier_run=args.classifier_run, audio=AudioConfig(), gan=gan))
+    except (CompetitionError, FileNotFoundError, ValueError) as error:
+        logging.getLogger("freqquest").error("error: %s", error)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""A class-conditional GAN over the classifier's log-Mel features: model, training, inversion
+to audio, evaluation."""

@@ -1,0 +1,144 @@
+"""Train the CGAN: scale the log-Mels, feed batches in an order fixed by (seed, epoch), and
+after every epoch save a checkpoint (both models, both optimizers, the noise generator's
+state), so `--resume` continues with the same losses and step count as if never stopped."""
+import json
+import logging
+import os
+import shutil
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from ..config import AudioConfig, GanConfig, from_dict, library_versions, to_dict
+from ..io import write_text_atomic
+from .model import ConditionalGAN, build_discriminator, build_generator
+
+log = logging.getLogger(__name__)
+
+RUN_CONFIG = "config.json"
+CHECKPOINT = "checkpoint"
+HISTORY = "history.csv"
+
+
+def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN:
+    generator = build_generator(config.latent_dim, n_classes, shape, config.width)
+    discriminator = build_discriminator(n_classes, shape, config.width, spectral_norm=config.loss == "hinge")
+    gan = ConditionalGAN(generator, discriminator, config.latent_dim, config.loss, config.gp_weight, config.seed)
+    gan.compile(
+        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
+        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
+    )
+    gan.build_optimizers()
+    return gan
+
+
+def write_gan_config(run_dir, audio: AudioConfig, config: GanConfig, classes: list, top_db: float, data_root,
+                     holdout_fraction: float) -> None:
+    payload = {"audio": to_dict(audio), "gan": to_dict(config), "classes": list(classes), "top_db": float(top_db),
+               "holdout_fraction": holdout_fraction, "data": os.path.abspath(data_root), "versions": library_versions()}
+    write_text_atomic(os.path.join(run_dir, RUN_CONFIG), json.dumps(payload, indent=2))
+
+
+def read_gan_config(run_dir) -> dict:
+    path = os.path.join(run_dir, RUN_CONFIG)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a CGAN run folder")
+    with open(path) as f:
+        payload = json.load(f)
+    if "gan" not in payload:
+        raise FileNotFoundError(f"{run_dir} is a classifier run, not a CGAN run")
+    payload["audio"] = from_dict(AudioConfig, payload["audio"])
+    payload["gan"] = from_dict(GanConfig, payload["gan"])
+    return payload
+
+
+def epoch_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
+    """Batches for epochs first_epoch..epochs-1; epoch e is shuffled by a permutation seeded by
+    (seed, e), so a resumed run sees exactly the batches the uninterrupted one would have."""
+    features, labels = tf.constant(x), tf.constant(np.asarray(y, np.int32))
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return dataset.map(lambda index: (tf.gather(features, index), tf.gather(labels, index))).prefetch(tf.data.AUTOTUNE)
+
+
+def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
+    """Write the checkpoint to a fresh folder, then swap it in: a crash leaves the old one whole."""
+    final = os.path.join(run_dir, CHECKPOINT)
+    staging, old = final + ".new", final + ".old"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    gan.generator.save_weights(os.path.join(staging, "generator.weights.h5"))
+    gan.discriminator.save_weights(os.path.join(staging, "discriminator.weights.h5"))
+    np.savez(os.path.join(staging, "state.npz"),
+             **{f"g_{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)},
+             **{f"d_{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)},
+             noise_seed=np.asarray(gan.noise_seed.state))
+    with open(os.path.join(staging, "epoch.json"), "w") as f:
+        json.dump({"epochs_done": epochs_done, "step": int(gan.g_optimizer.iterations)}, f)
+    if os.path.isdir(final):
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(gan: ConditionalGAN, run_dir, models_only: bool = False) -> int:
+    """Restore what save_checkpoint wrote; returns the number of finished epochs (0 if none)."""
+    directory = os.path.join(run_dir, CHECKPOINT)
+    if not os.path.isdir(directory) and os.path.isdir(directory + ".old"):
+        directory += ".old"  # interrupted between the two renames
+    if not os.path.isfile(os.path.join(directory, "epoch.json")):
+        return 0
+    gan.generator.load_weights(os.path.join(directory, "generator.weights.h5"))
+    gan.discriminator.load_weights(os.path.join(directory, "discriminator.weights.h5"))
+    if not models_only:
+        state = np.load(os.path.join(directory, "state.npz"))
+        for prefix, optimizer in (("g", gan.g_optimizer), ("d", gan.d_optimizer)):
+            for i, variable in enumerate(optimizer.variables):
+                variable.assign(state[f"{prefix}_{i}"])
+        gan.noise_seed.state.assign(state["noise_seed"])
+    with open(os.path.join(directory, "epoch.json")) as f:
+        return json.load(f)["epochs_done"]
+
+
+class CheckpointEveryEpoch(keras.callbacks.Callback):
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_checkpoint(self.model, self.run_dir, epoch + 1)
+
+
+def trim_history(run_dir, epochs_done: int) -> None:
+    """Drop history rows of epochs the checkpoint does not hold (they will be run again)."""
+    path = os.path.join(run_dir, HISTORY)
+    if os.path.isfile(path) and os.path.getsize(path):
+        history = pd.read_csv(path)
+        write_text_atomic(path, history[history["epoch"] < epochs_done].to_csv(index=False))
+
+
+def train_gan(scaled, labels, n_classes: int, config: GanConfig, run_dir, callbacks=()) -> ConditionalGAN:
+    """Train (or continue training) the CGAN in run_dir on log-Mels already scaled to [-1, 1]."""
+    keras.utils.set_random_seed(config.seed)
+    os.makedirs(run_dir, exist_ok=True)
+    gan = build_gan(config, n_classes, scaled.shape[1:])
+    epochs_done = load_checkpoint(gan, run_dir)
+    if epochs_done:
+        log.info("resuming the CGAN after epoch %d (step %d)", epochs_done, int(gan.g_optimizer.iterations))
+    trim_history(run_dir, epochs_done)
+    if epochs_done >= config.epochs:
+        return gan
+    steps = -(-len(scaled) // config.batch_size)
+    gan.fit(
+        epoch_batches(scaled, labels, config.batch_size, config.seed, epochs_done, config.epochs),
+        epochs=config.epochs, initial_epoch=epochs_done, steps_per_epoch=steps, shuffle=False, verbose=2,
+        # history before checkpoint: a crash between the two leaves a row that trim_history drops
+        callbacks=[keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=epochs_done > 0), CheckpointEveryEpoch(run_dir), *callbacks],
+    )
+    return gan
