@@ -15,7 +15,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from freqquest.config import GAN_LOSSES, AudioConfig, GanConfig  # noqa: E402
+from freqquest.config import GAN_LOSSES, PRESETS, AudioConfig, GanConfig  # noqa: E402
 from freqquest.dataset import CompetitionError  # noqa: E402
 from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training  # noqa: E402
 
@@ -46,8 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     runs.add_argument("--evaluate", metavar="RUN", help="evaluate a trained run again, no training")
     runs.add_argument("--no-evaluate", action="store_true", help="skip the evaluation after training")
     runs.add_argument("--eval-per-class", type=int, default=10, help="generated and real clips per class in the evaluation (default 10)")
+    runs.add_argument("--eval-preset", choices=tuple(PRESETS), default="default",
+                      help="the classification preset of the classifiers the evaluation trains (default: default)")
     runs.add_argument("--classifier-run", metavar="RUN", help="a classifier run whose model labels and embeds the clips "
-                      "(default: a quick CNN trained during the evaluation)")
+                      "(default: the real-only classifier trained during the evaluation)")
     args = p.parse_args(argv)
     if sum(map(bool, (args.resume, args.generate, args.evaluate))) > 1:
         p.error("--resume, --generate and --evaluate exclude each other")
@@ -61,13 +63,13 @@ def main(argv=None) -> int:
         if args.generate:
             generate(args.generate, args.per_class, args.out, workers=args.workers)
         elif args.evaluate:
-            print(format_evaluation(evaluate_gan(args.evaluate, per_class=args.eval_per_class,
-                                                 classifier_run=args.classifier_run, workers=args.workers)))
+            print(format_evaluation(evaluate_gan(args.evaluate, per_class=args.eval_per_class, classifier_run=args.classifier_run,
+                                                 workers=args.workers, preset=args.eval_preset)))
         else:
             gan = GanConfig(**{name: getattr(args, name) for name in GAN_OPTIONS})
             run_gan_training(GanOptions(
                 data=args.data, demo=args.demo, run_dir=args.run_dir, cache_dir=args.cache_dir, workers=args.workers,
-                resume=args.resume, evaluate=not args.no_evaluate, eval_per_class=args.eval_per_class,
+                resume=args.resume, evaluate=not args.no_evaluate, eval_per_class=args.eval_per_class, eval_preset=args.eval_preset,
                 classifier_run=args.classifier_run, audio=AudioConfig(), gan=gan))
     except (CompetitionError, FileNotFoundError, ValueError) as error:
         logging.getLogger("freqquest").error("error: %s", error)

@@ -29,6 +29,7 @@ def main():
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--loss", default=GanConfig().loss)
     p.add_argument("--eval-per-class", type=int, default=10)
+    p.add_argument("--eval-preset", default="default", help="the classification preset of the evaluation's classifiers")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
     a = p.parse_args()
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
@@ -39,7 +40,7 @@ def main():
     config = dataclasses.replace(GanConfig(), epochs=a.epochs, loss=a.loss, sample_every=max(1, a.epochs // 3))
     t = time.time()
     run_gan_training(GanOptions(data=root, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), gan=config,
-                                eval_per_class=a.eval_per_class))
+                                eval_per_class=a.eval_per_class, eval_preset=a.eval_preset))
     total = time.time() - t
     with open(os.path.join(run_dir, "summary.json")) as f:
         train_s = json.load(f)["train_s"]

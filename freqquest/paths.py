@@ -1,6 +1,7 @@
 """Where the competition data is and where outputs go, locally, on Kaggle and on Colab."""
 import glob
 import os
+import sys
 import time
 
 from .dataset import is_competition_root
@@ -17,6 +18,14 @@ DOWNLOAD_HINT = (
 
 def on_kaggle() -> bool:
     return "KAGGLE_KERNEL_RUN_TYPE" in os.environ or os.path.isdir(KAGGLE_WORKING)
+
+
+def on_colab() -> bool:
+    return "COLAB_RELEASE_TAG" in os.environ or "google.colab" in sys.modules
+
+
+def platform_name() -> str:
+    return "Kaggle" if on_kaggle() else "Colab" if on_colab() else "local"
 
 
 def search_bases() -> list:

@@ -22,6 +22,8 @@ from .training import BEST_MODEL, HISTORY, describe_strategy, fold_dir, load_fol
 
 log = logging.getLogger(__name__)
 
+VALIDATION_PREDICTIONS = "validation_predictions.csv"
+
 DEMO_BANNER = """
 ==========================================================================================
   DEMO RUN ON SYNTHETIC AUDIO: no competition data was found{where}.
@@ -155,6 +157,8 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     timings["train_s"] = time.time() - t
 
     validated = ~np.isnan(val_probabilities[:, 0])
+    _write_validation_predictions(run_dir, [competition.train_paths[i] for i in usable], y, val_probabilities,
+                                  competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
     title = (f"{config.model}: {'out-of-fold' if config.folds > 1 else 'validation'} accuracy on unseen recordings"
              + (" (synthetic demo data)" if demo else ""))
@@ -203,6 +207,18 @@ def _write_predictions(models: list, tta: int, competition: Competition, test_se
     table = pd.DataFrame(probabilities, columns=competition.classes)
     table.insert(0, "ID", competition.test_ids)
     with atomic_path(os.path.join(run_dir, "test_probabilities.csv")) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def _write_validation_predictions(run_dir, train_paths: list, labels: np.ndarray, probabilities: np.ndarray, classes: list) -> None:
+    """Every validated clip with its true and predicted class and probabilities (out of fold
+    with --folds): what to listen to when looking for the model's mistakes."""
+    validated = ~np.isnan(probabilities[:, 0])
+    table = pd.DataFrame(probabilities[validated], columns=classes)
+    table.insert(0, "predicted", [classes[k] for k in probabilities[validated].argmax(axis=1)])
+    table.insert(0, "class", [classes[k] for k in labels[validated]])
+    table.insert(0, "path", [p for p, v in zip(train_paths, validated) if v])
+    with atomic_path(os.path.join(run_dir, VALIDATION_PREDICTIONS)) as tmp:
         table.to_csv(tmp, index=False)
 
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,7 +17,8 @@ from freqquest.submission import validate_submission
 
 from .conftest import TOOLS, US8K5, needs_us8k5
 
-RUN_FILES = {"config.json", "confusion_matrix.png", "report.txt", "report.json", "summary.json", "test_probabilities.csv", "fold_1"}
+RUN_FILES = {"config.json", "confusion_matrix.png", "report.txt", "report.json", "summary.json", "test_probabilities.csv",
+             "validation_predictions.csv", "fold_1"}
 FOLD_FILES = {"model.keras", "history.csv", "training_curves.png", "fold_done.json"}
 
 
@@ -91,6 +93,12 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert summary["n_train_clips"] == 100 and summary["n_validated"] == 20
     first = check_submission(tmp_path / "submissions" / "submission.csv", root, config["classes"])
     assert len(first) == 30
+    validated = pd.read_csv(run / "validation_predictions.csv")
+    assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 20
+    probabilities = validated[config["classes"]].to_numpy()
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    assert validated["predicted"].tolist() == [config["classes"][k] for k in probabilities.argmax(axis=1)]
+    assert all(os.path.basename(os.path.dirname(p)) == c for p, c in zip(validated["path"], validated["class"]))
 
     caplog.clear()
     assert cli.main(["--predict-only", "--model-path", "runs/first", "--out", "again.csv"]) == 0
@@ -104,6 +112,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     second = check_submission(tmp_path / "second.csv", root, config["classes"])
     summary = json.loads((tmp_path / "runs" / "second" / "summary.json").read_text())
     assert len(summary["fold_accuracies"]) == 2 and summary["n_validated"] == 100  # every clip validated once
+    assert pd.read_csv(tmp_path / "runs" / "second" / "validation_predictions.csv")["path"].nunique() == 100
     assert "out-of-fold accuracy (unseen recordings)" in caplog.text
     assert {"fold_1", "fold_2"} <= set(os.listdir(tmp_path / "runs" / "second"))
     saved = json.loads((tmp_path / "runs" / "second" / "config.json").read_text())["train"]

@@ -84,6 +84,7 @@ def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp
     assert int(straight.g_optimizer.iterations) == int(resumed.g_optimizer.iterations) == 9
     a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("straight", "resumed"))
     assert b["epoch"].tolist() == [0, 1, 2]
+    assert b.columns.tolist() == ["epoch", "d_loss", "fake_score", "g_loss", "gradient_penalty", "real_score"]  # no empty val_ columns
     np.testing.assert_allclose(a[["d_loss", "g_loss"]].to_numpy(), b[["d_loss", "g_loss"]].to_numpy(), rtol=1e-5)
     for w1, w2 in zip(straight.generator.get_weights(), resumed.generator.get_weights()):
         np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)
@@ -158,7 +159,8 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     """The small audio config keeps this a CPU test; --resume and --generate go through the script."""
     caplog.set_level(logging.INFO)
     run = tmp_path / "gan"
-    options = GanOptions(data=str(demo_root), run_dir=str(run), cache_dir=str(tmp_path / "cache"), eval_per_class=2, audio=SMALL,
+    options = GanOptions(data=str(demo_root), run_dir=str(run), cache_dir=str(tmp_path / "cache"), eval_per_class=2,
+                         eval_preset="quick", audio=SMALL,
                          gan=GanConfig(latent_dim=8, width=4, epochs=2, batch_size=16, sample_every=1, griffin_lim_iters=2))
     original = training.CheckpointEveryEpoch.on_epoch_end
 
@@ -172,7 +174,7 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     monkeypatch.undo()
     assert json.loads((run / "checkpoint" / "epoch.json").read_text())["epochs_done"] == 1
 
-    assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache"), "--eval-preset", "quick"]) == 0
     assert "resuming the CGAN after epoch 1" in caplog.text
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1]
     classes = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
@@ -182,7 +184,7 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     report = json.loads((run / "evaluation.json").read_text())
     for part in ("generated", "untrained_generator", "real_round_trip"):
         assert 0.0 <= report[part]["accuracy"] <= 1.0 and report[part]["frechet_distance"] >= 0.0
-    assert report["chance"] == 0.2 and "CGAN evaluation" in caplog.text
+    assert report["chance"] == 0.2 and report["classifier_preset"] == "quick" and "CGAN evaluation" in caplog.text
     assert set(report["train_on_synthetic_test_on_real"]) >= {"real_only", "synthetic_only", "real_plus_synthetic"}
 
     assert cli.main(["--generate", str(run), "--per-class", "2", "--out", str(tmp_path / "generated")]) == 0

@@ -4,7 +4,9 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,10 +39,12 @@ class GanOptions:
     resume: str | None = None
     evaluate: bool = True
     eval_per_class: int = 10
+    eval_preset: str = "default"
     classifier_run: str | None = None
     holdout_fraction: float = 0.2
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
     gan: GanConfig = dataclasses.field(default_factory=GanConfig)
+    on_samples: Callable | None = None  # called as SampleWriter writes samples (see there)
 
 
 @dataclasses.dataclass
@@ -89,13 +93,14 @@ def run_gan_training(options: GanOptions) -> str:
              config.loss, len(x), len({real.groups[i] for i in real.gan_idx}), " (synthetic demo)" if demo else "",
              len({real.groups[i] for i in real.holdout_idx}))
     writer = SampleWriter(run_dir, real.classes, options.audio, config.latent_dim, top_db, config.db_range,
-                          config.sample_every, config.epochs, config.griffin_lim_iters, config.seed)
+                          config.sample_every, config.epochs, config.griffin_lim_iters, config.seed, options.on_samples)
     t = time.time()
     train_gan(scale_log_mel(x, top_db, config.db_range), real.labels[real.gan_idx], len(real.classes), config, run_dir, [writer])
     train_s = time.time() - t
     plot_gan_history(os.path.join(run_dir, HISTORY), os.path.join(run_dir, "losses.png"))
     if options.evaluate:
-        evaluation = evaluate_gan(run_dir, real, options.eval_per_class, options.classifier_run)
+        evaluation = evaluate_gan(run_dir, real, options.eval_per_class, options.classifier_run, options.workers,
+                                  options.eval_preset)
         log.info(format_evaluation(evaluation))
     write_text_atomic(os.path.join(run_dir, "summary.json"), json.dumps(
         {"demo": demo, "train_s": train_s, "total_s": time.time() - started}, indent=2))
@@ -129,14 +134,12 @@ def generate(run_dir, per_class: int, out_dir, seed: int = 0, workers=None) -> s
     return listing
 
 
-def _quick_classifier(x, y, groups, n_classes, run_dir, seed):
-    """A small CNN (the quick preset) validated on recordings it does not train on."""
-    fit_idx, val_idx = group_split(y, groups, 0.2, seed)
-    return train(x[fit_idx], y[fit_idx], x[val_idx], y[val_idx], n_classes, preset_config("quick", seed=seed), run_dir), fit_idx, val_idx
-
-
-def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, classifier_run=None, workers=None) -> dict:
-    """Every figure of the evaluation, written to <run>/evaluation.json."""
+def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, classifier_run=None, workers=None,
+                 preset: str = "default") -> dict:
+    """Every figure of the evaluation, written to <run>/evaluation.json. The classifiers trained
+    here (real only, which also labels and embeds the clips unless classifier_run is given;
+    synthetic only; real + synthetic) follow the classification preset `preset` and share one
+    validation split of the GAN's training recordings."""
     saved = read_gan_config(run_dir)
     config, audio, classes = saved["gan"], saved["audio"], saved["classes"]
     if real is None:
@@ -146,7 +149,11 @@ def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, cl
     groups_gan = [real.groups[i] for i in real.gan_idx]
     x_out, y_out = real.features[real.holdout_idx], real.labels[real.holdout_idx]
 
-    baseline, fit_idx, val_idx = _quick_classifier(x_gan, y_gan, groups_gan, n_classes, os.path.join(run_dir, "eval", "real"), config.seed)
+    recipe = preset_config(preset, seed=config.seed)
+    shutil.rmtree(os.path.join(run_dir, "eval"), ignore_errors=True)  # classifiers of an earlier evaluation would resume
+    fit_idx, val_idx = group_split(y_gan, groups_gan, recipe.val_fraction, config.seed)
+    x_fit, y_fit, x_val, y_val = x_gan[fit_idx], y_gan[fit_idx], x_gan[val_idx], y_gan[val_idx]
+    baseline = train(x_fit, y_fit, x_val, y_val, n_classes, recipe, os.path.join(run_dir, "eval", "real"))
     classifier = baseline
     if classifier_run:
         if read_run_config(classifier_run)["audio"] != audio:
@@ -178,11 +185,9 @@ def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, cl
 
     synthetic_db, synthetic_y = sample_log_mels(generator, n_classes, max(1, int(np.bincount(y_gan).mean())), config.latent_dim,
                                                 config.seed + 2, saved["top_db"], config.db_range)
-    x_fit, y_fit, x_val, y_val = x_gan[fit_idx], y_gan[fit_idx], x_gan[val_idx], y_gan[val_idx]
-    quick = preset_config("quick", seed=config.seed)
-    tstr = train(synthetic_db, synthetic_y, x_val, y_val, n_classes, quick, os.path.join(run_dir, "eval", "synthetic"))
+    tstr = train(synthetic_db, synthetic_y, x_val, y_val, n_classes, recipe, os.path.join(run_dir, "eval", "synthetic"))
     augmented = train(np.concatenate([x_fit, synthetic_db]), np.concatenate([y_fit, synthetic_y]), x_val, y_val, n_classes,
-                      quick, os.path.join(run_dir, "eval", "real+synthetic"))
+                      recipe, os.path.join(run_dir, "eval", "real+synthetic"))
 
     def holdout_accuracy(model):
         return float(np.mean(np.asarray(model.predict(x_out, verbose=0)).argmax(1) == y_out))
@@ -191,7 +196,8 @@ def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, cl
         "classes": classes,
         "chance": 1.0 / n_classes,
         "per_class_samples": per_class,
-        "classifier": classifier_run or "a quick CNN trained here on the GAN's real training clips",
+        "classifier": classifier_run or f"the {preset} preset's classifier, trained here on the GAN's real training clips",
+        "classifier_preset": preset,
         "generated": set_metrics(classifier, embed, gen_rt, labels, a_rt, y_a, classes),
         "untrained_generator": set_metrics(classifier, embed, untrained_rt, labels, a_rt, y_a, classes),
         "real_round_trip": set_metrics(classifier, embed, b_rt, y_b, a_rt, y_a, classes),
@@ -221,3 +227,11 @@ def format_evaluation(e: dict) -> str:
         f"  held-out accuracy      real only {t['real_only']:.3f}   synthetic only {t['synthetic_only']:.3f}   "
         f"real + synthetic {t['real_plus_synthetic']:.3f}   ({t['held_out_clips']} clips)",
     ])
+
+
+def per_class_table(e: dict) -> pd.DataFrame:
+    """Conditional accuracy and Fréchet distance per class, generated beside its references."""
+    sets = {"generated": e["generated"], "real (ceiling / floor)": e["real_round_trip"], "untrained": e["untrained_generator"]}
+    columns = {(metric, label): {name: figures[metric] for name, figures in s["per_class"].items()}
+               for metric in ("accuracy", "frechet_distance") for label, s in sets.items()}
+    return pd.DataFrame(columns).rename_axis("class")

@@ -42,24 +42,32 @@ def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str) -> None:
 
 class SampleWriter(keras.callbacks.Callback):
     """Every `every` epochs and after the last: a spectrogram grid and one .wav per class,
-    from the same noise each time, so the files show one sample learning."""
+    from the same noise each time, so the files show one sample learning. `on_samples(epoch,
+    grid_path, {class: wav_path})`, when given, is called with what was just written (the
+    notebook displays it live)."""
 
-    def __init__(self, run_dir, classes, audio: AudioConfig, latent_dim, top_db, db_range, every, epochs, n_iter, seed):
+    def __init__(self, run_dir, classes, audio: AudioConfig, latent_dim, top_db, db_range, every, epochs, n_iter, seed,
+                 on_samples=None):
         super().__init__()
         self.run_dir, self.classes, self.audio = run_dir, classes, audio
         self.latent_dim, self.top_db, self.db_range = latent_dim, top_db, db_range
         self.every, self.epochs, self.n_iter, self.seed = every, epochs, n_iter, seed
+        self.on_samples = on_samples
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
         if number % self.every and number != self.epochs:
             return
         dbs, labels = sample_log_mels(self.model.generator, len(self.classes), 3, self.latent_dim, self.seed, self.top_db, self.db_range)
-        plot_spectrogram_grid(dbs, labels, self.classes, os.path.join(self.run_dir, PLOT_DIR, f"epoch_{number:03d}.png"),
-                              f"generated log-Mel spectrograms, epoch {number}")
+        grid = os.path.join(self.run_dir, PLOT_DIR, f"epoch_{number:03d}.png")
+        plot_spectrogram_grid(dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}")
         first = np.searchsorted(labels, np.arange(len(self.classes)))
-        for k, audio in zip(range(len(self.classes)), log_mels_to_audio(dbs[first], self.audio, self.n_iter)):
-            write_wav(os.path.join(self.run_dir, AUDIO_DIR, f"{self.classes[k]}_ep{number}.wav"), audio, self.audio.sample_rate)
+        wavs = {}
+        for name, audio in zip(self.classes, log_mels_to_audio(dbs[first], self.audio, self.n_iter)):
+            wavs[name] = os.path.join(self.run_dir, AUDIO_DIR, f"{name}_ep{number}.wav")
+            write_wav(wavs[name], audio, self.audio.sample_rate)
+        if self.on_samples:
+            self.on_samples(number, grid, wavs)
 
 
 def plot_gan_history(history_csv, path) -> None:

@@ -1,6 +1,7 @@
 """Train the CGAN: scale the log-Mels, feed batches in an order fixed by (seed, epoch), and
 after every epoch save a checkpoint (both models, both optimizers, the noise generator's
 state), so `--resume` continues with the same losses and step count as if never stopped."""
+import csv
 import json
 import logging
 import os
@@ -115,6 +116,24 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
         save_checkpoint(self.model, self.run_dir, epoch + 1)
 
 
+class HistoryWriter(keras.callbacks.Callback):
+    """history.csv, a row per epoch, appended as it ends. Keras's CSVLogger would add empty val_
+    columns: the GAN has no validation data."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch} | {name: float(value) for name, value in sorted((logs or {}).items())}
+        starts = not (os.path.isfile(self.path) and os.path.getsize(self.path))
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if starts:
+                writer.writeheader()
+            writer.writerow(row)
+
+
 def trim_history(run_dir, epochs_done: int) -> None:
     """Drop history rows of epochs the checkpoint does not hold (they will be run again)."""
     path = os.path.join(run_dir, HISTORY)
@@ -139,6 +158,6 @@ def train_gan(scaled, labels, n_classes: int, config: GanConfig, run_dir, callba
         epoch_batches(scaled, labels, config.batch_size, config.seed, epochs_done, config.epochs),
         epochs=config.epochs, initial_epoch=epochs_done, steps_per_epoch=steps, shuffle=False, verbose=2,
         # history before checkpoint: a crash between the two leaves a row that trim_history drops
-        callbacks=[keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=epochs_done > 0), CheckpointEveryEpoch(run_dir), *callbacks],
+        callbacks=[HistoryWriter(os.path.join(run_dir, HISTORY)), CheckpointEveryEpoch(run_dir), *callbacks],
     )
     return gan

@@ -1,0 +1,118 @@
+# %% [markdown]
+# # The Frequency Quest: log-Mel CNN classifier
+#
+# The pipeline of `python Audio_Classification_Kaggle.py`, step by step, with plots and audio players.
+# Every cell calls the `freqquest` package; this notebook holds no pipeline logic of its own.
+#
+# **Kaggle**: add the competition data ("Add Input"), switch on a GPU accelerator, and either switch internet on
+# and set `REPO_URL` below, or add the freqquest repository as a dataset. Then "Run all": the submission lands in
+# `/kaggle/working/submission.csv`.
+#
+# **Colab**: Runtime > Change runtime type > GPU; upload or unzip the competition under `/content/`
+# (or set `DATA`), set `REPO_URL` (or open the notebook from GitHub with the repository cloned), then Run all.
+#
+# With no competition data it runs on a small synthetic demo, and says so.
+
+# %% tags=["parameters"]
+DATA = None  # competition root (train/train, test/test, sample_submission.csv); None: search ./data, /kaggle/input, /content, else the demo
+DEMO = False  # True: the synthetic demo competition, whatever is attached
+PRESET = "default"  # quick | default | best (5 folds + 4 TTA views: meant for a GPU)
+MODEL = None  # cnn | resnet; None: the preset's
+EPOCHS = None  # None: the preset's (early stopping may end sooner)
+FOLDS = None  # None: the preset's
+TTA = None  # test-time views; None: the preset's
+SEED = 42
+WORKERS = None  # feature-extraction processes; None: all cores
+RUN_DIR = None  # None: runs/<time>-<model> (under /kaggle/working on Kaggle)
+OUT = None  # submission path; None: /kaggle/working/submission.csv on Kaggle, else submissions/submission.csv
+CACHE_DIR = None  # feature cache; None: ./cache
+N_MISTAKES = 5  # misclassified validation clips to listen to
+REPO_URL = ""  # git address of the freqquest repository, cloned when the package is not found otherwise
+
+# %%
+# freqquest: setup
+
+# %%
+import logging
+import os
+
+import pandas as pd
+from IPython.display import Audio, Image, display
+
+from freqquest import paths
+from freqquest.audio import load_clip
+from freqquest.config import AudioConfig, preset_config
+from freqquest.dataset import describe, preflight, scan_competition
+from freqquest.explore import first_readable_clips, misclassified, plot_class_examples
+from freqquest.pipeline import ClassificationOptions, locate_competition, run_classification
+from freqquest.training import HISTORY, describe_strategy, fold_dir, select_strategy
+
+logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
+overrides = {name: value for name, value in dict(model=MODEL, epochs=EPOCHS, folds=FOLDS, tta=TTA, seed=SEED).items()
+             if value is not None}
+train_config = preset_config(PRESET, **overrides)
+audio = AudioConfig()
+run_dir = RUN_DIR or paths.default_run_dir(train_config.model)
+os.makedirs(run_dir, exist_ok=True)
+print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
+print(f"recipe: {train_config}")
+
+# %% [markdown]
+# ## The data
+# Class counts, and every file's header read before any training: unreadable files are listed here.
+
+# %%
+root, demo = locate_competition(DATA, DEMO)
+competition = scan_competition(root)
+print(describe(competition, preflight(competition)))
+pd.DataFrame({"clips": competition.class_counts()})
+
+# %% [markdown]
+# One clip per class: the waveform after loading (mono, resampled, brought to 4 s) and the log-Mel spectrogram the model sees.
+
+# %%
+examples = first_readable_clips(competition, audio)
+plot_class_examples(examples, audio, os.path.join(run_dir, "class_examples.png"))
+display(Image(os.path.join(run_dir, "class_examples.png")))
+for name, (path, clip) in examples.items():
+    print(name, os.path.basename(path))
+    display(Audio(clip, rate=audio.sample_rate))
+
+# %% [markdown]
+# ## Training
+# Features are extracted once and cached; validation holds out whole recordings (or `FOLDS` group folds).
+
+# %%
+result = run_classification(ClassificationOptions(data=root, demo=demo, out=OUT, run_dir=run_dir, cache_dir=CACHE_DIR,
+                                                  workers=WORKERS, audio=audio, train=train_config))
+
+# %% [markdown]
+# ## How it went
+# Training curves per fold, the confusion matrix on unseen recordings (out of fold with several folds) and the report.
+
+# %%
+for fold in range(train_config.folds):
+    display(Image(os.path.join(fold_dir(run_dir, fold), "training_curves.png")))
+    display(pd.read_csv(os.path.join(fold_dir(run_dir, fold), HISTORY)).tail(3))
+display(Image(os.path.join(run_dir, "confusion_matrix.png")))
+print(open(os.path.join(run_dir, "report.txt")).read())
+
+# %% [markdown]
+# The validation clips the model got most confidently wrong: listen to them.
+
+# %%
+mistakes = misclassified(run_dir, N_MISTAKES)
+display(mistakes)
+for _, row in mistakes.iterrows():
+    print(f"{os.path.basename(row['path'])}: {row['class']} heard as {row['predicted']} ({row['confidence']:.2f})")
+    display(Audio(load_clip(row["path"], audio), rate=audio.sample_rate))
+
+# %% [markdown]
+# ## The submission
+# Checked before it is written (header `ID,Class`, every test ID once, in `sample_submission.csv` order, known classes only).
+
+# %%
+submission = pd.read_csv(result.submission_path)
+print(f"{result.submission_path}: {len(submission)} rows")
+display(submission.head())
+display(submission["Class"].value_counts().to_frame("predicted clips"))
