@@ -20,7 +20,7 @@ from freqquest.dataset import CompetitionError  # noqa: E402
 from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training  # noqa: E402
 
 GAN_OPTIONS = ("loss", "epochs", "batch_size", "latent_dim", "width", "g_learning_rate", "d_learning_rate",
-               "seed", "sample_every", "griffin_lim_iters")
+               "mode_seeking_weight", "seed", "sample_every", "griffin_lim_iters", "diff_augment")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,9 +35,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     gan = p.add_argument_group("the GAN")
     gan.add_argument("--loss", choices=GAN_LOSSES, default=defaults.loss,
                      help=f"bce: the classic CGAN; hinge: with spectral normalization; wgan-gp: Wasserstein with gradient penalty (default {defaults.loss})")
-    for name in GAN_OPTIONS[1:]:
+    for name in GAN_OPTIONS[1:-1]:
         value = getattr(defaults, name)
         gan.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"(default {value})")
+    gan.add_argument("--diff-augment", action=argparse.BooleanOptionalAction, default=defaults.diff_augment,
+                     help="the discriminator sees real and generated clips randomly rolled and partly silenced "
+                     f"(DiffAugment; default {'on' if defaults.diff_augment else 'off'})")
     runs = p.add_argument_group("existing runs")
     runs.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last finished epoch")
     runs.add_argument("--generate", metavar="RUN", help="write --per-class clips of every class to --out, no training")

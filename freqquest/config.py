@@ -210,6 +210,8 @@ class GanConfig:
     beta_1: float = 0.5
     beta_2: float = 0.999
     gp_weight: float = 10.0
+    mode_seeking_weight: float = 0.0
+    diff_augment: bool = False
     db_range: float = 80.0
     seed: int = 42
     sample_every: int = 5
@@ -220,5 +222,7 @@ class GanConfig:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
         if min(self.latent_dim, self.width, self.epochs, self.batch_size, self.sample_every, self.griffin_lim_iters) < 1:
             raise ValueError("latent_dim, width, epochs, batch_size, sample_every and griffin_lim_iters must be at least 1")
+        if self.mode_seeking_weight < 0:
+            raise ValueError(f"mode_seeking_weight must not be negative, got {self.mode_seeking_weight}")
         if self.db_range <= 0:
             raise ValueError(f"db_range must be positive, got {self.db_range}")

@@ -13,7 +13,7 @@ from freqquest.config import GanConfig
 from freqquest.features import log_mel
 from freqquest.gan import evaluation, training
 from freqquest.gan.inversion import log_mel_to_audio, log_mels_to_audio, scale_log_mel, unscale_log_mel, write_wav
-from freqquest.gan.model import ConditionalGAN, build_discriminator, build_generator
+from freqquest.gan.model import ConditionalGAN, build_discriminator, build_generator, mode_seeking_loss
 from freqquest.gan.run import GanOptions, run_gan_training
 from freqquest.models import build_model
 
@@ -32,6 +32,41 @@ def test_generator_makes_scaled_log_mels_of_the_feature_shape():
     out = np.asarray(generator([np.zeros((5, 8), np.float32), np.array([0, 1, 2, 0, 1], np.int32)]))
     assert out.shape == (5, *SHAPE) and out.dtype == np.float32
     assert out.min() >= -1.0 and out.max() <= 1.0
+
+
+def test_an_untrained_generator_already_hears_the_class_as_loudly_as_the_noise():
+    generator = build_generator(8, 3, SHAPE, width=4)
+    rng = np.random.default_rng(0)
+    noise, other_noise = rng.standard_normal((2, 64, 8)).astype(np.float32)
+    zeros, ones = np.zeros(64, np.int32), np.ones(64, np.int32)
+    base = np.asarray(generator([noise, zeros]))
+    class_effect = np.abs(np.asarray(generator([noise, ones])) - base).mean()
+    noise_effect = np.abs(np.asarray(generator([other_noise, zeros])) - base).mean()
+    assert class_effect > 0.5 * noise_effect
+
+
+def test_mode_seeking_loss_is_the_inverse_spread_per_unit_of_noise_distance():
+    fake_a = np.zeros((2, 3, 4), np.float32)
+    fake_b = np.full((2, 3, 4), 0.5, np.float32)
+    noise_a, noise_b = np.zeros((2, 8), np.float32), np.full((2, 8), 2.0, np.float32)
+    assert float(mode_seeking_loss(fake_a, fake_b, noise_a, noise_b)) == pytest.approx(1 / (0.25 + 1e-5))
+    assert float(mode_seeking_loss(fake_a, fake_a, noise_a, noise_b)) == pytest.approx(1e5)  # a collapsed pair
+
+
+def test_diff_augment_rolls_each_clip_and_silences_a_quarter_of_its_frames():
+    x = np.random.default_rng(0).uniform(-0.9, 0.9, (6, *SHAPE)).astype(np.float32)
+    gan = training.build_gan(dataclasses.replace(TINY, diff_augment=True), 3, SHAPE)
+    frames = SHAPE[1]
+    for clip, original in zip(np.asarray(gan.augment(x)), x):
+        silent = np.all(clip == -1.0, axis=0)
+        assert silent.sum() == frames // 4 and np.ptp(np.flatnonzero(silent)) == frames // 4 - 1  # one band
+        assert any(np.array_equal(clip[:, ~silent], np.roll(original, -shift, axis=1)[:, ~silent]) for shift in range(frames))
+    assert np.array_equal(np.asarray(training.build_gan(TINY, 3, SHAPE).augment(x)), x)  # off by default
+
+
+def test_negative_mode_seeking_weight():
+    with pytest.raises(ValueError, match="mode_seeking_weight must not be negative"):
+        GanConfig(mode_seeking_weight=-1.0)
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
@@ -53,7 +88,7 @@ def test_one_training_step_changes_both_models(loss):
     before = [np.copy(w) for w in gan.generator.get_weights()], [np.copy(w) for w in gan.discriminator.get_weights()]
     x, y = toy_scaled(8)
     logs = gan.train_on_batch(x, y.astype(np.int32), return_dict=True)
-    assert set(logs) == {"d_loss", "g_loss", "gradient_penalty", "real_score", "fake_score"}
+    assert set(logs) == {"d_loss", "g_loss", "gradient_penalty", "mode_seeking", "real_score", "fake_score"}
     assert all(np.isfinite(v) for v in logs.values())
     assert (logs["gradient_penalty"] > 0) == (loss == "wgan-gp")
     for model, old in zip((gan.generator, gan.discriminator), before):
@@ -76,15 +111,18 @@ def test_epoch_batches_are_fixed_by_seed_and_epoch():
     assert whole[:3] != whole[3:6]
 
 
-def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("diff_augment", [False, True])
+def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp_path, diff_augment):
     x, y = toy_scaled()
-    straight = training.train_gan(x, y, 3, TINY, tmp_path / "straight")
-    training.train_gan(x, y, 3, dataclasses.replace(TINY, epochs=1), tmp_path / "resumed")  # "interrupted" after epoch 1
-    resumed = training.train_gan(x, y, 3, TINY, tmp_path / "resumed")
+    config = dataclasses.replace(TINY, diff_augment=diff_augment)
+    straight = training.train_gan(x, y, 3, config, tmp_path / "straight")
+    training.train_gan(x, y, 3, dataclasses.replace(config, epochs=1), tmp_path / "resumed")  # "interrupted" after epoch 1
+    resumed = training.train_gan(x, y, 3, config, tmp_path / "resumed")
     assert int(straight.g_optimizer.iterations) == int(resumed.g_optimizer.iterations) == 9
     a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("straight", "resumed"))
     assert b["epoch"].tolist() == [0, 1, 2]
-    assert b.columns.tolist() == ["epoch", "d_loss", "fake_score", "g_loss", "gradient_penalty", "real_score"]  # no empty val_ columns
+    assert b.columns.tolist() == ["epoch", "d_loss", "fake_score", "g_loss", "gradient_penalty", "mode_seeking",
+                                  "real_score"]  # no empty val_ columns
     np.testing.assert_allclose(a[["d_loss", "g_loss"]].to_numpy(), b[["d_loss", "g_loss"]].to_numpy(), rtol=1e-5)
     for w1, w2 in zip(straight.generator.get_weights(), resumed.generator.get_weights()):
         np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)

@@ -83,6 +83,7 @@ def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypat
     notebook = _execute("Audio_Classification_Kaggle", tmp_path, monkeypatch, dict(
         DATA=str(demo_root), PRESET="quick", EPOCHS=1, RUN_DIR=str(run), OUT=str(submission),
         CACHE_DIR=str(tmp_path / "cache"), WORKERS=1, N_MISTAKES=2))
+    assert not (tmp_path / "data").exists()  # the given competition is used throughout, no demo built beside it
     frame = pd.read_csv(submission)
     sample = pd.read_csv(demo_root / "sample_submission.csv")
     assert frame.columns.tolist() == ["ID", "Class"] and frame["ID"].tolist() == sample["ID"].tolist()

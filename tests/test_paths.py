@@ -35,3 +35,14 @@ def test_outputs_go_to_kaggle_working_on_kaggle(monkeypatch):
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
     monkeypatch.setattr(paths, "KAGGLE_WORKING", "/nonexistent/kaggle/working")
     assert paths.default_submission_path() == os.path.join("submissions", "submission.csv")
+
+
+def test_platform_is_named_for_the_notebooks(monkeypatch):
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.setattr(paths, "KAGGLE_WORKING", "/nonexistent/kaggle/working")
+    assert paths.platform_name() == "local" and not paths.on_colab()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101-060000_RC00")
+    assert paths.platform_name() == "Colab" and paths.on_colab()
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    assert paths.platform_name() == "Kaggle"

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from ..augment import roll_time
 from ..config import GAN_LOSSES
 
 
@@ -18,7 +19,9 @@ def build_generator(latent_dim: int, n_classes: int, shape: tuple, width: int = 
     base = (math.ceil(n_mels / 16), math.ceil(n_frames / 16))
     noise = keras.Input((latent_dim,), name="noise")
     label = keras.Input((), dtype="int32", name="label")
-    embedded = layers.Embedding(n_classes, latent_dim, name="class_embedding")(label)
+    # on the noise's scale: with Keras's default uniform(+-0.05) the class would start 30x quieter than the noise
+    embedded = layers.Embedding(n_classes, latent_dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+                                name="class_embedding")(label)
     x = layers.Concatenate()([noise, embedded])
     x = layers.Dense(base[0] * base[1] * 8 * width, use_bias=False)(x)
     x = layers.Reshape((*base, 8 * width))(x)
@@ -44,7 +47,7 @@ def build_discriminator(n_classes: int, shape: tuple, width: int = 32, spectral_
     features = layers.GlobalAveragePooling2D()(x)
     dense = layers.Dense(1)
     unconditional = (layers.SpectralNormalization(dense) if spectral_norm else dense)(features)
-    embedded = layers.Embedding(n_classes, 8 * width, name="class_projection")(label)
+    embedded = layers.Embedding(n_classes, 8 * width, embeddings_initializer="glorot_uniform", name="class_projection")(label)
     projection = layers.Dot(axes=1)([embedded, features])
     score = layers.Add()([unconditional, projection])
     return keras.Model([image, label], layers.Activation("linear", dtype="float32", name="score")(score), name="discriminator")
@@ -64,11 +67,20 @@ def generator_loss(kind: str, fake_scores):
     return -tf.reduce_mean(fake_scores)
 
 
+def mode_seeking_loss(fake_a, fake_b, noise_a, noise_b):
+    """Mode seeking (Mao et al. 2019): the inverse of how far two samples of one class lie apart
+    per unit of distance between their noises. It grows when the generator maps different noise to
+    the same spectrogram, the conditional mode collapse a few hundred clips invite."""
+    spread = tf.reduce_mean(tf.abs(fake_a - fake_b), axis=(1, 2)) / tf.reduce_mean(tf.abs(noise_a - noise_b), axis=1)
+    return tf.reduce_mean(1.0 / (spread + 1e-5))
+
+
 class ConditionalGAN(keras.Model):
     """fit() on batches of (scaled log-Mel, class index); one discriminator and one generator
     update per batch, each with its own optimizer."""
 
-    def __init__(self, generator, discriminator, latent_dim: int, loss: str = "hinge", gp_weight: float = 10.0, seed: int = 0, **kwargs):
+    def __init__(self, generator, discriminator, latent_dim: int, loss: str = "hinge", gp_weight: float = 10.0, seed: int = 0,
+                 mode_seeking_weight: float = 0.0, diff_augment: bool = False, **kwargs):
         super().__init__(**kwargs)
         if loss not in GAN_LOSSES:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
@@ -77,8 +89,10 @@ class ConditionalGAN(keras.Model):
         self.latent_dim = latent_dim
         self.loss_kind = loss
         self.gp_weight = gp_weight
+        self.mode_seeking_weight = mode_seeking_weight
+        self.diff_augment = diff_augment
         self.noise_seed = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "gradient_penalty", "real_score", "fake_score")}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "gradient_penalty", "mode_seeking", "real_score", "fake_score")}
 
     def compile(self, g_optimizer, d_optimizer):
         super().compile()
@@ -104,6 +118,21 @@ class ConditionalGAN(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
+    def augment(self, x):
+        """DiffAugment (Zhao et al. 2020), what the discriminator sees when switched on: each clip
+        rolled in time and a quarter of its frames silenced, drawn anew for real and generated
+        batches alike and differentiable, so a discriminator on a few hundred clips cannot
+        memorize them."""
+        if not self.diff_augment:
+            return x
+        batch, frames = tf.shape(x)[0], x.shape[2]
+        x = roll_time(x, keras.random.randint((batch,), 0, frames, seed=self.noise_seed))
+        width = frames // 4
+        start = keras.random.randint((batch, 1), 0, frames - width + 1, seed=self.noise_seed)
+        position = tf.range(frames)[None, :]
+        silenced = (position >= start) & (position < start + width)
+        return tf.where(silenced[:, None, :], -tf.ones_like(x), x)
+
     def gradient_penalty(self, real, fake, labels):
         """WGAN-GP: the critic's gradient norm pushed to 1 on points between real and fake,
         with interpolation weights drawn uniformly from [0, 1]."""
@@ -123,8 +152,8 @@ class ConditionalGAN(keras.Model):
 
         fake = self.generator([self.noise(batch), labels], training=True)
         with tf.GradientTape() as tape:
-            real_scores = self.discriminator([real, labels], training=True)
-            fake_scores = self.discriminator([fake, labels], training=True)
+            real_scores = self.discriminator([self.augment(real), labels], training=True)
+            fake_scores = self.discriminator([self.augment(fake), labels], training=True)
             d_loss = discriminator_loss(self.loss_kind, real_scores, fake_scores)
             penalty = self.gradient_penalty(real, fake, labels) if self.loss_kind == "wgan-gp" else tf.constant(0.0)
             d_total = d_loss + self.gp_weight * penalty
@@ -133,13 +162,18 @@ class ConditionalGAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
         with tf.GradientTape() as tape:
-            fake = self.generator([self.noise(batch), labels], training=True)
-            g_loss = generator_loss(self.loss_kind, self.discriminator([fake, labels], training=True))
-            scaled = self.g_optimizer.scale_loss(g_loss)
+            # two samples per label: the adversarial loss sees both, the mode-seeking term their distance
+            noise = self.noise(2 * batch)
+            fakes = tf.cast(self.generator([noise, tf.concat([labels, labels], 0)], training=True), "float32")
+            g_loss = generator_loss(self.loss_kind, self.discriminator([self.augment(fakes), tf.concat([labels, labels], 0)],
+                                                                       training=True))
+            seeking = mode_seeking_loss(fakes[:batch], fakes[batch:], noise[:batch], noise[batch:])
+            g_total = g_loss + self.mode_seeking_weight * seeking
+            scaled = self.g_optimizer.scale_loss(g_total)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
-        for name, value in (("d_loss", d_total), ("g_loss", g_loss), ("gradient_penalty", penalty),
+        for name, value in (("d_loss", d_total), ("g_loss", g_loss), ("gradient_penalty", penalty), ("mode_seeking", seeking),
                             ("real_score", tf.reduce_mean(real_scores)), ("fake_score", tf.reduce_mean(fake_scores))):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

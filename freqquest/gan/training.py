@@ -26,7 +26,8 @@ HISTORY = "history.csv"
 def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN:
     generator = build_generator(config.latent_dim, n_classes, shape, config.width)
     discriminator = build_discriminator(n_classes, shape, config.width, spectral_norm=config.loss == "hinge")
-    gan = ConditionalGAN(generator, discriminator, config.latent_dim, config.loss, config.gp_weight, config.seed)
+    gan = ConditionalGAN(generator, discriminator, config.latent_dim, config.loss, config.gp_weight, config.seed,
+                         config.mode_seeking_weight, config.diff_augment)
     gan.compile(
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),

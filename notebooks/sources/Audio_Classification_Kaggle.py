@@ -62,7 +62,7 @@ print(f"recipe: {train_config}")
 # Class counts, and every file's header read before any training: unreadable files are listed here.
 
 # %%
-root, demo = locate_competition(DATA, DEMO)
+root, _ = locate_competition(DATA, DEMO)
 competition = scan_competition(root)
 print(describe(competition, preflight(competition)))
 pd.DataFrame({"clips": competition.class_counts()})
@@ -83,8 +83,8 @@ for name, (path, clip) in examples.items():
 # Features are extracted once and cached; validation holds out whole recordings (or `FOLDS` group folds).
 
 # %%
-result = run_classification(ClassificationOptions(data=root, demo=demo, out=OUT, run_dir=run_dir, cache_dir=CACHE_DIR,
-                                                  workers=WORKERS, audio=audio, train=train_config))
+result = run_classification(ClassificationOptions(data=root, out=OUT, run_dir=run_dir, cache_dir=CACHE_DIR, workers=WORKERS,
+                                                  audio=audio, train=train_config))
 
 # %% [markdown]
 # ## How it went

@@ -18,6 +18,8 @@ EPOCHS = 100
 BATCH_SIZE = 32
 WIDTH = 16  # filters of the networks' narrowest layer
 LATENT_DIM = 64
+MODE_SEEKING_WEIGHT = 0.0  # > 0 pushes samples of one class apart (more diverse, less recognizable here)
+DIFF_AUGMENT = False  # the discriminator sees clips randomly rolled and partly silenced
 SAMPLE_EVERY = 5  # epochs between spectrogram grids and .wav files
 GRIFFIN_LIM_ITERS = 32
 SEED = 42
@@ -50,7 +52,8 @@ from freqquest.training import describe_strategy, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
 gan_config = GanConfig(loss=LOSS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM,
-                       sample_every=SAMPLE_EVERY, griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
+                       mode_seeking_weight=MODE_SEEKING_WEIGHT, diff_augment=DIFF_AUGMENT, sample_every=SAMPLE_EVERY,
+                       griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
 run_dir = RUN_DIR or paths.default_run_dir(f"cgan-{LOSS}")
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"GAN: {gan_config}")
