@@ -180,14 +180,21 @@ def write_run_config(run_dir, audio: AudioConfig, train: TrainConfig, classes: l
     write_text_atomic(os.path.join(run_dir, RUN_CONFIG), json.dumps(payload, indent=2))
 
 
-def read_run_config(run_dir) -> dict:
-    """The saved config of a run, with `audio` and `train` as config objects."""
+def read_config_file(run_dir, kind: str) -> dict:
+    """A run folder's config.json with `audio` as an AudioConfig; `kind` names the run in the
+    error when there is none."""
     path = os.path.join(run_dir, RUN_CONFIG)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a freqquest run folder")
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a {kind} run folder")
     with open(path) as f:
         payload = json.load(f)
     payload["audio"] = from_dict(AudioConfig, payload["audio"])
+    return payload
+
+
+def read_run_config(run_dir) -> dict:
+    """The saved config of a run, with `audio` and `train` as config objects."""
+    payload = read_config_file(run_dir, "freqquest")
     payload["train"] = from_dict(TrainConfig, payload["train"])
     return payload
 

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ..config import AudioConfig, GanConfig, from_dict, library_versions, to_dict
+from ..config import RUN_CONFIG, AudioConfig, GanConfig, from_dict, library_versions, read_config_file, to_dict
 from ..io import write_text_atomic
 from .model import ConditionalGAN, build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
 
-RUN_CONFIG = "config.json"
 CHECKPOINT = "checkpoint"
 HISTORY = "history.csv"
 
@@ -44,14 +43,9 @@ def write_gan_config(run_dir, audio: AudioConfig, config: GanConfig, classes: li
 
 
 def read_gan_config(run_dir) -> dict:
-    path = os.path.join(run_dir, RUN_CONFIG)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a CGAN run folder")
-    with open(path) as f:
-        payload = json.load(f)
+    payload = read_config_file(run_dir, "CGAN")
     if "gan" not in payload:
         raise FileNotFoundError(f"{run_dir} is a classifier run, not a CGAN run")
-    payload["audio"] = from_dict(AudioConfig, payload["audio"])
     payload["gan"] = from_dict(GanConfig, payload["gan"])
     return payload
 
