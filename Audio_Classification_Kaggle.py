@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Train a log-Mel CNN on "The Frequency Quest" and write submission.csv.
+"""Train on "The Frequency Quest" (a log-Mel CNN blended with classical models) and write submission.csv.
 
   python Audio_Classification_Kaggle.py                        # finds ./data (or Kaggle/Colab input); demo if none
   python Audio_Classification_Kaggle.py --data /path/to/comp   # explicit competition root
-  python Audio_Classification_Kaggle.py --preset best          # 5-fold ensemble with augmentation and TTA (GPU)
+  python Audio_Classification_Kaggle.py --preset best          # 5-fold ensemble with TTA (GPU)
+  python Audio_Classification_Kaggle.py --blend none           # the network alone, without the classical models
   python Audio_Classification_Kaggle.py --predict-only --model-path runs/<run>
 """
 import argparse
@@ -14,7 +15,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from freqquest.config import (  # noqa: E402
-    FIT_MODES, NORMALIZATIONS, OPTIMIZERS, PRESETS, SCHEDULES, AudioConfig, describe_preset, preset_config)
+    CLASSICAL_MODELS, FIT_MODES, NORMALIZATIONS, OPTIMIZERS, PRESETS, SCHEDULES, AudioConfig, TrainConfig, describe_preset, preset_config)
 from freqquest.dataset import CompetitionError  # noqa: E402
 from freqquest.models import NAMES  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
@@ -23,7 +24,16 @@ from freqquest.submission import SubmissionError  # noqa: E402
 DEFAULT_AUDIO = AudioConfig()
 RECIPE_OPTIONS = ("model", "width", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed", "folds",
                   "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
-                  "mixup_alpha", "label_smoothing")
+                  "mixup_alpha", "label_smoothing", "blend")
+
+
+def blend_models(value: str) -> str:
+    """--blend: comma-separated classical models, or `none` for the network alone."""
+    names = [] if value.strip() == "none" else [m.strip() for m in value.split(",")]
+    unknown = [m for m in names if m not in CLASSICAL_MODELS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(CLASSICAL_MODELS)} or none")
+    return ",".join(names)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--folds", type=int, help="K models on group-aware folds, test probabilities averaged; 1: one split")
     recipe.add_argument("--val-fraction", type=float, help="with --folds 1, about this share of recordings is held out")
     recipe.add_argument("--tta", type=int, help="test-time views (clips rolled in time) averaged at prediction")
+    recipe.add_argument("--blend", type=blend_models, metavar="MODELS",
+                        help=f"classical models on clip statistics whose probabilities are averaged with the network's: "
+                        f"comma-separated from {','.join(CLASSICAL_MODELS)}, or none (default: {TrainConfig().blend})")
     recipe.add_argument("--normalization", choices=NORMALIZATIONS,
                         help="standardize each clip's log-Mel, or use the training set's mean/std")
     augment = p.add_argument_group("augmentation (on the fly, seeded; 0 or --no-... switches one off)")

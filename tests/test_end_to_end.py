@@ -18,8 +18,8 @@ from freqquest.submission import validate_submission
 from .conftest import TOOLS, US8K5, needs_us8k5
 
 RUN_FILES = {"config.json", "confusion_matrix.png", "report.txt", "report.json", "summary.json", "test_probabilities.csv",
-             "validation_predictions.csv", "fold_1"}
-FOLD_FILES = {"model.keras", "history.csv", "training_curves.png", "fold_done.json"}
+             "validation_predictions.csv", "fold_1", "classical"}
+FOLD_FILES = {"model.keras", "history.csv", "training_curves.png", "fold_done.json", "logreg.joblib", "svm.joblib"}
 
 
 def check_submission(path, root, classes):
@@ -58,6 +58,15 @@ def test_a_preset_sets_the_recipe_and_flags_override_it():
     assert cli.options_from_args(cli.parse_args([])).train == preset_config("default")
 
 
+def test_blend_flag_takes_known_models_or_none(capsys):
+    assert cli.options_from_args(cli.parse_args(["--blend", "none"])).train.blend == ""
+    assert cli.options_from_args(cli.parse_args(["--blend", "svm"])).train.blend == "svm"
+    assert cli.options_from_args(cli.parse_args([])).train.classical_models == ("logreg", "svm")
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--blend", "svm,knn"])
+    assert "unknown model(s) knn" in capsys.readouterr().err
+
+
 def test_presets_are_valid_configs_that_differ():
     configs = {name: preset_config(name) for name in PRESETS}
     assert all(isinstance(c, TrainConfig) for c in configs.values())
@@ -91,6 +100,9 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     summary = json.loads((run / "summary.json").read_text())
     assert summary["demo"] is True and 0.0 <= summary["val_accuracy"] <= 1.0
     assert summary["n_train_clips"] == 100 and summary["n_validated"] == 20
+    assert list(summary["member_accuracies"]) == ["network", "logreg", "svm"]
+    assert all(0.0 <= a <= 1.0 for a in summary["member_accuracies"].values())
+    assert "each blended member alone: network " in caplog.text
     first = check_submission(tmp_path / "submissions" / "submission.csv", root, config["classes"])
     assert len(first) == 30
     validated = pd.read_csv(run / "validation_predictions.csv")
@@ -107,7 +119,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
 
     caplog.clear()
     assert cli.main(["--epochs", "1", "--run-dir", "runs/second", "--model", "resnet", "--folds", "2", "--tta", "2",
-                     "--time-masks", "1", "--mixup", "0.2", "--out", "second.csv"]) == 0
+                     "--time-masks", "1", "--mixup", "0.2", "--blend", "logreg", "--out", "second.csv"]) == 0
     assert "features: 0 extracted, 130 from cache" in caplog.text
     second = check_submission(tmp_path / "second.csv", root, config["classes"])
     summary = json.loads((tmp_path / "runs" / "second" / "summary.json").read_text())
@@ -115,6 +127,9 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert pd.read_csv(tmp_path / "runs" / "second" / "validation_predictions.csv")["path"].nunique() == 100
     assert "out-of-fold accuracy (unseen recordings)" in caplog.text
     assert {"fold_1", "fold_2"} <= set(os.listdir(tmp_path / "runs" / "second"))
+    assert list(summary["member_accuracies"]) == ["network", "logreg"]
+    assert not (tmp_path / "runs" / "second" / "fold_2" / "svm.joblib").exists()
+    assert os.listdir(tmp_path / "runs" / "second" / "classical") == ["logreg.joblib"]
     saved = json.loads((tmp_path / "runs" / "second" / "config.json").read_text())["train"]
     assert (saved["folds"], saved["tta"], saved["time_masks"], saved["mixup_alpha"]) == (2, 2, 1, 0.2)
     assert cli.main(["--predict-only", "--model-path", "runs/second", "--out", "second-again.csv"]) == 0

@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from freqquest.inference import predict_ensemble, predict_proba, to_class_names, tta_views
+from freqquest.classical import fit_classical, predict_classical
+from freqquest.inference import (NETWORK, Blend, average_members, predict_ensemble, predict_members, predict_proba, to_class_names,
+                                 tta_views)
 from freqquest.models import build_model
 
 SHAPE = (16, 20)
@@ -53,3 +55,29 @@ def test_an_empty_ensemble_is_an_error(features):
 def test_unusable_rows_get_the_fallback_class():
     probabilities = np.array([[0.1, 0.9], [0.8, 0.2], [0.5, 0.5]], dtype=np.float32)
     assert to_class_names(probabilities, ["a", "b"], np.array([True, True, False]), "a") == ["b", "a", "a"]
+
+
+def test_members_are_the_network_ensemble_and_each_classical_models_average(models, features):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
+    logregs = [fit_classical("logreg", x, y, seed=0), fit_classical("logreg", x[::-1] * 2, y[::-1], seed=0)]
+    members = predict_members(Blend(models, {"logreg": logregs}), features, tta=2)
+    assert list(members) == [NETWORK, "logreg"]
+    np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features, tta=2), rtol=1e-6)
+    expected = (predict_classical(logregs[0], features, 4) + predict_classical(logregs[1], features, 4)) / 2
+    np.testing.assert_allclose(members["logreg"], expected, rtol=1e-6)
+
+
+def test_a_blend_without_classical_models_is_the_network_alone(models, features):
+    members = predict_members(Blend(models[:1]), features)
+    assert list(members) == [NETWORK]
+    np.testing.assert_array_equal(average_members(members), predict_proba(models[0], features))
+
+
+def test_the_blend_is_the_unweighted_mean_of_the_members():
+    a = np.array([[0.2, 0.8], [1.0, 0.0]], np.float32)
+    b = np.array([[0.6, 0.4], [0.0, 1.0]], np.float64)
+    got = average_members({NETWORK: a, "svm": b})
+    np.testing.assert_allclose(got, [[0.4, 0.6], [0.5, 0.5]], rtol=1e-6)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(average_members({NETWORK: a, "logreg": a, "svm": a}), a)

@@ -73,3 +73,11 @@ def test_bad_arguments():
         build_model("vgg", SHAPE, 5)
     with pytest.raises(ValueError, match="needs the training features"):
         build_model("cnn", SHAPE, 5, "global")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pooling_averages_time_and_keeps_the_frequency_axis(name):
+    model = build_model(name, SHAPE, 5, width=8)
+    pooled = model.get_layer("pool_over_time")
+    assert tuple(pooled.output.shape) == (None, SHAPE[0] // 8, 1, 32)
+    assert pooled.pool_size == (1, pooled.input.shape[2])

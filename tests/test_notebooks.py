@@ -73,9 +73,13 @@ def _displayed(notebook, mime: str) -> int:
     return sum(mime in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
 
 
+def _html_outputs(notebook) -> list:
+    return [output.get("data", {}).get("text/html", "")
+            for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+
+
 def _audio_players(notebook) -> int:
-    return sum("<audio" in output.get("data", {}).get("text/html", "")
-               for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    return sum("<audio" in html for html in _html_outputs(notebook))
 
 
 def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch):
@@ -91,6 +95,8 @@ def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypat
     for artifact in ("class_examples.png", "confusion_matrix.png", "validation_predictions.csv", "fold_1/training_curves.png"):
         assert (run / artifact).is_file(), artifact
     assert _displayed(notebook, "image/png") == 3  # class examples, one fold's curves, the confusion matrix
+    members = [html for html in _html_outputs(notebook) if "validation accuracy" in html]
+    assert len(members) == 1 and all(f"<th>{name}</th>" in members[0] for name in ("network", "logreg", "svm", "blend"))
     mistakes = len(pd.read_csv(run / "validation_predictions.csv").query("`class` != predicted").head(2))
     assert _audio_players(notebook) == len(CLASSES) + mistakes
 

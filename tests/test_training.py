@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,8 +10,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from freqquest import training
-from freqquest.config import TrainConfig
+from freqquest import classical, training
+from freqquest.config import AudioConfig, TrainConfig, read_run_config, write_run_config
 
 from .conftest import REPO
 
@@ -87,8 +88,8 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from freqquest import training
-from freqquest.config import TrainConfig
+from freqquest import classical, training
+from freqquest.config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from tests.test_training import toy_data
 strategy = training.select_strategy(["/cpu:0", "/cpu:1"])
 x, y = toy_data()
@@ -145,3 +146,59 @@ def test_folds_train_one_model_per_fold_and_resume_skips_finished_folds(tmp_path
     assert len(training.load_fold_models(tmp_path, 3)) == 3
     with pytest.raises(FileNotFoundError, match="fold_4"):
         training.load_fold_models(tmp_path, 4)
+
+
+def test_each_fold_fits_the_blended_classical_models_on_its_training_clips(tmp_path, monkeypatch):
+    x, y = toy_data(30)
+    groups = [f"rec{i // 2}" for i in range(30)]
+    config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=2, blend="svm,logreg")
+    fitted = {}
+    for fold, fold_blend, val_idx in training.train_folds(x, y, groups, 3, config, tmp_path):
+        assert len(fold_blend.networks) == 1 and list(fold_blend.classical) == ["svm", "logreg"]
+        assert {p.name for p in (tmp_path / f"fold_{fold + 1}").glob("*.joblib")} == {"svm.joblib", "logreg.joblib"}
+        train_idx = np.setdiff1d(np.arange(30), val_idx)
+        expected = classical.fit_classical("logreg", x[train_idx], y[train_idx], seed=config.seed + fold)
+        np.testing.assert_allclose(classical.predict_classical(fold_blend.classical["logreg"][0], x, 3),
+                                   classical.predict_classical(expected, x, 3), rtol=1e-6)
+        fitted[fold] = classical.predict_classical(fold_blend.classical["svm"][0], x, 3)
+
+    (tmp_path / "fold_2" / "svm.joblib").unlink()  # interrupted after the network, before its classical models
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    for fold, fold_blend, _ in training.train_folds(x, y, groups, 3, config, tmp_path):
+        np.testing.assert_allclose(classical.predict_classical(fold_blend.classical["svm"][0], x, 3), fitted[fold], rtol=1e-6)
+
+
+def test_the_test_blend_has_every_fold_network_and_classical_models_fitted_on_all_clips(tmp_path):
+    x, y = toy_data(30)
+    groups = [f"rec{i // 2}" for i in range(30)]
+    config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=2, blend="logreg")
+    list(training.train_folds(x, y, groups, 3, config, tmp_path))
+    on_all = training.fit_classical_on_all(x, y, config, tmp_path)
+    assert (tmp_path / "classical" / "logreg.joblib").is_file()
+    expected = classical.predict_classical(classical.fit_classical("logreg", x, y, seed=0), x, 3)
+    np.testing.assert_allclose(classical.predict_classical(on_all["logreg"][0], x, 3), expected, rtol=1e-6)
+
+    loaded = training.load_blend(tmp_path, config)
+    assert len(loaded.networks) == 2 and list(loaded.classical) == ["logreg"]
+    np.testing.assert_allclose(classical.predict_classical(loaded.classical["logreg"][0], x, 3), expected, rtol=1e-6)
+    assert training.load_blend(tmp_path, dataclasses.replace(config, blend="")).classical == {}
+    with pytest.raises(FileNotFoundError, match="svm.joblib"):
+        training.load_blend(tmp_path, dataclasses.replace(config, blend="svm"))
+
+
+def test_blend_names_distinct_known_models():
+    assert TrainConfig().classical_models == ("logreg", "svm")
+    assert TrainConfig(blend="").classical_models == ()
+    assert TrainConfig(blend=" svm ").classical_models == ("svm",)
+    for bad in ("knn", "svm,svm", "logreg,forest"):
+        with pytest.raises(ValueError, match="blend must name distinct models"):
+            TrainConfig(blend=bad)
+
+
+def test_a_run_saved_before_blending_existed_reads_as_unblended(tmp_path):
+    write_run_config(tmp_path, AudioConfig(), TrainConfig(), ["a", "b"], "a", tmp_path)
+    payload = json.loads((tmp_path / "config.json").read_text())
+    assert read_run_config(tmp_path)["train"].blend == "logreg,svm"
+    del payload["train"]["blend"]
+    (tmp_path / "config.json").write_text(json.dumps(payload))
+    assert read_run_config(tmp_path)["train"].blend == ""

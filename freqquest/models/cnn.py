@@ -1,10 +1,10 @@
-"""The classic log-Mel CNN: three Conv-BatchNorm-ReLU-MaxPool blocks and global average pooling."""
+"""The classic log-Mel CNN: three Conv-BatchNorm-ReLU-MaxPool blocks, then pooling over time."""
 from keras import layers
 
-from .blocks import conv_bn_relu
+from .blocks import conv_bn_relu, pool_over_time
 
 
 def build(x, widths=(32, 64, 128)):
     for filters in widths:
         x = layers.MaxPooling2D(2)(conv_bn_relu(x, filters))
-    return layers.GlobalAveragePooling2D()(x)
+    return pool_over_time(x)

@@ -3,7 +3,7 @@ each block computes y = x + F(x) with F = BN-ReLU-Conv-BN-ReLU-Conv, so the iden
 carries the signal through untouched and the last block's output is normalized once at the end."""
 from keras import layers
 
-from .blocks import batch_norm
+from .blocks import batch_norm, pool_over_time
 
 
 def preact_block(x, filters: int, stride: int):
@@ -24,4 +24,4 @@ def build(x, widths=(32, 64, 128), blocks_per_stage: int = 2):
         for block in range(blocks_per_stage):
             x = preact_block(x, filters, stride=2 if stage > 0 and block == 0 else 1)
     x = layers.ReLU()(batch_norm()(x))
-    return layers.GlobalAveragePooling2D()(x)
+    return pool_over_time(x)

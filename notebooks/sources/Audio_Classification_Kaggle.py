@@ -21,6 +21,7 @@ MODEL = None  # cnn | resnet; None: the preset's
 EPOCHS = None  # None: the preset's (early stopping may end sooner)
 FOLDS = None  # None: the preset's
 TTA = None  # test-time views; None: the preset's
+BLEND = None  # classical models averaged with the network: "logreg,svm", "logreg", "svm" or "" (none); None: the preset's
 SEED = 42
 WORKERS = None  # feature-extraction processes; None: all cores
 RUN_DIR = None  # None: runs/<time>-<model> (under /kaggle/working on Kaggle)
@@ -48,7 +49,7 @@ from freqquest.pipeline import ClassificationOptions, locate_competition, run_cl
 from freqquest.training import HISTORY, describe_strategy, fold_dir, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-overrides = {name: value for name, value in dict(model=MODEL, epochs=EPOCHS, folds=FOLDS, tta=TTA, seed=SEED).items()
+overrides = {name: value for name, value in dict(model=MODEL, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, seed=SEED).items()
              if value is not None}
 train_config = preset_config(PRESET, **overrides)
 audio = AudioConfig()
@@ -88,12 +89,14 @@ result = run_classification(ClassificationOptions(data=root, out=OUT, run_dir=ru
 
 # %% [markdown]
 # ## How it went
-# Training curves per fold, the confusion matrix on unseen recordings (out of fold with several folds) and the report.
+# Training curves per fold; the accuracy of the network and of each classical model alone, and of their blend;
+# the blend's confusion matrix on unseen recordings (out of fold with several folds) and its report.
 
 # %%
 for fold in range(train_config.folds):
     display(Image(os.path.join(fold_dir(run_dir, fold), "training_curves.png")))
     display(pd.read_csv(os.path.join(fold_dir(run_dir, fold), HISTORY)).tail(3))
+display(pd.DataFrame({"validation accuracy": result.member_accuracies | {"blend": result.val_accuracy}}))
 display(Image(os.path.join(run_dir, "confusion_matrix.png")))
 print(open(os.path.join(run_dir, "report.txt")).read())
 
