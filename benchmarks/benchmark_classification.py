@@ -89,7 +89,7 @@ def feature_throughput(competition, work):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", choices=sorted(SPLITS), default="honest")
-    p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to run")
+    p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to run ('' for the plain recipe alone)")
     p.add_argument("--models", default="", help="comma-separated models overriding each preset's (default: the preset's)")
     p.add_argument("--seeds", default="42", help="comma-separated seeds")
     p.add_argument("--plain-epochs", type=int, default=40)
@@ -120,7 +120,7 @@ def main():
                      score(path, root), figures["train_s"], time.time() - t, float("nan"), float("nan")))
         print(rows[-1], flush=True)
 
-    for preset in a.presets.split(","):
+    for preset in [p for p in a.presets.split(",") if p]:
         for model in [m for m in a.models.split(",") if m] or [None]:
             for seed in map(int, a.seeds.split(",")):
                 config = preset_config(preset, seed=seed, **({"model": model} if model else {}))
