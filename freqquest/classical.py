@@ -2,8 +2,9 @@
 
 With a few dozen recordings per class, a strongly regularized model on a clip's time-pooled
 spectral profile generalizes to unseen recordings better than a CNN does, and the two make
-different mistakes. Measured on the honest benchmark (train fold 1, test fold 2 of us8k5):
-logistic regression 0.717, SVM 0.731, the default CNN 0.629; the three averaged 0.745.
+different mistakes. Measured on the honest benchmark (train fold 1, test fold 2 of us8k5,
+`--preset default`, seed 42): the network alone 0.672, logistic regression 0.721, SVM 0.733,
+the three averaged 0.769.
 """
 import logging
 import os

@@ -126,10 +126,11 @@ class TrainConfig:
 
 
 # Chosen on the honest benchmark (benchmarks/benchmark_classification.py; figures in README).
-# Measured on one split, single seeds: SpecAugment + time shift (0.54), with mixup 0.2 and label
-# smoothing 0.1 (0.61), and the pre-activation resnet with them (0.43) all scored below the plain
-# cnn (0.63, 0.61 on a second seed), so augmentation stays off by default; "best" spends its
-# compute on what reduces the variance of a small validation set: a 5-fold ensemble and TTA.
+# Single seeds: SpecAugment + time shift (0.54), with mixup 0.2 and label smoothing 0.1 (0.61), and
+# the pre-activation resnet with them (0.43) scored below the plain cnn (0.63; 0.61 on a second
+# seed), so augmentation stays off by default. What did help, in every preset: pooling over time
+# only (models/blocks.py) and the blend with classical models (TrainConfig.blend, classical.py).
+# "best" adds a 5-fold ensemble and TTA.
 PRESETS = {
     "quick": dict(epochs=8, early_stopping_patience=4, reduce_lr_patience=2),
     "default": dict(),

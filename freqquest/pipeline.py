@@ -148,15 +148,17 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     log.info("training %s (%s) on %d clips of %d recordings; %s", config.model, _fold_plan(config), len(y),
              len(set(groups)), describe_strategy(strategy))
     t = time.time()
+    n_classes = len(competition.classes)
     networks, fold_accuracies, member_probabilities = [], [], {}
-    for fold, fold_blend, val_idx in train_folds(x, y, groups, len(competition.classes), config, run_dir, strategy):
+    for fold, fold_blend, val_idx in train_folds(x, y, groups, n_classes, config, run_dir, strategy):
         members = predict_members(fold_blend, x[val_idx], config.tta)
         for name, probabilities in members.items():
-            member_probabilities.setdefault(name, np.full((len(y), len(competition.classes)), np.nan, np.float32))[val_idx] = probabilities
-        fold_accuracies.append(float(np.mean(average_members(members).argmax(axis=1) == y[val_idx])))
-        log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds, fold_accuracies[-1], len(val_idx))
+            member_probabilities.setdefault(name, np.full((len(y), n_classes), np.nan, np.float32))[val_idx] = probabilities
+        fold_accuracies.append(_accuracy(average_members(members), y[val_idx]))
+        log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds,
+                 fold_accuracies[-1], len(val_idx))
         if len(members) > 1:
-            log.info("  each member alone: %s", _describe_members({n: np.mean(p.argmax(axis=1) == y[val_idx]) for n, p in members.items()}))
+            log.info("  each member alone: %s", _describe_members({n: _accuracy(p, y[val_idx]) for n, p in members.items()}))
         plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
         networks += fold_blend.networks
     test_blend = Blend(networks, fit_classical_on_all(x, y, config, run_dir))
@@ -164,7 +166,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
 
     val_probabilities = average_members(member_probabilities)
     validated = ~np.isnan(val_probabilities[:, 0])
-    member_accuracies = {name: float(np.mean(p[validated].argmax(axis=1) == y[validated])) for name, p in member_probabilities.items()}
+    member_accuracies = {name: _accuracy(p[validated], y[validated]) for name, p in member_probabilities.items()}
     _write_validation_predictions(run_dir, [competition.train_paths[i] for i in usable], y, val_probabilities,
                                   competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
@@ -245,6 +247,10 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))
     return result
+
+
+def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(probabilities.argmax(axis=1) == labels))
 
 
 def _describe_members(accuracies: dict) -> str:

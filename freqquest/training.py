@@ -188,4 +188,5 @@ def load_blend(run_dir, config: TrainConfig) -> Blend:
     """What a finished run predicts the test clips with: its fold networks and its classical
     models fitted on every training clip."""
     directory = os.path.join(run_dir, CLASSICAL_DIR)
-    return Blend(load_fold_models(run_dir, config.folds), {name: [load_classical(directory, name)] for name in config.classical_models})
+    classical = {name: [load_classical(directory, name)] for name in config.classical_models}
+    return Blend(load_fold_models(run_dir, config.folds), classical)

@@ -193,5 +193,5 @@ def test_full_honest_split_default_command(tmp_path):
                      "--cache-dir", str(tmp_path / "cache")]) == 0
     scored = subprocess.run([sys.executable, str(TOOLS / "score_submission.py"), str(out), str(comp / "solution.csv")],
                             capture_output=True, text=True, check=True)
-    assert float(scored.stdout.split()[1]) > 0.4  # far above chance (0.2); the benchmark holds the real figures
+    assert float(scored.stdout.split()[1]) > 0.7  # measured 0.769; the plain recipe scores 0.52 here (README, Benchmarks)
     shutil.rmtree(comp)

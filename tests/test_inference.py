@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from freqquest.classical import fit_classical, predict_classical
-from freqquest.inference import (NETWORK, Blend, average_members, predict_ensemble, predict_members, predict_proba, to_class_names,
-                                 tta_views)
+from freqquest.inference import (NETWORK, Blend, average_members, predict_ensemble, predict_members, predict_proba,
+                                 to_class_names, tta_views)
 from freqquest.models import build_model
 
 SHAPE = (16, 20)
