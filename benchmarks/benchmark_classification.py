@@ -60,11 +60,10 @@ def score_members(run_dir, config, competition, root, cache):
     in the submission, where a test clip is unreadable)."""
     test = extract_features([p for p in competition.test_paths if p is not None], AudioConfig(), cache, desc="test features")
     fallback = read_run_config(run_dir)["fallback_class"]
-    usable = dict(zip(test.paths, test.ok))
     scores = {}
     for name, probabilities in predict_members(load_blend(run_dir, config), test.features, config.tta).items():
         predicted = dict(zip(test.paths, to_class_names(probabilities, competition.classes, test.ok, fallback)))
-        names = [predicted[p] if p is not None and usable[p] else fallback for p in competition.test_paths]
+        names = [predicted.get(p, fallback) for p in competition.test_paths]
         path = os.path.join(run_dir, f"submission-{name}-alone.csv")
         write_submission(make_submission(competition.test_ids, names), path, competition.test_ids, competition.classes)
         scores[name] = score(path, root)
