@@ -99,12 +99,11 @@ def save_classical(model, directory, name: str) -> None:
 def load_or_fit_classical(directory, name: str, features: np.ndarray, labels: np.ndarray, seed: int):
     """The fold's saved model, or a new one fitted and saved: a run resumed from before its
     classical models were fitted (or from before they existed) gets them here."""
-    path = classical_path(directory, name)
-    if os.path.isfile(path):
-        return joblib.load(path)
+    if os.path.isfile(classical_path(directory, name)):
+        return load_classical(directory, name)
     model = fit_classical(name, features, labels, seed)
     save_classical(model, directory, name)
-    log.info("%s fitted on %d clips (%s)", name, len(labels), path)
+    log.info("%s fitted on %d clips (%s)", name, len(labels), classical_path(directory, name))
     return model
 
 
