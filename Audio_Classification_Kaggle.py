@@ -28,12 +28,11 @@ RECIPE_OPTIONS = ("model", "width", "epochs", "batch_size", "learning_rate", "op
 
 
 def blend_models(value: str) -> str:
-    """--blend: comma-separated classical models, or `none` for the network alone."""
-    names = [] if value.strip() == "none" else [m.strip() for m in value.split(",")]
-    unknown = [m for m in names if m not in CLASSICAL_MODELS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(CLASSICAL_MODELS)} or none")
-    return ",".join(names)
+    """--blend: comma-separated classical models, or `none` for the network alone; checked by TrainConfig."""
+    try:
+        return TrainConfig(blend="" if value.strip() == "none" else value).blend
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv=None) -> argparse.Namespace:

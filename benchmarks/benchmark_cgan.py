@@ -3,7 +3,7 @@
 training time, generation time, and the evaluation beside its references (real-clip ceiling,
 real-vs-real floor, untrained generator, chance).
 
-  python benchmarks/benchmark_cgan.py --epochs 30            # what the README reports, on 2 CPU cores
+  python benchmarks/benchmark_cgan.py --epochs 100 --eval-per-class 10   # what the README reports, on 2 CPU cores
 """
 import argparse
 import dataclasses

@@ -4,6 +4,7 @@
   python benchmarks/benchmark_classification.py                      # honest split: plain recipe vs every preset
   python benchmarks/benchmark_classification.py --split kaggle       # the Kaggle-like random split (leaky; labelled so)
   python benchmarks/benchmark_classification.py --presets default --models cnn,resnet --seeds 1,2,3 --skip-plain
+  python benchmarks/benchmark_classification.py --presets default --recipe='--time-shift --time-masks 2' --skip-plain
 
 Honest split: train on fold 1, test on fold 2 (whole recordings unseen), opaque test IDs, 30% of
 the files rewritten in other formats, 3 corrupt test files. Prints feature-extraction clips/s
@@ -11,9 +12,11 @@ the files rewritten in other formats, 3 corrupt test files. Prints feature-extra
 leaderboard-style test accuracy, training samples/s and prediction clips/s for each recipe.
 """
 import argparse
+import dataclasses
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plain_recipe  # noqa: E402
 
+import Audio_Classification_Kaggle as cli  # noqa: E402
 from freqquest.config import PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
 from freqquest.features import extract_features  # noqa: E402
@@ -70,6 +74,11 @@ def score_members(run_dir, config, competition, root, cache):
     return scores
 
 
+def recipe_config(options: str):
+    """The TrainConfig that `python Audio_Classification_Kaggle.py OPTIONS` would train."""
+    return cli.options_from_args(cli.parse_args(shlex.split(options))).train
+
+
 def feature_throughput(competition, work):
     paths = competition.train_paths + [p for p in competition.test_paths if p is not None]
     t = time.time()
@@ -90,6 +99,9 @@ def main():
     p.add_argument("--split", choices=sorted(SPLITS), default="honest")
     p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to run ('' for the plain recipe alone)")
     p.add_argument("--models", default="", help="comma-separated models overriding each preset's (default: the preset's)")
+    p.add_argument("--recipe", action="append", default=[], metavar="OPTIONS",
+                   help="recipe options of Audio_Classification_Kaggle.py, run beside the presets; repeatable. "
+                   "Write it as --recipe='--preset best --time-shift' (with '=') so the options are not read as the benchmark's")
     p.add_argument("--seeds", default="42", help="comma-separated seeds")
     p.add_argument("--plain-epochs", type=int, default=40)
     p.add_argument("--skip-plain", action="store_true")
@@ -119,29 +131,32 @@ def main():
                      score(path, root), figures["train_s"], time.time() - t, float("nan"), float("nan")))
         print(rows[-1], flush=True)
 
-    for preset in [p for p in a.presets.split(",") if p]:
-        for model in [m for m in a.models.split(",") if m] or [None]:
-            for seed in map(int, a.seeds.split(",")):
-                config = preset_config(preset, seed=seed, **({"model": model} if model else {}))
-                run_dir = os.path.join(a.work, f"run-{a.split}-{preset}-{config.model}-{seed}-{int(time.time())}")
-                out = os.path.join(run_dir, "submission.csv")
-                t = time.time()
-                result = run_classification(ClassificationOptions(
-                    data=root, out=out, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), train=config))
-                with open(os.path.join(run_dir, "summary.json")) as f:
-                    summary = json.load(f)
-                timings = summary["timings"]
-                epochs = sum(len(pd.read_csv(os.path.join(fold_dir(run_dir, k), HISTORY))) for k in range(config.folds))
-                n_fit = summary["n_train_clips"] - summary["n_validated"] / config.folds
-                n_test = len(competition.test_ids)
-                wall = time.time() - t
-                recipe = f"{preset} ({'+'.join((config.model, *config.classical_models))}, {config.folds} fold(s), tta {config.tta})"
-                rows.append((recipe, seed, result.val_accuracy, score(out, root), timings["train_s"], wall,
-                             n_fit * epochs / timings["train_s"], n_test / timings["predict_s"]))
-                print(rows[-1], flush=True)
-                if len(result.member_accuracies) > 1:
-                    tests = score_members(run_dir, config, competition, root, os.path.join(a.work, "cache"))
-                    members.append((recipe, seed, result.member_accuracies, tests))
+    recipes = [(preset, preset_config(preset, **({"model": model} if model else {})))
+               for preset in [p for p in a.presets.split(",") if p]
+               for model in [m for m in a.models.split(",") if m] or [None]]
+    recipes += [(options, recipe_config(options)) for options in a.recipe]
+    for number, (name, recipe) in enumerate(recipes):
+        for seed in map(int, a.seeds.split(",")):
+            config = dataclasses.replace(recipe, seed=seed)
+            run_dir = os.path.join(a.work, f"run-{a.split}-{number}-{config.model}-{seed}-{int(time.time())}")
+            out = os.path.join(run_dir, "submission.csv")
+            t = time.time()
+            result = run_classification(ClassificationOptions(
+                data=root, out=out, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), train=config))
+            with open(os.path.join(run_dir, "summary.json")) as f:
+                summary = json.load(f)
+            timings = summary["timings"]
+            epochs = sum(len(pd.read_csv(os.path.join(fold_dir(run_dir, k), HISTORY))) for k in range(config.folds))
+            n_fit = summary["n_train_clips"] - summary["n_validated"] / config.folds
+            n_test = len(competition.test_ids)
+            wall = time.time() - t
+            recipe_label = f"{name} ({'+'.join((config.model, *config.classical_models))}, {config.folds} fold(s), tta {config.tta})"
+            rows.append((recipe_label, seed, result.val_accuracy, score(out, root), timings["train_s"], wall,
+                         n_fit * epochs / timings["train_s"], n_test / timings["predict_s"]))
+            print(rows[-1], flush=True)
+            if len(result.member_accuracies) > 1:
+                tests = score_members(run_dir, config, competition, root, os.path.join(a.work, "cache"))
+                members.append((recipe_label, seed, result.member_accuracies, tests))
     print(f"\n{label}; test = {len(competition.test_ids)} IDs, scored like the leaderboard")
     print("val acc: validation (out-of-fold with folds) on recordings held out of training; test acc: the leaderboard's")
     print(f"{'recipe':<44}{'seed':>6}{'val acc':>9}{'test acc':>9}{'train s':>9}{'wall s':>9}{'train/s':>9}{'pred/s':>9}")

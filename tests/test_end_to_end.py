@@ -64,7 +64,7 @@ def test_blend_flag_takes_known_models_or_none(capsys):
     assert cli.options_from_args(cli.parse_args([])).train.classical_models == ("logreg", "svm")
     with pytest.raises(SystemExit):
         cli.parse_args(["--blend", "svm,knn"])
-    assert "unknown model(s) knn" in capsys.readouterr().err
+    assert "blend must name distinct models of" in capsys.readouterr().err
 
 
 def test_presets_are_valid_configs_that_differ():
