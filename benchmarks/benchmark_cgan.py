@@ -28,6 +28,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--loss", default=GanConfig().loss)
+    p.add_argument("--mode-seeking-weight", type=float, default=GanConfig().mode_seeking_weight)
+    p.add_argument("--diff-augment", action="store_true")
     p.add_argument("--eval-per-class", type=int, default=10)
     p.add_argument("--eval-preset", default="default", help="the classification preset of the evaluation's classifiers")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
@@ -37,7 +39,8 @@ def main():
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     root = build_competition("honest", os.path.join(a.work, "comp-honest"))
     run_dir = os.path.join(a.work, f"cgan-{a.loss}-{a.epochs}-{int(time.time())}")
-    config = dataclasses.replace(GanConfig(), epochs=a.epochs, loss=a.loss, sample_every=max(1, a.epochs // 3))
+    config = dataclasses.replace(GanConfig(), epochs=a.epochs, loss=a.loss, sample_every=max(1, a.epochs // 3),
+                                 mode_seeking_weight=a.mode_seeking_weight, diff_augment=a.diff_augment)
     t = time.time()
     run_gan_training(GanOptions(data=root, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), gan=config,
                                 eval_per_class=a.eval_per_class, eval_preset=a.eval_preset))
@@ -49,7 +52,8 @@ def main():
     generate_s = time.time() - t
     with open(os.path.join(run_dir, "evaluation.json")) as f:
         evaluation = json.load(f)
-    print(f"\nCGAN ({a.loss}, width {config.width}), {a.epochs} epochs on train fold 1, {os.cpu_count()} cores")
+    print(f"\nCGAN ({a.loss}, width {config.width}, mode seeking {config.mode_seeking_weight:g}, "
+          f"DiffAugment {'on' if config.diff_augment else 'off'}), {a.epochs} epochs on train fold 1, {os.cpu_count()} cores")
     print(f"  training (with samples every {config.sample_every} epochs)  {train_s:8.1f} s")
     print(f"  training + evaluation                  {total:8.1f} s")
     print(f"  generating 20 clips (Griffin-Lim {config.griffin_lim_iters} it.)  {generate_s:8.1f} s")

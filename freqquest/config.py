@@ -129,8 +129,8 @@ class TrainConfig:
 # What helped, in every preset: pooling over time only (models/blocks.py) and the blend with
 # classical models (TrainConfig.blend, classical.py). Augmentation stays off: with the time
 # pooling, time shift + SpecAugment, with or without mixup 0.2 and label smoothing 0.1, and time
-# shift + gain lift the network alone by up to 0.02, but the blend scores 0.758-0.764 with them
-# against 0.768 / 0.762 without (seeds 42 / 7), never better on both seeds. "best" adds a 5-fold
+# shift + gain lift the network alone by up to 0.02, but the blend scores 0.759-0.765 with them
+# against 0.769 / 0.763 without (seeds 42 / 7), never better on both seeds. "best" adds a 5-fold
 # ensemble and TTA.
 PRESETS = {
     "quick": dict(epochs=8, early_stopping_patience=4, reduce_lr_patience=2),
