@@ -57,9 +57,22 @@ def fit_length(clip: np.ndarray, n_samples: int, mode: str) -> np.ndarray:
     raise ValueError(f"unknown fit mode {mode!r}")
 
 
-def load_clip(path, config: AudioConfig) -> np.ndarray:
+def native_rate(path) -> int | None:
+    """The sample rate the file was recorded at, from its header; None when unreadable."""
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except Exception:  # libsndfile raises several types for broken headers
+        return None
+
+
+def load_clip(path, config: AudioConfig, band_limit: int | None = None) -> np.ndarray:
+    """`band_limit` (a sample rate): a clip recorded above it is first resampled down to it, so it
+    holds only what a recording at that rate could (bandwidth.py)."""
     samples, rate = read_audio(path)
     clip = np.nan_to_num(to_mono(samples), nan=0.0, posinf=0.0, neginf=0.0)
+    if band_limit is not None and rate > band_limit:
+        clip = librosa.resample(clip, orig_sr=rate, target_sr=band_limit, res_type="soxr_hq")
+        rate = band_limit
     if rate != config.sample_rate:
         clip = librosa.resample(clip, orig_sr=rate, target_sr=config.sample_rate, res_type="soxr_hq")
     return fit_length(clip.astype(np.float32, copy=False), config.n_samples, config.fit_mode)

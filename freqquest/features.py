@@ -1,6 +1,7 @@
 """Log-Mel features: extracted in parallel with a progress bar, cached on disk.
 
-The cache lives in `<cache_root>/<config.cache_key()>/` as shards: each extraction writes
+The cache lives in `<cache_root>/<config.cache_key()>/` (band-limited copies in
+`<config.cache_key()>-<rate>hz/`) as shards: each extraction writes
 one `.npy` array (memory-mapped on read) and one `.json` list of the file keys it holds.
 A file's key is its resolved path, size and modification time, so an edited or replaced
 file is extracted again, and a second run with the same config extracts nothing.
@@ -62,9 +63,9 @@ class FeatureSet:
 
 
 class FeatureCache:
-    def __init__(self, root, config: AudioConfig):
+    def __init__(self, root, config: AudioConfig, band_limit: int | None = None):
         self.config = config
-        self.directory = os.path.join(str(root), config.cache_key())
+        self.directory = os.path.join(str(root), config.cache_key() + (f"-{band_limit}hz" if band_limit else ""))
         self._index = None
 
     def _load_index(self) -> dict:
@@ -113,10 +114,10 @@ class FeatureCache:
             index[key] = (shard, row)
 
 
-def extract_one(path, config: AudioConfig):
+def extract_one(path, config: AudioConfig, band_limit: int | None = None):
     """Worker: (features, None) for a good file, (None, reason) for an unreadable one."""
     try:
-        return log_mel(load_clip(path, config), config), None
+        return log_mel(load_clip(path, config, band_limit), config), None
     except AudioLoadError as error:
         return None, error.reason
     except Exception as error:  # one strange file must not end a long run
@@ -130,12 +131,14 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, desc="features") -> FeatureSet:
-    """Features for every path, in order; cached files are read, the rest extracted."""
+def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, desc="features",
+                     band_limit: int | None = None) -> FeatureSet:
+    """Features for every path, in order; cached files are read, the rest extracted. With
+    `band_limit`, of each clip as if recorded at that sample rate (audio.load_clip)."""
     paths = [str(p) for p in paths]
     features = np.zeros((len(paths), *config.feature_shape), dtype=np.float32)
     errors = [""] * len(paths)
-    cache = FeatureCache(cache_root, config) if cache_root is not None else None
+    cache = FeatureCache(cache_root, config, band_limit) if cache_root is not None else None
 
     keys = [file_key(p) if os.path.exists(p) else None for p in paths]
     cached = [i for i, k in enumerate(keys) if cache is not None and k is not None and k in cache]
@@ -145,7 +148,7 @@ def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, 
     todo = [i for i in range(len(paths)) if i not in cached_set]
 
     workers = workers or default_workers()
-    results = _run_extraction([paths[i] for i in todo], config, workers, desc)
+    results = _run_extraction([paths[i] for i in todo], config, workers, desc, band_limit)
     new_keys, new_rows = [], []
     for i, (array, error) in zip(todo, results):
         if error is not None:
@@ -162,13 +165,13 @@ def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, 
     return FeatureSet(paths=paths, features=features, errors=errors, n_extracted=n_extracted, n_cached=len(cached))
 
 
-def _run_extraction(paths, config, workers, desc):
+def _run_extraction(paths, config, workers, desc, band_limit):
     if not paths:
         return []
     bar = dict(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
     if workers == 1 or len(paths) < 4 * workers:
-        return [extract_one(p, config) for p in tqdm(paths, **bar)]
+        return [extract_one(p, config, band_limit) for p in tqdm(paths, **bar)]
     # loky workers are fresh interpreters that skip the caller's __main__ (and so TensorFlow),
     # and stay alive between calls, so the test set reuses the train set's workers
     parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
-    return list(tqdm(parallel(delayed(extract_one)(p, config) for p in paths), **bar))
+    return list(tqdm(parallel(delayed(extract_one)(p, config, band_limit) for p in paths), **bar))

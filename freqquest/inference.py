@@ -12,10 +12,12 @@ NETWORK = "network"
 @dataclasses.dataclass
 class Blend:
     """The members whose probabilities are averaged: the fold networks (one member), and each
-    classical model by name (one member each, its fitted instances averaged)."""
+    classical model by name (one member each, its fitted instances averaged). A clip recorded at
+    a sample rate in `matched` gets that rate's classical models instead (bandwidth.py)."""
 
     networks: list  # keras.Model
     classical: dict = dataclasses.field(default_factory=dict)  # name -> list of fitted models
+    matched: dict = dataclasses.field(default_factory=dict)  # sample rate -> {name -> list of fitted models}
 
 
 def predict_proba(model, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -50,13 +52,22 @@ def to_class_names(probabilities: np.ndarray, classes: list, usable: np.ndarray,
     return [classes[b] if ok else fallback for b, ok in zip(best, usable)]
 
 
-def predict_members(blend: Blend, features: np.ndarray, tta: int = 1) -> dict:
+def _predict_instances(models: list, features: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.mean([predict_classical(model, features, n_classes) for model in models], axis=0)
+
+
+def predict_members(blend: Blend, features: np.ndarray, tta: int = 1, rates=None) -> dict:
     """Each member's probabilities, NETWORK first: the networks over their `tta` views, each
-    classical model once (its time-pooled statistics hardly change under a roll)."""
+    classical model once (its time-pooled statistics hardly change under a roll). `rates`, each
+    clip's native sample rate, routes the clips at a rate in `blend.matched` to its models."""
     members = {NETWORK: predict_ensemble(blend.networks, features, tta)}
     n_classes = members[NETWORK].shape[1]
     for name, models in blend.classical.items():
-        members[name] = np.mean([predict_classical(model, features, n_classes) for model in models], axis=0)
+        members[name] = _predict_instances(models, features, n_classes)
+        for rate, matched in blend.matched.items():
+            rows = np.flatnonzero(np.asarray(rates) == rate) if rates is not None else []
+            if len(rows):
+                members[name][rows] = _predict_instances(matched[name], features[rows], n_classes)
     return members
 
 

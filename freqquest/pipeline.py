@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .bandwidth import match_bandwidth
 from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
@@ -162,6 +163,8 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
         networks += fold_blend.networks
     test_blend = Blend(networks, fit_classical_on_all(x, y, config, run_dir))
+    test_rates = match_bandwidth(test_blend, config, options.audio, [competition.train_paths[i] for i in usable], y,
+                                 test_set, run_dir, cache_dir, options.workers)
     timings["train_s"] = time.time() - t
 
     val_probabilities = average_members(member_probabilities)
@@ -176,7 +179,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     write_evaluation(run_dir, evaluation, competition.classes, title)
 
     t = time.time()
-    _write_predictions(test_blend, config.tta, competition, test_set, fallback, out, run_dir)
+    _write_predictions(test_blend, config.tta, competition, test_set, test_rates, fallback, out, run_dir)
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
@@ -203,15 +206,16 @@ def _fold_plan(config: TrainConfig) -> str:
     return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
 
 
-def _write_predictions(blend: Blend, tta: int, competition: Competition, test_set, fallback: str, out, run_dir) -> None:
+def _write_predictions(blend: Blend, tta: int, competition: Competition, test_set, test_rates, fallback: str, out,
+                       run_dir) -> None:
     """Predict every test ID with the blend of the fold networks (over their test-time views)
-    and the classical models (the fallback class where there is no usable clip) and write the
-    submission."""
+    and the classical models (matched to the clip's sample rate where the blend has them; the
+    fallback class where there is no usable clip) and write the submission."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)
-    probabilities[rows] = average_members(predict_members(blend, test_set.features, tta))
+    probabilities[rows] = average_members(predict_members(blend, test_set.features, tta, test_rates))
     usable[rows] = test_set.ok
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
     frame = make_submission(competition.test_ids, names)
@@ -236,13 +240,18 @@ def _write_validation_predictions(run_dir, train_paths: list, labels: np.ndarray
 
 def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResult:
     saved = read_run_config(options.model_path)
+    config = saved["train"]
     if saved["classes"] != competition.classes:
-        log.warning("the classes of %s (%s) differ from the run's (%s); predicting the run's classes",
-                    competition.root, competition.classes, saved["classes"])
+        # the training labels index the competition's classes, so no matched models can be fitted on them
+        log.warning("the classes of %s (%s) differ from the run's (%s); predicting the run's classes, without "
+                    "bandwidth matching", competition.root, competition.classes, saved["classes"])
+        config = dataclasses.replace(config, match_bandwidth=False)
     competition = dataclasses.replace(competition, classes=saved["classes"])
-    blend = load_blend(options.model_path, saved["train"])
+    blend = load_blend(options.model_path, config)
     test_set = _test_features(competition, options.audio, cache_dir, options.workers)
-    _write_predictions(blend, saved["train"].tta, competition, test_set, saved["fallback_class"], out, options.model_path)
+    test_rates = match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_set,
+                                 options.model_path, cache_dir, options.workers)
+    _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out, options.model_path)
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))

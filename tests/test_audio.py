@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from freqquest.audio import AudioLoadError, fit_length, load_clip, probe
+from freqquest.audio import AudioLoadError, fit_length, load_clip, native_rate, probe
 from freqquest.config import AudioConfig
 
 from .conftest import write_tone
@@ -101,3 +101,34 @@ def test_missing_file_and_zero_frames(tmp_path):
 
 def test_probe_accepts_a_good_file(tmp_path):
     assert probe(write_tone(tmp_path / "ok.wav")) is None
+
+
+def _band_energy(clip, rate, low, high):
+    spectrum = np.abs(np.fft.rfft(clip)) ** 2
+    freqs = np.fft.rfftfreq(len(clip), 1 / rate)
+    return spectrum[(freqs >= low) & (freqs < high)].sum() / spectrum.sum()
+
+
+def test_a_band_limit_removes_what_a_recording_at_that_rate_could_not_hold(tmp_path):
+    t = np.arange(44100) / 44100
+    y = (0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32)
+    sf.write(tmp_path / "wide.wav", y, 44100, subtype="FLOAT")
+    full = load_clip(tmp_path / "wide.wav", CONFIG)
+    limited = load_clip(tmp_path / "wide.wav", CONFIG, band_limit=8000)
+    assert limited.shape == (22050,) and limited.dtype == np.float32
+    assert _band_energy(full, 22050, 5000, 7000) == pytest.approx(0.5, abs=0.01)
+    assert _band_energy(limited, 22050, 4000, 11025) < 1e-5  # below -50 dB
+    assert _band_energy(limited, 22050, 900, 1100) > 0.999
+
+
+def test_a_band_limit_at_or_above_the_files_rate_changes_nothing(tmp_path):
+    path = write_tone(tmp_path / "clip.wav", rate=8000, seconds=1.0, freq=1500)
+    np.testing.assert_array_equal(load_clip(path, CONFIG, band_limit=8000), load_clip(path, CONFIG))
+    np.testing.assert_array_equal(load_clip(path, CONFIG, band_limit=16000), load_clip(path, CONFIG))
+
+
+def test_native_rate_reads_the_header(tmp_path):
+    assert native_rate(write_tone(tmp_path / "a.wav", rate=11025)) == 11025
+    (tmp_path / "bad.wav").write_bytes(b"RIFF")
+    assert native_rate(tmp_path / "bad.wav") is None
+    assert native_rate(tmp_path / "missing.wav") is None

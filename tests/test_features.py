@@ -91,3 +91,20 @@ def test_file_key_changes_with_content(tmp_path):
     assert key == file_key(path)
     write_tone(path, seconds=0.25)
     assert key != file_key(path)
+
+
+def test_band_limited_features_have_their_own_cache(tmp_path):
+    config = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
+    paths = [str(write_tone(tmp_path / f"t{i}.wav", rate=16000, seconds=1.0, freq=f)) for i, f in enumerate((500, 6000))]
+    cache = tmp_path / "cache"
+    full = extract_features(paths, config, cache, workers=1)
+    limited = extract_features(paths, config, cache, workers=1, band_limit=8000)
+    assert limited.n_extracted == 2 and limited.ok.all()
+    assert sorted(os.listdir(cache)) == [config.cache_key(), config.cache_key() + "-8000hz"]
+    profile, limited_profile = full.features[0].mean(axis=1), limited.features[0].mean(axis=1)
+    assert limited_profile.argmax() == profile.argmax() and abs(limited_profile.max() - profile.max()) < 0.5  # 500 Hz stays
+    interior = slice(2, -2)  # the edge frames hold the clicks of cropping
+    assert full.features[1][:, interior].max() > -10 and limited.features[1][:, interior].max() < -60  # 6 kHz goes
+    again = extract_features(paths, config, cache, workers=1, band_limit=8000)
+    assert (again.n_extracted, again.n_cached) == (0, 2)
+    np.testing.assert_array_equal(again.features, limited.features)

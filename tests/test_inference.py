@@ -81,3 +81,18 @@ def test_the_blend_is_the_unweighted_mean_of_the_members():
     np.testing.assert_allclose(got, [[0.4, 0.6], [0.5, 0.5]], rtol=1e-6)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(average_members({NETWORK: a, "logreg": a, "svm": a}), a)
+
+
+def test_clips_at_a_matched_rate_get_that_rates_classical_models(models, features):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
+    general, matched = fit_classical("logreg", x, y, seed=0), fit_classical("logreg", -x, y, seed=0)
+    blend = Blend(models, {"logreg": [general]}, {8000: {"logreg": [matched]}})
+    rates = np.array([44100, 8000, 0, 8000, 16000])
+    members = predict_members(blend, features, tta=1, rates=rates)
+    at_8k = rates == 8000
+    np.testing.assert_allclose(members["logreg"][at_8k], predict_classical(matched, features[at_8k], 4), rtol=1e-6)
+    np.testing.assert_allclose(members["logreg"][~at_8k], predict_classical(general, features[~at_8k], 4), rtol=1e-6)
+    np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features), rtol=1e-6)  # the network is not matched
+    without_rates = predict_members(blend, features)
+    np.testing.assert_allclose(without_rates["logreg"], predict_classical(general, features, 4), rtol=1e-6)

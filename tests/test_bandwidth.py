@@ -1,0 +1,84 @@
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from freqquest.bandwidth import low_rates, match_bandwidth, matched_dir, native_rates
+from freqquest.classical import fit_classical, predict_classical
+from freqquest.config import AudioConfig, TrainConfig
+from freqquest.features import extract_features
+from freqquest.inference import Blend
+
+from .conftest import write_tone
+
+AUDIO = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
+CONFIG = TrainConfig(blend="logreg", seed=0)
+
+
+@pytest.fixture
+def train(tmp_path):
+    """Class 0 a tone near 500 Hz, class 1 the same plus a 6 kHz tone, recorded at 16 kHz."""
+    paths, labels = [], []
+    for i in range(8):
+        label = i % 2
+        path = write_tone(tmp_path / f"train{i}.wav", rate=16000, seconds=1.0, freq=500 + 10 * i, amplitude=0.4)
+        if label:
+            y, rate = sf.read(path, dtype="float32")
+            t = np.arange(len(y)) / rate
+            sf.write(path, y + 0.4 * np.sin(2 * np.pi * 6000 * t).astype(np.float32), rate, subtype="FLOAT")
+        paths.append(str(path))
+        labels.append(label)
+    return paths, np.array(labels)
+
+
+@pytest.fixture
+def test_set(tmp_path):
+    paths = [write_tone(tmp_path / f"test_{rate}.wav", rate=rate, seconds=1.0, freq=500) for rate in (8000, 44100, 11025, 8000)]
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVE")
+    return extract_features([str(p) for p in paths] + [str(tmp_path / "broken.wav")], AUDIO, None, workers=1)
+
+
+def test_native_rates_come_from_the_headers_and_zero_where_unreadable(test_set):
+    np.testing.assert_array_equal(native_rates(test_set.paths), [8000, 44100, 11025, 8000, 0])
+    assert native_rates(test_set.paths).dtype == np.int64
+
+
+def test_low_rates_are_those_whose_nyquist_is_below_the_top_mel_band():
+    assert low_rates([8000, 44100, 0, 11025, 16000, 15999, 8000], AUDIO) == [8000, 11025, 15999]
+    assert low_rates([22050, 44100], AudioConfig()) == []
+    assert low_rates([], AUDIO) == []
+
+
+def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(tmp_path, train, test_set):
+    paths, labels = train
+    x = extract_features(paths, AUDIO, None, workers=1).features
+    blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
+    run_dir = tmp_path / "run"
+    rates = match_bandwidth(blend, CONFIG, AUDIO, paths, labels, test_set, run_dir, tmp_path / "cache", workers=1)
+
+    np.testing.assert_array_equal(rates, [8000, 44100, 11025, 8000, 0])
+    assert sorted(blend.matched) == [8000, 11025]
+    assert os.listdir(matched_dir(run_dir, 8000)) == ["logreg.joblib"]
+    for rate in (8000, 11025):
+        band_limited = extract_features(paths, AUDIO, None, workers=1, band_limit=rate).features
+        expected = fit_classical("logreg", band_limited, labels, seed=0)
+        np.testing.assert_allclose(predict_classical(blend.matched[rate]["logreg"][0], test_set.features, 2),
+                                   predict_classical(expected, test_set.features, 2), rtol=1e-5, atol=1e-6)
+
+    saved = os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib"))
+    again = Blend([], dict(blend.classical))
+    match_bandwidth(again, CONFIG, AUDIO, paths, labels, test_set, run_dir, tmp_path / "cache", workers=1)
+    assert sorted(again.matched) == [8000, 11025]
+    assert os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib")) == saved  # loaded, not refitted
+
+
+@pytest.mark.parametrize("config,classical", [(dataclasses.replace(CONFIG, match_bandwidth=False), True), (CONFIG, False)])
+def test_nothing_is_matched_when_switched_off_or_without_classical_models(tmp_path, train, test_set, config, classical):
+    paths, labels = train
+    x = extract_features(paths, AUDIO, None, workers=1).features
+    blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]} if classical else {})
+    rates = match_bandwidth(blend, config, AUDIO, paths, labels, test_set, tmp_path / "run", None, workers=1)
+    np.testing.assert_array_equal(rates, [8000, 44100, 11025, 8000, 0])
+    assert blend.matched == {} and not (tmp_path / "run").exists()
