@@ -52,12 +52,13 @@ def match_bandwidth(blend: Blend, config: TrainConfig, audio: AudioConfig, train
     if not (config.match_bandwidth and blend.classical):
         return rates
     train_labels = np.asarray(train_labels)
-    for rate in low_rates(rates[test_set.ok], audio):
+    readable = rates[test_set.ok]
+    for rate in low_rates(readable, audio):
         band_limited = extract_features(train_paths, audio, cache_dir, workers, desc=f"train features at {rate} Hz",
                                          band_limit=rate)
         x, y = band_limited.features[band_limited.ok], train_labels[band_limited.ok]
         directory = matched_dir(run_dir, rate)
         blend.matched[rate] = {name: [load_or_fit_classical(directory, name, x, y, config.seed)] for name in blend.classical}
         log.info("%d test clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
-                 int(np.sum(rates[test_set.ok] == rate)), rate, ", ".join(blend.classical), rate, directory)
+                 int(np.sum(readable == rate)), rate, ", ".join(blend.classical), rate, directory)
     return rates

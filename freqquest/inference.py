@@ -62,12 +62,12 @@ def predict_members(blend: Blend, features: np.ndarray, tta: int = 1, rates=None
     clip's native sample rate, routes the clips at a rate in `blend.matched` to its models."""
     members = {NETWORK: predict_ensemble(blend.networks, features, tta)}
     n_classes = members[NETWORK].shape[1]
+    matched_rows = {} if rates is None else {rate: np.flatnonzero(np.asarray(rates) == rate) for rate in blend.matched}
     for name, models in blend.classical.items():
         members[name] = _predict_instances(models, features, n_classes)
-        for rate, matched in blend.matched.items():
-            rows = np.flatnonzero(np.asarray(rates) == rate) if rates is not None else []
+        for rate, rows in matched_rows.items():
             if len(rows):
-                members[name][rows] = _predict_instances(matched[name], features[rows], n_classes)
+                members[name][rows] = _predict_instances(blend.matched[rate][name], features[rows], n_classes)
     return members
 
 
