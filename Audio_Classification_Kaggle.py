@@ -80,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     audio.add_argument("--fit-mode", choices=FIT_MODES, default=DEFAULT_AUDIO.fit_mode,
                        help=f"bring short clips to {DEFAULT_AUDIO.duration:g} s by looping or silence (default {DEFAULT_AUDIO.fit_mode})")
     runs = p.add_argument_group("existing runs")
-    runs.add_argument("--predict-only", action="store_true", help="write a submission from a saved run, no training")
+    runs.add_argument("--predict-only", action="store_true", help="write a submission from a saved run, no training; nothing is written into the run folder")
     runs.add_argument("--model-path", metavar="RUN_DIR", help="the saved run for --predict-only")
     runs.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch")
     p.epilog = "presets:\n" + "\n".join(f"  {name}: {describe_preset(name)}" for name in PRESETS)

@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from .audio import native_rate
-from .classical import load_or_fit_classical
+from .classical import classical_path, load_or_fit_classical
 from .config import AudioConfig, TrainConfig
 from .features import extract_features
 from .inference import Blend
@@ -43,11 +43,11 @@ def matched_dir(run_dir, rate: int) -> str:
 
 
 def match_bandwidth(blend: Blend, config: TrainConfig, audio: AudioConfig, train_paths: list, train_labels: np.ndarray,
-                    test_set, run_dir, cache_dir=None, workers=None) -> np.ndarray:
-    """Fill `blend.matched` for the low rates among `test_set`'s readable clips (models a run
-    saved before are loaded, so --resume and --predict-only reuse them) and return each test
-    clip's native rate, for `predict_members`. Nothing is fitted when `config.match_bandwidth`
-    is off or the blend has no classical models."""
+                    test_set, run_dir, cache_dir=None, workers=None, save: bool = True) -> np.ndarray:
+    """Fill `blend.matched` for the low rates among `test_set`'s readable clips and return each
+    test clip's native rate, for `predict_members`. Models saved in `run_dir` before are loaded,
+    so --resume and --predict-only reuse them; new ones are saved there only when `save`.
+    Nothing is fitted when `config.match_bandwidth` is off or the blend has no classical models."""
     rates = native_rates(test_set.paths)
     if not (config.match_bandwidth and blend.classical):
         return rates
@@ -58,7 +58,9 @@ def match_bandwidth(blend: Blend, config: TrainConfig, audio: AudioConfig, train
                                          band_limit=rate)
         x, y = band_limited.features[band_limited.ok], train_labels[band_limited.ok]
         directory = matched_dir(run_dir, rate)
-        blend.matched[rate] = {name: [load_or_fit_classical(directory, name, x, y, config.seed)] for name in blend.classical}
+        blend.matched[rate] = {name: [load_or_fit_classical(directory, name, x, y, config.seed, save)]
+                              for name in blend.classical}
+        saved = all(os.path.isfile(classical_path(directory, name)) for name in blend.classical)
         log.info("%d test clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
-                 int(np.sum(readable == rate)), rate, ", ".join(blend.classical), rate, directory)
+                 int(np.sum(readable == rate)), rate, ", ".join(blend.classical), rate, directory if saved else "not saved")
     return rates

@@ -96,14 +96,18 @@ def save_classical(model, directory, name: str) -> None:
         joblib.dump(model, tmp)
 
 
-def load_or_fit_classical(directory, name: str, features: np.ndarray, labels: np.ndarray, seed: int):
-    """The fold's saved model, or a new one fitted and saved: a run resumed from before its
-    classical models were fitted (or from before they existed) gets them here."""
+def load_or_fit_classical(directory, name: str, features: np.ndarray, labels: np.ndarray, seed: int, save: bool = True):
+    """The model saved in `directory`, or a new one fitted (and saved there when `save`): a run
+    resumed from before its classical models were fitted (or from before they existed) gets
+    them here."""
     if os.path.isfile(classical_path(directory, name)):
         return load_classical(directory, name)
     model = fit_classical(name, features, labels, seed)
-    save_classical(model, directory, name)
-    log.info("%s fitted on %d clips (%s)", name, len(labels), classical_path(directory, name))
+    if save:
+        save_classical(model, directory, name)
+        log.info("%s fitted on %d clips (%s)", name, len(labels), classical_path(directory, name))
+    else:
+        log.info("%s fitted on %d clips, not saved", name, len(labels))
     return model
 
 

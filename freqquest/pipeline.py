@@ -25,6 +25,7 @@ from .training import (BEST_MODEL, HISTORY, describe_strategy, fit_classical_on_
 log = logging.getLogger(__name__)
 
 VALIDATION_PREDICTIONS = "validation_predictions.csv"
+TEST_PROBABILITIES = "test_probabilities.csv"
 
 DEMO_BANNER = """
 ==========================================================================================
@@ -179,7 +180,8 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     write_evaluation(run_dir, evaluation, competition.classes, title)
 
     t = time.time()
-    _write_predictions(test_blend, config.tta, competition, test_set, test_rates, fallback, out, run_dir)
+    _write_predictions(test_blend, config.tta, competition, test_set, test_rates, fallback, out,
+                       os.path.join(run_dir, TEST_PROBABILITIES))
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
@@ -207,10 +209,11 @@ def _fold_plan(config: TrainConfig) -> str:
 
 
 def _write_predictions(blend: Blend, tta: int, competition: Competition, test_set, test_rates, fallback: str, out,
-                       run_dir) -> None:
+                       probabilities_path) -> None:
     """Predict every test ID with the blend of the fold networks (over their test-time views)
     and the classical models (matched to the clip's sample rate where the blend has them; the
-    fallback class where there is no usable clip) and write the submission."""
+    fallback class where there is no usable clip), write the submission and the blend's
+    probabilities."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
@@ -222,7 +225,7 @@ def _write_predictions(blend: Blend, tta: int, competition: Competition, test_se
     write_submission(frame, out, competition.test_ids, competition.classes)
     table = pd.DataFrame(probabilities, columns=competition.classes)
     table.insert(0, "ID", competition.test_ids)
-    with atomic_path(os.path.join(run_dir, "test_probabilities.csv")) as tmp:
+    with atomic_path(probabilities_path) as tmp:
         table.to_csv(tmp, index=False)
 
 
@@ -238,7 +241,16 @@ def _write_validation_predictions(run_dir, train_paths: list, labels: np.ndarray
         table.to_csv(tmp, index=False)
 
 
+def probabilities_beside(submission_path) -> str:
+    """Where --predict-only writes the test probabilities: beside the submission, e.g.
+    submissions/submission_probabilities.csv."""
+    return os.path.splitext(submission_path)[0] + "_probabilities.csv"
+
+
 def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResult:
+    """Predict with a saved run without writing into its folder: it is the record of a training,
+    and may be read-only (a Kaggle input dataset). Matched models the run lacks are fitted here
+    and not saved; the probabilities go beside the submission."""
     saved = read_run_config(options.model_path)
     config = saved["train"]
     if saved["classes"] != competition.classes:
@@ -250,8 +262,10 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
     blend = load_blend(options.model_path, config)
     test_set = _test_features(competition, options.audio, cache_dir, options.workers)
     test_rates = match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_set,
-                                 options.model_path, cache_dir, options.workers)
-    _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out, options.model_path)
+                                 options.model_path, cache_dir, options.workers, save=False)
+    _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out,
+                       probabilities_beside(out))
+    log.info("test probabilities: %s", probabilities_beside(out))
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))

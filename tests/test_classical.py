@@ -92,6 +92,13 @@ def test_a_saved_model_is_loaded_not_refitted(tmp_path, monkeypatch):
     np.testing.assert_array_equal(predict_classical(load_classical(tmp_path, "svm"), x, 3), predict_classical(fitted, x, 3))
 
 
+def test_a_model_fitted_without_save_leaves_the_folder_untouched(tmp_path):
+    x, y = separable()
+    unsaved = load_or_fit_classical(tmp_path / "run", "logreg", x, y, seed=0, save=False)
+    assert not (tmp_path / "run").exists()
+    np.testing.assert_array_equal(predict_classical(unsaved, x, 3), predict_classical(fit_classical("logreg", x, y, seed=0), x, 3))
+
+
 def test_loading_a_model_that_was_never_fitted_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="logreg.joblib"):
         load_classical(tmp_path, "logreg")

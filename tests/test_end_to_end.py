@@ -124,6 +124,9 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert cli.main(["--predict-only", "--model-path", "runs/first", "--out", "again.csv"]) == 0
     assert check_submission(tmp_path / "again.csv", root, config["classes"]).equals(first)
     assert "0 extracted" not in caplog.text  # predict-only logs no training features at all
+    again = pd.read_csv(tmp_path / "again_probabilities.csv")
+    assert again.columns.tolist() == ["ID"] + config["classes"]
+    assert np.allclose(again[config["classes"]], pd.read_csv(run / "test_probabilities.csv")[config["classes"]], atol=1e-6)
 
     caplog.clear()
     assert cli.main(["--epochs", "1", "--run-dir", "runs/second", "--model", "resnet", "--folds", "2", "--tta", "2",
@@ -166,10 +169,26 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert pd.read_csv(tmp_path / "again.csv", dtype=str).equals(first)
     assert {name: os.path.getmtime(run / "classical_8000hz" / name) for name in saved} == saved
 
+    for name in sorted(os.listdir(root / "test" / "test"))[3:5]:
+        y, rate = sf.read(root / "test" / "test" / name, dtype="float32")
+        sf.write(root / "test" / "test" / name, librosa.resample(y, orig_sr=rate, target_sr=11025), 11025, subtype="PCM_16")
+    before = folder_state(run)
+    assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "new-rate.csv")]) == 0
+    assert "2 test clip(s) recorded at 11025 Hz: judged by logreg, svm fitted on the training clips resampled to 11025 Hz (not saved)" in caplog.text
+    assert folder_state(run) == before  # the run folder, perhaps a read-only Kaggle input, is left as it was
+    check_submission(tmp_path / "new-rate.csv", root, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
+    assert len(pd.read_csv(tmp_path / "new-rate_probabilities.csv")) == 30
+
     os.rename(root / "train" / "train" / "siren", root / "train" / "train" / "sirens")
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "renamed.csv")]) == 0
     assert "predicting the run's classes, without bandwidth matching" in caplog.text
     check_submission(tmp_path / "renamed.csv", root, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
+
+
+def folder_state(folder) -> dict:
+    """Every file under `folder` with its size and modification time."""
+    return {os.path.relpath(os.path.join(d, f), folder): (os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f)))
+            for d, _, files in os.walk(folder) for f in files}
 
 
 def small_us8k5_source(tmp_path, per_class_fold):
