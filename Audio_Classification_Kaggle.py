@@ -65,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"classical models on clip statistics whose probabilities are averaged with the network's: "
                         f"comma-separated from {','.join(CLASSICAL_MODELS)}, or none (default: {TrainConfig().blend})")
     recipe.add_argument("--match-bandwidth", action=argparse.BooleanOptionalAction,
-                        help="judge test clips recorded at a low sample rate (below twice the top Mel frequency, e.g. 8 kHz) "
+                        help="judge test and validation clips recorded at a low sample rate (below twice the top Mel frequency, e.g. 8 kHz) "
                         "with classical models fitted on the training clips resampled to that rate (default: on)")
     recipe.add_argument("--normalization", choices=NORMALIZATIONS,
                         help="standardize each clip's log-Mel, or use the training set's mean/std")

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import plain_recipe  # noqa: E402
 
 import Audio_Classification_Kaggle as cli  # noqa: E402
-from freqquest.bandwidth import match_bandwidth  # noqa: E402
+from freqquest.bandwidth import match_bandwidth, readable_rates  # noqa: E402
 from freqquest.config import PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
 from freqquest.features import extract_features  # noqa: E402
@@ -66,7 +66,8 @@ def score_members(run_dir, config, competition, root, cache):
     test = extract_features([p for p in competition.test_paths if p is not None], AudioConfig(), cache, desc="test features")
     fallback = read_run_config(run_dir)["fallback_class"]
     blend = load_blend(run_dir, config)
-    rates = match_bandwidth(blend, config, AudioConfig(), competition.train_paths, competition.train_labels, test, run_dir, cache)
+    rates = readable_rates(test)
+    match_bandwidth(blend, config, AudioConfig(), competition.train_paths, competition.train_labels, rates, run_dir, cache)
     scores = {}
     for name, probabilities in predict_members(blend, test.features, config.tta, rates).items():
         predicted = dict(zip(test.paths, to_class_names(probabilities, competition.classes, test.ok, fallback)))

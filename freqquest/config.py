@@ -91,7 +91,7 @@ class TrainConfig:
     freq_mask_width: int = 16
     tta: int = 1
     blend: str = "logreg,svm"  # classical models averaged with the network, comma-separated; "" for none
-    match_bandwidth: bool = True  # test clips recorded at a low sample rate get matched classical models (bandwidth.py)
+    match_bandwidth: bool = True  # test and validation clips recorded at a low sample rate get matched classical models (bandwidth.py)
     preset: str | None = None
 
     def __post_init__(self):

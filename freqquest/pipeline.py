@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .bandwidth import match_bandwidth
+from .bandwidth import match_bandwidth, native_rates, readable_rates
 from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
@@ -152,8 +152,12 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     t = time.time()
     n_classes = len(competition.classes)
     networks, fold_accuracies, member_probabilities = [], [], {}
-    for fold, fold_blend, val_idx in train_folds(x, y, groups, n_classes, config, run_dir, strategy):
-        members = predict_members(fold_blend, x[val_idx], config.tta)
+    train_paths = [competition.train_paths[i] for i in usable]
+    train_rates = native_rates(train_paths)
+    for fold, fold_blend, train_idx, val_idx in train_folds(x, y, groups, n_classes, config, run_dir, strategy):
+        match_bandwidth(fold_blend, config, options.audio, [train_paths[i] for i in train_idx], y[train_idx],
+                        train_rates[val_idx], fold_dir(run_dir, fold), cache_dir, options.workers, judged="validation")
+        members = predict_members(fold_blend, x[val_idx], config.tta, train_rates[val_idx])
         for name, probabilities in members.items():
             member_probabilities.setdefault(name, np.full((len(y), n_classes), np.nan, np.float32))[val_idx] = probabilities
         fold_accuracies.append(_accuracy(average_members(members), y[val_idx]))
@@ -164,15 +168,14 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
         networks += fold_blend.networks
     test_blend = Blend(networks, fit_classical_on_all(x, y, config, run_dir))
-    test_rates = match_bandwidth(test_blend, config, options.audio, [competition.train_paths[i] for i in usable], y,
-                                 test_set, run_dir, cache_dir, options.workers)
+    test_rates = readable_rates(test_set)
+    match_bandwidth(test_blend, config, options.audio, train_paths, y, test_rates, run_dir, cache_dir, options.workers)
     timings["train_s"] = time.time() - t
 
     val_probabilities = average_members(member_probabilities)
     validated = ~np.isnan(val_probabilities[:, 0])
     member_accuracies = {name: _accuracy(p[validated], y[validated]) for name, p in member_probabilities.items()}
-    _write_validation_predictions(run_dir, [competition.train_paths[i] for i in usable], y, val_probabilities,
-                                  competition.classes)
+    _write_validation_predictions(run_dir, train_paths, y, val_probabilities, competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
     title = (f"{' + '.join((config.model, *config.classical_models))}: "
              f"{'out-of-fold' if config.folds > 1 else 'validation'} accuracy on unseen recordings"
@@ -261,8 +264,9 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
     competition = dataclasses.replace(competition, classes=saved["classes"])
     blend = load_blend(options.model_path, config)
     test_set = _test_features(competition, options.audio, cache_dir, options.workers)
-    test_rates = match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_set,
-                                 options.model_path, cache_dir, options.workers, save=False)
+    test_rates = readable_rates(test_set)
+    match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_rates,
+                    options.model_path, cache_dir, options.workers, save=False)
     _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out,
                        probabilities_beside(out))
     log.info("test probabilities: %s", probabilities_beside(out))

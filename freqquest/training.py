@@ -147,7 +147,7 @@ def fold_dir(run_dir, fold: int) -> str:
 
 def train_folds(x, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
     """One network per fold of `fold_splits`, each in run_dir/fold_<k>, and the classical models
-    of `config.blend` fitted on the same clips. Yields (fold, the fold's Blend, val_idx). A fold
+    of `config.blend` fitted on the same clips. Yields (fold, the fold's Blend, train_idx, val_idx). A fold
     that finished before (its folder has FOLD_DONE) is loaded, not retrained, so an interrupted
     K-fold run resumes at the fold it was in."""
     for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
@@ -163,7 +163,7 @@ def train_folds(x, y, groups, n_classes: int, config: TrainConfig, run_dir, stra
             write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(train_idx), "val": len(val_idx)}))
         classical = {name: [load_or_fit_classical(directory, name, x[train_idx], y[train_idx], config.seed + fold)]
                      for name in config.classical_models}
-        yield fold, Blend([model], classical), val_idx
+        yield fold, Blend([model], classical), train_idx, val_idx
 
 
 def fit_classical_on_all(x, y, config: TrainConfig, run_dir) -> dict:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from freqquest.bandwidth import low_rates, match_bandwidth, matched_dir, native_rates
+from freqquest.bandwidth import low_rates, match_bandwidth, matched_dir, native_rates, readable_rates
 from freqquest.classical import fit_classical, predict_classical
 from freqquest.config import AudioConfig, TrainConfig
 from freqquest.features import extract_features
@@ -45,6 +45,12 @@ def test_native_rates_come_from_the_headers_and_zero_where_unreadable(test_set):
     assert native_rates(test_set.paths).dtype == np.int64
 
 
+def test_readable_rates_are_zero_where_the_audio_could_not_be_decoded(test_set):
+    np.testing.assert_array_equal(readable_rates(test_set), [8000, 44100, 11025, 8000, 0])
+    test_set.errors[0] = "decoding failed"
+    np.testing.assert_array_equal(readable_rates(test_set), [0, 44100, 11025, 8000, 0])
+
+
 def test_low_rates_are_those_whose_nyquist_is_below_the_top_mel_band():
     assert low_rates([8000, 44100, 0, 11025, 16000, 15999, 8000], AUDIO) == [8000, 11025, 15999]
     assert low_rates([22050, 44100], AudioConfig()) == []
@@ -56,9 +62,8 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
     x = extract_features(paths, AUDIO, None, workers=1).features
     blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
     run_dir = tmp_path / "run"
-    rates = match_bandwidth(blend, CONFIG, AUDIO, paths, labels, test_set, run_dir, tmp_path / "cache", workers=1)
+    match_bandwidth(blend, CONFIG, AUDIO, paths, labels, readable_rates(test_set), run_dir, tmp_path / "cache", workers=1)
 
-    np.testing.assert_array_equal(rates, [8000, 44100, 11025, 8000, 0])
     assert sorted(blend.matched) == [8000, 11025]
     assert os.listdir(matched_dir(run_dir, 8000)) == ["logreg.joblib"]
     for rate in (8000, 11025):
@@ -69,7 +74,7 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
 
     saved = os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib"))
     again = Blend([], dict(blend.classical))
-    match_bandwidth(again, CONFIG, AUDIO, paths, labels, test_set, run_dir, tmp_path / "cache", workers=1)
+    match_bandwidth(again, CONFIG, AUDIO, paths, labels, readable_rates(test_set), run_dir, tmp_path / "cache", workers=1)
     assert sorted(again.matched) == [8000, 11025]
     assert os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib")) == saved  # loaded, not refitted
 
@@ -79,6 +84,17 @@ def test_nothing_is_matched_when_switched_off_or_without_classical_models(tmp_pa
     paths, labels = train
     x = extract_features(paths, AUDIO, None, workers=1).features
     blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]} if classical else {})
-    rates = match_bandwidth(blend, config, AUDIO, paths, labels, test_set, tmp_path / "run", None, workers=1)
-    np.testing.assert_array_equal(rates, [8000, 44100, 11025, 8000, 0])
+    match_bandwidth(blend, config, AUDIO, paths, labels, readable_rates(test_set), tmp_path / "run", None, workers=1)
     assert blend.matched == {} and not (tmp_path / "run").exists()
+
+
+def test_only_the_rates_of_the_judged_clips_are_matched(tmp_path, train, test_set, caplog):
+    """Rate 0 marks a clip that is not judged (unreadable, or not in this fold's validation)."""
+    paths, labels = train
+    x = extract_features(paths, AUDIO, None, workers=1).features
+    blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
+    caplog.set_level("INFO")
+    match_bandwidth(blend, CONFIG, AUDIO, paths, labels, np.array([0, 44100, 11025, 0, 0]), tmp_path / "fold_1", None,
+                    workers=1, judged="validation")
+    assert sorted(blend.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]
+    assert "1 validation clip(s) recorded at 11025 Hz: judged by logreg" in caplog.text

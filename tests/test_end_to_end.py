@@ -147,15 +147,22 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert check_submission(tmp_path / "second-again.csv", root, config["classes"]).equals(second)
 
 
+def rewrite_at(path, rate: int, subtype: str) -> None:
+    y, native = sf.read(path, dtype="float32")
+    sf.write(path, librosa.resample(y, orig_sr=native, target_sr=rate), rate, subtype=subtype)
+
+
 def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path, demo_root, caplog):
-    """Three demo test clips rewritten at 8 kHz: the run fits the classical models again on the
-    training clips at 8 kHz, saves them with the run, and --predict-only reuses them."""
+    """Three demo test clips and a fifth of the training clips rewritten at 8 kHz: the run fits
+    the classical models again on the training clips at 8 kHz (the fold's, for its validation
+    clips), saves them with the run, and --predict-only reuses them."""
     root = tmp_path / "demo"
     shutil.copytree(demo_root, root)
-    low = sorted(os.listdir(root / "test" / "test"))[:3]
-    for name in low:
-        y, rate = sf.read(root / "test" / "test" / name, dtype="float32")
-        sf.write(root / "test" / "test" / name, librosa.resample(y, orig_sr=rate, target_sr=8000), 8000, subtype="PCM_U8")
+    for name in sorted(os.listdir(root / "test" / "test"))[:3]:
+        rewrite_at(root / "test" / "test" / name, 8000, "PCM_U8")
+    low_train = [str(path) for path in sorted((root / "train" / "train").glob("*/*.wav"))[::5]]
+    for path in low_train:
+        rewrite_at(path, 8000, "PCM_16")
     caplog.set_level(logging.INFO)
     run = tmp_path / "run"
     common = ["--data", str(root), "--cache-dir", str(tmp_path / "cache")]
@@ -163,6 +170,10 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert "3 test clip(s) recorded at 8000 Hz: judged by logreg, svm fitted on the training clips resampled to 8000 Hz" in caplog.text
     assert sorted(os.listdir(run / "classical_8000hz")) == ["logreg.joblib", "svm.joblib"]
     assert json.loads((run / "config.json").read_text())["train"]["match_bandwidth"] is True
+    n_validated_low = len(set(pd.read_csv(run / "validation_predictions.csv")["path"]) & set(low_train))
+    assert n_validated_low > 0
+    assert f"{n_validated_low} validation clip(s) recorded at 8000 Hz: judged by logreg, svm" in caplog.text
+    assert sorted(os.listdir(run / "fold_1" / "classical_8000hz")) == ["logreg.joblib", "svm.joblib"]
     first = check_submission(tmp_path / "first.csv", root, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
     saved = {name: os.path.getmtime(run / "classical_8000hz" / name) for name in ("logreg.joblib", "svm.joblib")}
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "again.csv")]) == 0
@@ -170,8 +181,7 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert {name: os.path.getmtime(run / "classical_8000hz" / name) for name in saved} == saved
 
     for name in sorted(os.listdir(root / "test" / "test"))[3:5]:
-        y, rate = sf.read(root / "test" / "test" / name, dtype="float32")
-        sf.write(root / "test" / "test" / name, librosa.resample(y, orig_sr=rate, target_sr=11025), 11025, subtype="PCM_16")
+        rewrite_at(root / "test" / "test" / name, 11025, "PCM_16")
     before = folder_state(run)
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "new-rate.csv")]) == 0
     assert "2 test clip(s) recorded at 11025 Hz: judged by logreg, svm fitted on the training clips resampled to 11025 Hz (not saved)" in caplog.text

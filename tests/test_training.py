@@ -135,14 +135,15 @@ def test_folds_train_one_model_per_fold_and_resume_skips_finished_folds(tmp_path
     groups = [f"rec{i // 2}" for i in range(30)]
     config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=3)
     validated = []
-    for fold, model, val_idx in training.train_folds(x, y, groups, 3, config, tmp_path):
+    for fold, model, train_idx, val_idx in training.train_folds(x, y, groups, 3, config, tmp_path):
         validated += val_idx.tolist()
+        np.testing.assert_array_equal(train_idx, np.setdiff1d(np.arange(30), val_idx))
         assert (tmp_path / f"fold_{fold + 1}" / "model.keras").is_file()
         assert not {groups[i] for i in val_idx} & {groups[i] for i in set(range(30)) - set(val_idx)}
     assert sorted(validated) == list(range(30))
 
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
-    assert [fold for fold, _, _ in training.train_folds(x, y, groups, 3, config, tmp_path)] == [0, 1, 2]
+    assert [fold for fold, _, _, _ in training.train_folds(x, y, groups, 3, config, tmp_path)] == [0, 1, 2]
     assert len(training.load_fold_models(tmp_path, 3)) == 3
     with pytest.raises(FileNotFoundError, match="fold_4"):
         training.load_fold_models(tmp_path, 4)
@@ -153,10 +154,9 @@ def test_each_fold_fits_the_blended_classical_models_on_its_training_clips(tmp_p
     groups = [f"rec{i // 2}" for i in range(30)]
     config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=2, blend="svm,logreg")
     fitted = {}
-    for fold, fold_blend, val_idx in training.train_folds(x, y, groups, 3, config, tmp_path):
+    for fold, fold_blend, train_idx, _ in training.train_folds(x, y, groups, 3, config, tmp_path):
         assert len(fold_blend.networks) == 1 and list(fold_blend.classical) == ["svm", "logreg"]
         assert {p.name for p in (tmp_path / f"fold_{fold + 1}").glob("*.joblib")} == {"svm.joblib", "logreg.joblib"}
-        train_idx = np.setdiff1d(np.arange(30), val_idx)
         expected = classical.fit_classical("logreg", x[train_idx], y[train_idx], seed=config.seed + fold)
         np.testing.assert_allclose(classical.predict_classical(fold_blend.classical["logreg"][0], x, 3),
                                    classical.predict_classical(expected, x, 3), rtol=1e-6)
@@ -164,7 +164,7 @@ def test_each_fold_fits_the_blended_classical_models_on_its_training_clips(tmp_p
 
     (tmp_path / "fold_2" / "svm.joblib").unlink()  # interrupted after the network, before its classical models
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
-    for fold, fold_blend, _ in training.train_folds(x, y, groups, 3, config, tmp_path):
+    for fold, fold_blend, _, _ in training.train_folds(x, y, groups, 3, config, tmp_path):
         np.testing.assert_allclose(classical.predict_classical(fold_blend.classical["svm"][0], x, 3), fitted[fold], rtol=1e-6)
 
 
