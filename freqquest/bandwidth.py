@@ -7,9 +7,9 @@ evidence for some class. For each such rate among the readable test clips, the b
 classical models are fitted again on the training clips resampled down to that rate, and
 judge the test clips recorded at it. Each fold's validation clips are matched the same way, by
 models fitted on the fold's training clips, so the validation figures measure what the test
-predictions do. The network is not matched: that would take one training
-per rate, and a network trained on 8-bit 8 kHz copies besides the originals scored 0.831 alone on
-the Kaggle-like split, against 0.934.
+predictions do. The network is not matched: that would take one training per rate, and a
+network trained on 8-bit 8 kHz copies besides the originals scored 0.831 alone on the
+Kaggle-like split, against 0.934.
 Measured side by side (`--preset default` with and without `--no-match-bandwidth`, seed 42;
 README): the blend on the test clips at 8 kHz went from 19 to 20 right of 26 on the honest split
 and from 8 to 10 of 10 on the Kaggle-like split; leaderboard accuracy 0.7692 -> 0.7713 honest,
