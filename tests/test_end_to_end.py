@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import librosa
 import numpy as np
 import pandas as pd
@@ -14,11 +15,14 @@ import pytest
 import soundfile as sf
 
 import Audio_Classification_Kaggle as cli
-from freqquest.config import PRESETS, TrainConfig, preset_config
+from freqquest.classical import load_classical, predict_classical
+from freqquest.config import PRESETS, AudioConfig, TrainConfig, preset_config
+from freqquest.features import extract_features
 from freqquest.submission import validate_submission
 
 from .conftest import TOOLS, US8K5, needs_us8k5
 
+CLASSES = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
 RUN_FILES = {"config.json", "confusion_matrix.png", "report.txt", "report.json", "summary.json", "test_probabilities.csv",
              "validation_predictions.csv", "fold_1", "classical"}
 FOLD_FILES = {"model.keras", "history.csv", "training_curves.png", "fold_done.json", "logreg.joblib", "svm.joblib"}
@@ -102,7 +106,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     run = tmp_path / "runs" / "first"
     assert RUN_FILES <= set(os.listdir(run)) and set(os.listdir(run / "fold_1")) == FOLD_FILES
     config = json.loads((run / "config.json").read_text())
-    assert config["classes"] == ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
+    assert config["classes"] == CLASSES
     assert config["audio"]["n_mels"] == 128 and config["train"]["epochs"] == 2
     assert set(config["versions"]) >= {"tensorflow", "keras", "librosa", "python"}
     summary = json.loads((run / "summary.json").read_text())
@@ -174,7 +178,14 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert n_validated_low > 0
     assert f"{n_validated_low} validation clip(s) recorded at 8000 Hz: judged by logreg, svm" in caplog.text
     assert sorted(os.listdir(run / "fold_1" / "classical_8000hz")) == ["logreg.joblib", "svm.joblib"]
-    first = check_submission(tmp_path / "first.csv", root, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
+    validated = pd.read_csv(run / "validation_predictions.csv")
+    low_rows = validated[validated["path"].isin(low_train)]
+    features = extract_features(low_rows["path"].tolist(), AudioConfig(), tmp_path / "cache").features
+    network = keras.models.load_model(run / "fold_1" / "model.keras")
+    matched = [load_classical(run / "fold_1" / "classical_8000hz", name) for name in ("logreg", "svm")]
+    expected = (network.predict(features, verbose=0) + sum(predict_classical(m, features, 5) for m in matched)) / 3
+    np.testing.assert_allclose(low_rows[CLASSES].to_numpy(), expected, atol=1e-5)  # judged by the fold's matched models
+    first = check_submission(tmp_path / "first.csv", root, CLASSES)
     saved = {name: os.path.getmtime(run / "classical_8000hz" / name) for name in ("logreg.joblib", "svm.joblib")}
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "again.csv")]) == 0
     assert pd.read_csv(tmp_path / "again.csv", dtype=str).equals(first)
@@ -186,13 +197,13 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "new-rate.csv")]) == 0
     assert "2 test clip(s) recorded at 11025 Hz: judged by logreg, svm fitted on the training clips resampled to 11025 Hz (not saved)" in caplog.text
     assert folder_state(run) == before  # the run folder, perhaps a read-only Kaggle input, is left as it was
-    check_submission(tmp_path / "new-rate.csv", root, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
+    check_submission(tmp_path / "new-rate.csv", root, CLASSES)
     assert len(pd.read_csv(tmp_path / "new-rate_probabilities.csv")) == 30
 
     os.rename(root / "train" / "train" / "siren", root / "train" / "train" / "sirens")
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "renamed.csv")]) == 0
     assert "predicting the run's classes, without bandwidth matching" in caplog.text
-    check_submission(tmp_path / "renamed.csv", root, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
+    check_submission(tmp_path / "renamed.csv", root, CLASSES)
 
 
 def folder_state(folder) -> dict:
@@ -236,7 +247,7 @@ def test_real_clips_with_format_zoo_and_corrupt_files(tmp_path, caplog):
     out = tmp_path / "submission.csv"
     assert cli.main(["--data", str(comp), "--epochs", "1", "--batch-size", "16", "--out", str(out),
                      "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]) == 0
-    submission = check_submission(out, comp, ["dog_bark", "drilling", "engine_idling", "siren", "street_music"])
+    submission = check_submission(out, comp, CLASSES)
     assert len(submission) == 23
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert sorted(summary["unreadable_test"]) == ["broken_00_empty.wav", "broken_01_cut_header.wav", "broken_02_text.wav"]
