@@ -267,9 +267,9 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
     test_rates = readable_rates(test_set)
     match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_rates,
                     options.model_path, cache_dir, options.workers, save=False)
-    _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out,
-                       probabilities_beside(out))
-    log.info("test probabilities: %s", probabilities_beside(out))
+    probabilities_path = probabilities_beside(out)
+    _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out, probabilities_path)
+    log.info("test probabilities: %s", probabilities_path)
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))
