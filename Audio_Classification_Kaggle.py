@@ -24,7 +24,7 @@ from freqquest.submission import SubmissionError  # noqa: E402
 DEFAULT_AUDIO = AudioConfig()
 RECIPE_OPTIONS = ("model", "width", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed", "folds",
                   "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
-                  "mixup_alpha", "label_smoothing", "blend", "match_bandwidth")
+                  "mixup_alpha", "label_smoothing", "blend", "match_bandwidth", "recording_vote")
 
 
 def blend_models(value: str) -> str:
@@ -67,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--match-bandwidth", action=argparse.BooleanOptionalAction,
                         help="judge test and validation clips recorded at a low sample rate (below twice the top Mel frequency, e.g. 8 kHz) "
                         "with classical models fitted on the training clips resampled to that rate (default: on)")
+    recipe.add_argument("--recording-vote", action=argparse.BooleanOptionalAction,
+                        help="average the blend's probabilities over the test (and validation) clips whose average spectra "
+                        "are as close as slices of one recording's are (default: on)")
     recipe.add_argument("--normalization", choices=NORMALIZATIONS,
                         help="standardize each clip's log-Mel, or use the training set's mean/std")
     augment = p.add_argument_group("augmentation (on the fly, seeded; 0 or --no-... switches one off)")

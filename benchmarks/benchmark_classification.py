@@ -35,7 +35,7 @@ from freqquest.bandwidth import match_bandwidth, readable_rates  # noqa: E402
 from freqquest.config import PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
 from freqquest.features import extract_features  # noqa: E402
-from freqquest.inference import predict_members, to_class_names  # noqa: E402
+from freqquest.inference import average_members, predict_members, to_class_names  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.submission import make_submission, write_submission  # noqa: E402
 from freqquest.training import HISTORY, fold_dir, load_blend  # noqa: E402
@@ -60,19 +60,23 @@ def score(submission, root):
     return float(done.stdout.split()[1])
 
 
+NO_VOTE = "blend without the recording vote"
+
+
 def score_members(run_dir, config, competition, root, cache):
-    """Each blended member's leaderboard-style test accuracy on its own (the fallback class, as
-    in the submission, where a test clip is unreadable)."""
+    """Each blended member's leaderboard-style test accuracy on its own, and the blend's without
+    the recording vote (the fallback class, as in the submission, where a test clip is unreadable)."""
     test = extract_features([p for p in competition.test_paths if p is not None], AudioConfig(), cache, desc="test features")
     fallback = read_run_config(run_dir)["fallback_class"]
     blend = load_blend(run_dir, config)
     rates = readable_rates(test)
     match_bandwidth(blend, config, AudioConfig(), competition.train_paths, competition.train_labels, rates, run_dir, cache)
     scores = {}
-    for name, probabilities in predict_members(blend, test.features, config.tta, rates).items():
+    members = predict_members(blend, test.features, config.tta, rates)
+    for name, probabilities in (members | {NO_VOTE: average_members(members)}).items():
         predicted = dict(zip(test.paths, to_class_names(probabilities, competition.classes, test.ok, fallback)))
         names = [predicted.get(p, fallback) for p in competition.test_paths]
-        path = os.path.join(run_dir, f"submission-{name}-alone.csv")
+        path = os.path.join(run_dir, f"submission-{name.replace(' ', '-')}-alone.csv")
         write_submission(make_submission(competition.test_ids, names), path, competition.test_ids, competition.classes)
         scores[name] = score(path, root)
     return scores
@@ -158,16 +162,18 @@ def main():
             rows.append((recipe_label, seed, result.val_accuracy, score(out, root), timings["train_s"], wall,
                          n_fit * epochs / timings["train_s"], n_test / timings["predict_s"]))
             print(rows[-1], flush=True)
-            if len(result.member_accuracies) > 1:
+            if len(result.member_accuracies) > 1 or config.recording_vote:
                 tests = score_members(run_dir, config, competition, root, os.path.join(a.work, "cache"))
-                members.append((recipe_label, seed, result.member_accuracies, tests))
+                before = result.val_accuracy if result.accuracy_before_vote is None else result.accuracy_before_vote
+                vals = result.member_accuracies | {NO_VOTE: before}
+                members.append((recipe_label, seed, vals, tests))
     print(f"\n{label}; test = {len(competition.test_ids)} IDs, scored like the leaderboard")
     print("val acc: validation (out-of-fold with folds) on recordings held out of training; test acc: the leaderboard's")
     print(f"{'recipe':<44}{'seed':>6}{'val acc':>9}{'test acc':>9}{'train s':>9}{'wall s':>9}{'train/s':>9}{'pred/s':>9}")
     for name, seed, val, test, train_s, wall, train_rate, predict_rate in rows:
         print(f"{name:<44}{seed!s:>6}{val:>9.4f}{test:>9.4f}{train_s:>9.1f}{wall:>9.1f}{train_rate:>9.1f}{predict_rate:>9.1f}")
     if members:
-        print("\neach blended member alone (val acc / test acc)")
+        print(f"\neach blended member alone, and {NO_VOTE} (val acc / test acc)")
         for recipe, seed, val, test in members:
             print(f"{recipe:<44}{seed!s:>6}  " + ", ".join(f"{name} {val[name]:.4f} / {test[name]:.4f}" for name in val))
 

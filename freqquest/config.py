@@ -92,6 +92,7 @@ class TrainConfig:
     tta: int = 1
     blend: str = "logreg,svm"  # classical models averaged with the network, comma-separated; "" for none
     match_bandwidth: bool = True  # test and validation clips recorded at a low sample rate get matched classical models (bandwidth.py)
+    recording_vote: bool = True  # test and validation clips that look like slices of one recording vote together (recordings.py)
     preset: str | None = None
 
     def __post_init__(self):
@@ -128,8 +129,9 @@ class TrainConfig:
 
 # Chosen on the honest benchmark (benchmarks/benchmark_classification.py; figures in README).
 # What helped, in every preset: pooling over time only (models/blocks.py), the blend with
-# classical models (TrainConfig.blend, classical.py) and matching them to low-rate test clips
-# (TrainConfig.match_bandwidth, bandwidth.py). Augmentation stays off: with the time
+# classical models (TrainConfig.blend, classical.py), matching them to low-rate test clips
+# (TrainConfig.match_bandwidth, bandwidth.py) and the vote of a recording's slices
+# (TrainConfig.recording_vote, recordings.py). Augmentation stays off: with the time
 # pooling, time shift + SpecAugment, with or without mixup 0.2 and label smoothing 0.1, and time
 # shift + gain lift the network alone by up to 0.02, but the blend scores 0.759-0.765 with them
 # against 0.769 / 0.763 without (seeds 42 / 7), never better on both seeds. "best" adds a 5-fold
@@ -208,7 +210,8 @@ def read_config_file(run_dir, kind: str) -> dict:
 def read_run_config(run_dir) -> dict:
     """The saved config of a run, with `audio` and `train` as config objects."""
     payload = read_config_file(run_dir, "freqquest")
-    payload["train"] = from_dict(TrainConfig, {"blend": "", "match_bandwidth": False} | payload["train"])  # runs saved before these had neither
+    # runs saved before these options had none of them
+    payload["train"] = from_dict(TrainConfig, {"blend": "", "match_bandwidth": False, "recording_vote": False} | payload["train"])
     return payload
 
 

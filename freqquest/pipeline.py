@@ -17,6 +17,7 @@ from .demo import build_demo, is_demo
 from .features import extract_features
 from .inference import Blend, average_members, predict_members, to_class_names
 from .io import atomic_path, write_text_atomic
+from .recordings import link_distance, recording_fingerprints, vote_by_recording
 from .reports import evaluate, plot_history, write_evaluation
 from .submission import make_submission, write_submission
 from .training import (BEST_MODEL, HISTORY, describe_strategy, fit_classical_on_all, fold_dir, load_blend, select_strategy,
@@ -63,6 +64,7 @@ class RunResult:
     missing_test: list
     fold_accuracies: list = dataclasses.field(default_factory=list)
     member_accuracies: dict = dataclasses.field(default_factory=dict)  # validation accuracy of each blended member
+    accuracy_before_vote: float | None = None  # the blend's validation accuracy without the recording vote
 
 
 def locate_competition(data=None, demo=False) -> tuple[str, bool]:
@@ -152,19 +154,29 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     t = time.time()
     n_classes = len(competition.classes)
     networks, fold_accuracies, member_probabilities = [], [], {}
+    val_probabilities = np.full((len(y), n_classes), np.nan, np.float32)
     train_paths = [competition.train_paths[i] for i in usable]
     train_rates = native_rates(train_paths)
+    prints = recording_fingerprints(x, options.audio) if config.recording_vote else None
+    recordings = np.asarray(groups)
     for fold, fold_blend, train_idx, val_idx in train_folds(x, y, groups, n_classes, config, run_dir, strategy):
         match_bandwidth(fold_blend, config, options.audio, [train_paths[i] for i in train_idx], y[train_idx],
                         train_rates[val_idx], fold_dir(run_dir, fold), cache_dir, options.workers, judged="validation")
         members = predict_members(fold_blend, x[val_idx], config.tta, train_rates[val_idx])
         for name, probabilities in members.items():
             member_probabilities.setdefault(name, np.full((len(y), n_classes), np.nan, np.float32))[val_idx] = probabilities
-        fold_accuracies.append(_accuracy(average_members(members), y[val_idx]))
+        val_probabilities[val_idx] = average_members(members)
+        if config.recording_vote:
+            distance = link_distance(prints[train_idx], recordings[train_idx])
+            val_probabilities[val_idx] = vote_by_recording(val_probabilities[val_idx], prints[val_idx], distance, "validation")
+        fold_accuracies.append(_accuracy(val_probabilities[val_idx], y[val_idx]))
         log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds,
                  fold_accuracies[-1], len(val_idx))
-        if len(members) > 1:
-            log.info("  each member alone: %s", _describe_members({n: _accuracy(p, y[val_idx]) for n, p in members.items()}))
+        alone = {n: _accuracy(p, y[val_idx]) for n, p in members.items()}
+        if config.recording_vote:
+            alone["the blend before the recording vote"] = _accuracy(average_members(members), y[val_idx])
+        if len(alone) > 1:
+            log.info("  each member alone: %s", _describe_members(alone))
         plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
         networks += fold_blend.networks
     test_blend = Blend(networks, fit_classical_on_all(x, y, config, run_dir))
@@ -172,9 +184,9 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     match_bandwidth(test_blend, config, options.audio, train_paths, y, test_rates, run_dir, cache_dir, options.workers)
     timings["train_s"] = time.time() - t
 
-    val_probabilities = average_members(member_probabilities)
     validated = ~np.isnan(val_probabilities[:, 0])
     member_accuracies = {name: _accuracy(p[validated], y[validated]) for name, p in member_probabilities.items()}
+    unvoted_accuracy = _accuracy(average_members(member_probabilities)[validated], y[validated])
     _write_validation_predictions(run_dir, train_paths, y, val_probabilities, competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
     title = (f"{' + '.join((config.model, *config.classical_models))}: "
@@ -183,13 +195,15 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     write_evaluation(run_dir, evaluation, competition.classes, title)
 
     t = time.time()
-    _write_predictions(test_blend, config.tta, competition, test_set, test_rates, fallback, out,
+    distance = link_distance(prints, recordings) if config.recording_vote else None
+    _write_predictions(test_blend, config, options.audio, competition, test_set, test_rates, distance, fallback, out,
                        os.path.join(run_dir, TEST_PROBABILITIES))
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
     result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, unreadable_test,
-                       report.missing_test_files, fold_accuracies, member_accuracies)
+                       report.missing_test_files, fold_accuracies, member_accuracies,
+                       unvoted_accuracy if config.recording_vote else None)
     _write_summary(result, timings, len(y), int(validated.sum()))
     log.info(format_summary(result))
     return result
@@ -211,18 +225,24 @@ def _fold_plan(config: TrainConfig) -> str:
     return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
 
 
-def _write_predictions(blend: Blend, tta: int, competition: Competition, test_set, test_rates, fallback: str, out,
-                       probabilities_path) -> None:
+def _write_predictions(blend: Blend, config: TrainConfig, audio: AudioConfig, competition: Competition, test_set, test_rates,
+                       link: float | None, fallback: str, out, probabilities_path) -> None:
     """Predict every test ID with the blend of the fold networks (over their test-time views)
-    and the classical models (matched to the clip's sample rate where the blend has them; the
-    fallback class where there is no usable clip), write the submission and the blend's
-    probabilities."""
+    and the classical models (matched to the clip's sample rate where the blend has them),
+    voted over the clips that look like slices of one recording (linked within `link`; when
+    `config.recording_vote` is on), the fallback class where there is no usable clip; write
+    the submission and the blend's probabilities."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
-    usable = np.zeros(len(competition.test_ids), dtype=bool)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
-    rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)
-    probabilities[rows] = average_members(predict_members(blend, test_set.features, tta, test_rates))
-    usable[rows] = test_set.ok
+    rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)[test_set.ok]
+    readable = test_set.features[test_set.ok]
+    if len(rows):
+        blended = average_members(predict_members(blend, readable, config.tta, test_rates[test_set.ok]))
+        if config.recording_vote:
+            blended = vote_by_recording(blended, recording_fingerprints(readable, audio), link)
+        probabilities[rows] = blended
+    usable = np.zeros(len(competition.test_ids), dtype=bool)
+    usable[rows] = True
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
     frame = make_submission(competition.test_ids, names)
     write_submission(frame, out, competition.test_ids, competition.classes)
@@ -267,13 +287,22 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
     test_rates = readable_rates(test_set)
     match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_rates,
                     options.model_path, cache_dir, options.workers, save=False)
+    link = _training_link_distance(competition, options.audio, cache_dir, options.workers) if config.recording_vote else None
     probabilities_path = probabilities_beside(out)
-    _write_predictions(blend, config.tta, competition, test_set, test_rates, saved["fallback_class"], out, probabilities_path)
+    _write_predictions(blend, config, options.audio, competition, test_set, test_rates, link, saved["fallback_class"], out,
+                       probabilities_path)
     log.info("test probabilities: %s", probabilities_path)
     result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
     log.info(format_summary(result))
     return result
+
+
+def _training_link_distance(competition: Competition, audio: AudioConfig, cache_dir, workers) -> float | None:
+    """The recording vote's link distance, set on the competition's readable training clips."""
+    train_set = extract_features(competition.train_paths, audio, cache_dir, workers, desc="train features")
+    return link_distance(recording_fingerprints(train_set.features[train_set.ok], audio),
+                         np.asarray(competition.train_groups)[train_set.ok])
 
 
 def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -298,6 +327,8 @@ def format_summary(result: RunResult) -> str:
             lines.append(f"  out-of-fold accuracy (unseen recordings): {result.val_accuracy:.4f} (folds: {per_fold})")
         else:
             lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
+        if result.accuracy_before_vote is not None:
+            lines.append(f"  before the recording vote: {result.accuracy_before_vote:.4f}")
         if len(result.member_accuracies) > 1:
             lines.append("  each blended member alone: " + _describe_members(result.member_accuracies))
     lines.append(f"  run folder:  {result.run_dir}")

@@ -16,9 +16,12 @@ import soundfile as sf
 
 import Audio_Classification_Kaggle as cli
 from freqquest.classical import load_classical, predict_classical
-from freqquest.config import PRESETS, AudioConfig, TrainConfig, preset_config
+from freqquest.config import PRESETS, AudioConfig, TrainConfig, preset_config, read_run_config
+from freqquest.demo import DURATION, RECIPES, SAMPLE_RATE
 from freqquest.features import extract_features
+from freqquest.inference import average_members, predict_members
 from freqquest.submission import validate_submission
+from freqquest.training import load_blend
 
 from .conftest import TOOLS, US8K5, needs_us8k5
 
@@ -43,7 +46,7 @@ def test_help_explains_every_option(capsys):
     for option in ("--data", "--out", "--run-dir", "--model", "--epochs", "--batch-size", "--seed", "--val-fraction",
                    "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet}", "--preset", "--folds", "--tta",
                    "--mixup", "--time-masks", "--freq-masks", "--time-shift", "--gain-db", "--label-smoothing", "--schedule",
-                   "--match-bandwidth"):
+                   "--match-bandwidth", "--recording-vote"):
         assert option in text
     for preset in PRESETS:
         assert f"  {preset}: " in text
@@ -77,6 +80,11 @@ def test_blend_flag_takes_known_models_or_none(capsys):
 def test_bandwidth_matching_is_on_unless_switched_off():
     assert cli.options_from_args(cli.parse_args([])).train.match_bandwidth is True
     assert cli.options_from_args(cli.parse_args(["--no-match-bandwidth"])).train.match_bandwidth is False
+
+
+def test_the_recording_vote_is_on_unless_switched_off():
+    assert cli.options_from_args(cli.parse_args([])).train.recording_vote is True
+    assert cli.options_from_args(cli.parse_args(["--no-recording-vote"])).train.recording_vote is False
 
 
 def test_presets_are_valid_configs_that_differ():
@@ -203,6 +211,50 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "renamed.csv")]) == 0
     assert "predicting the run's classes, without bandwidth matching" in caplog.text
     check_submission(tmp_path / "renamed.csv", root, CLASSES)
+
+
+def write_recording_slices(paths, class_name: str, seed: int) -> None:
+    """One synthetic recording of the class, cut into consecutive 4 s slices written to `paths`:
+    the slices' sounds differ, their level and background do not."""
+    rng = np.random.default_rng(seed)
+    n = int(SAMPLE_RATE * DURATION)
+    signal = RECIPES[class_name](rng, n * len(paths))
+    noise = rng.standard_normal(len(signal))
+    recording = signal / np.abs(signal).max() + 0.3 * noise / np.abs(noise).max()
+    recording *= 0.5 / np.abs(recording).max()
+    for k, path in enumerate(paths):
+        sf.write(path, recording[k * n: (k + 1) * n].astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+
+
+def test_slices_of_one_recording_vote_together(tmp_path, demo_root, caplog):
+    """Three demo test clips replaced by slices of one recording, and the two training clips of
+    one recording likewise: each set gets one set of probabilities, the mean of its clips'
+    blended probabilities before the vote."""
+    root = tmp_path / "demo"
+    shutil.copytree(demo_root, root)
+    test_ids = sorted(os.listdir(root / "test" / "test"))[:3]
+    write_recording_slices([root / "test" / "test" / i for i in test_ids], "engine_idling", seed=1)
+    train_slices = [str(root / "train" / "train" / "engine_idling" / f"9200-2-0-{k}.wav") for k in (0, 1)]
+    write_recording_slices(train_slices, "engine_idling", seed=2)
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    assert cli.main(["--data", str(root), "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--folds", "2",
+                     "--run-dir", str(run), "--out", str(tmp_path / "submission.csv")]) == 0
+    assert caplog.text.count("validation clips in") == 2 and "of 30 test clips in" in caplog.text
+    summary = json.loads((run / "summary.json").read_text())
+    assert 0.0 <= summary["accuracy_before_vote"] <= 1.0
+    assert "before the recording vote: " in caplog.text
+
+    voted = pd.read_csv(run / "test_probabilities.csv").set_index("ID").loc[test_ids, CLASSES].to_numpy()
+    features = extract_features([root / "test" / "test" / i for i in test_ids], AudioConfig(), tmp_path / "cache").features
+    before = average_members(predict_members(load_blend(run, read_run_config(run)["train"]), features))
+    assert np.abs(before - before[0]).max() > 1e-4  # the slices differ before the vote
+    np.testing.assert_array_equal(voted, np.repeat(voted[:1], 3, axis=0))
+    np.testing.assert_allclose(voted[0], before.mean(axis=0), atol=1e-6)
+    check_submission(tmp_path / "submission.csv", root, CLASSES)
+
+    validated = pd.read_csv(run / "validation_predictions.csv").set_index("path").loc[train_slices, CLASSES].to_numpy()
+    np.testing.assert_array_equal(validated[0], validated[1])
 
 
 def folder_state(folder) -> dict:

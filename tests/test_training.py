@@ -202,3 +202,12 @@ def test_a_run_saved_before_blending_existed_reads_as_unblended(tmp_path):
     del payload["train"]["blend"]
     (tmp_path / "config.json").write_text(json.dumps(payload))
     assert read_run_config(tmp_path)["train"].blend == ""
+
+
+def test_a_run_saved_before_the_recording_vote_existed_reads_as_unvoted(tmp_path):
+    write_run_config(tmp_path, AudioConfig(), TrainConfig(), ["a", "b"], "a", tmp_path)
+    payload = json.loads((tmp_path / "config.json").read_text())
+    assert read_run_config(tmp_path)["train"].recording_vote is True
+    del payload["train"]["recording_vote"]
+    (tmp_path / "config.json").write_text(json.dumps(payload))
+    assert read_run_config(tmp_path)["train"].recording_vote is False

@@ -89,14 +89,16 @@ result = run_classification(ClassificationOptions(data=root, out=OUT, run_dir=ru
 
 # %% [markdown]
 # ## How it went
-# Training curves per fold; the accuracy of the network and of each classical model alone, and of their blend;
+# Training curves per fold; the accuracy of the network and of each classical model alone, and of their blend
+# before and after the vote of each recording's slices (empty with the vote off);
 # the blend's confusion matrix on unseen recordings (out of fold with several folds) and its report.
 
 # %%
 for fold in range(train_config.folds):
     display(Image(os.path.join(fold_dir(run_dir, fold), "training_curves.png")))
     display(pd.read_csv(os.path.join(fold_dir(run_dir, fold), HISTORY)).tail(3))
-display(pd.DataFrame({"validation accuracy": result.member_accuracies | {"blend": result.val_accuracy}}))
+display(pd.DataFrame({"validation accuracy": result.member_accuracies | {
+    "blend before the recording vote": result.accuracy_before_vote, "blend": result.val_accuracy}}))
 display(Image(os.path.join(run_dir, "confusion_matrix.png")))
 print(open(os.path.join(run_dir, "report.txt")).read())
 
