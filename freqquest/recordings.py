@@ -103,7 +103,7 @@ def vote_by_recording(probabilities: np.ndarray, fingerprints: np.ndarray, dista
         log.info("no recording vote for the %s clips: the training clips come from fewer than two recordings", judged)
         return np.asarray(probabilities, dtype=np.float32)
     groups = recording_groups(fingerprints, distance)
-    sizes = np.bincount(groups) if len(groups) else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(groups)
     log.info("recording vote: %d of %d %s clips in %d group(s) of 2 or more (largest %d), linked within %.2f dB "
              "(Euclidean, over the %d Mel bands below %g Hz; set on the training clips)", int(sizes[sizes > 1].sum()),
              len(groups), judged, int(np.sum(sizes > 1)), int(sizes.max(initial=0)), distance, np.shape(fingerprints)[1],

@@ -87,6 +87,7 @@ def test_vote_by_recording_groups_by_fingerprint_and_says_how_many(caplog):
     np.testing.assert_allclose(voted, [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
     assert ("2 of 3 validation clips in 1 group(s) of 2 or more (largest 2), linked within 0.20 dB (Euclidean, over "
             "the 2 Mel bands below 3500 Hz") in caplog.text
+    assert vote_by_recording(np.zeros((0, 2)), np.zeros((0, 2)), 0.2).shape == (0, 2)
 
 
 def test_no_vote_without_a_link_distance(caplog):
