@@ -19,7 +19,9 @@ Chosen on the out-of-fold predictions of `--preset best` (percentiles 0.5 to 10;
 single, average or complete linkage, or each clip averaged with its direct links only); all of
 them helped there, single linkage at the 1st percentile the most on the honest split (0.662 ->
 0.701). Measured side by side on the test clips (README): honest 0.7713 -> 0.7955 for `default`
-and `best` (seed 42), 0.7672 -> 0.7915 for `default` seed 7; Kaggle-like unchanged.
+and `best` (seed 42), 0.7672 -> 0.7915 for `default` seed 7, but 0.7611 -> 0.7389 for `quick`,
+whose weaker network gets most slices of one 24-slice siren recording wrong; Kaggle-like
+unchanged.
 """
 import logging
 
