@@ -165,16 +165,17 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         members = predict_members(fold_blend, x[val_idx], config.tta, train_rates[val_idx])
         for name, probabilities in members.items():
             member_probabilities.setdefault(name, np.full((len(y), n_classes), np.nan, np.float32))[val_idx] = probabilities
-        val_probabilities[val_idx] = average_members(members)
+        blended = average_members(members)
+        val_probabilities[val_idx] = blended
         if config.recording_vote:
             distance = link_distance(prints[train_idx], recordings[train_idx])
-            val_probabilities[val_idx] = vote_by_recording(val_probabilities[val_idx], prints[val_idx], distance, "validation")
+            val_probabilities[val_idx] = vote_by_recording(blended, prints[val_idx], distance, "validation")
         fold_accuracies.append(_accuracy(val_probabilities[val_idx], y[val_idx]))
         log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds,
                  fold_accuracies[-1], len(val_idx))
         alone = {n: _accuracy(p, y[val_idx]) for n, p in members.items()}
         if config.recording_vote:
-            alone["the blend before the recording vote"] = _accuracy(average_members(members), y[val_idx])
+            alone["the blend before the recording vote"] = _accuracy(blended, y[val_idx])
         if len(alone) > 1:
             log.info("  each member alone: %s", _describe_members(alone))
         plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
