@@ -5,6 +5,7 @@
   python Audio_Classification_Kaggle.py --data /path/to/comp   # explicit competition root
   python Audio_Classification_Kaggle.py --preset best          # 5-fold ensemble with TTA (GPU)
   python Audio_Classification_Kaggle.py --blend none           # the network alone, without the classical models
+  python Audio_Classification_Kaggle.py --model efficientnetv2b0 --weights imagenet  # ImageNet's EfficientNetV2-B0
   python Audio_Classification_Kaggle.py --predict-only --model-path runs/<run>
 """
 import argparse
@@ -15,15 +16,16 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from freqquest.config import (  # noqa: E402
-    CLASSICAL_MODELS, FIT_MODES, NORMALIZATIONS, OPTIMIZERS, PRESETS, SCHEDULES, AudioConfig, TrainConfig, describe_preset, preset_config)
+    CLASSICAL_MODELS, FIT_MODES, NORMALIZATIONS, OPTIMIZERS, PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig,
+    TrainConfig, describe_preset, preset_config)
 from freqquest.dataset import CompetitionError  # noqa: E402
 from freqquest.models import NAMES  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.submission import SubmissionError  # noqa: E402
 
 DEFAULT_AUDIO = AudioConfig()
-RECIPE_OPTIONS = ("model", "width", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed", "folds",
-                  "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
+RECIPE_OPTIONS = ("model", "width", "weights", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed",
+                  "folds", "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
                   "mixup_alpha", "label_smoothing", "blend", "match_bandwidth", "recording_vote")
 
 
@@ -51,7 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="quick: a smoke run; default: the recipe a plain run uses; best: the strongest known "
                         "(several folds, meant for a GPU). `--help` lists each preset's settings below")
     recipe.add_argument("--model", choices=NAMES)
-    recipe.add_argument("--width", type=int, help="filters in the first stage, doubled per stage")
+    recipe.add_argument("--width", type=int, help="cnn and resnet: filters in the first stage, doubled per stage")
+    recipe.add_argument("--weights", metavar="imagenet|FILE",
+                        help="efficientnetv2b0 only: start from ImageNet's weights (downloaded once; needs internet) "
+                        "or from a weights file (default: random weights)")
     recipe.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner")
     recipe.add_argument("--batch-size", type=int, help="global batch size")
     recipe.add_argument("--learning-rate", type=float)
@@ -90,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.predict_only and not args.model_path:
         p.error("--predict-only needs --model-path RUN_DIR")
+    if args.width is not None and args.model in PRETRAINABLE_MODELS:
+        p.error(f"--width is for cnn and resnet; {args.model} keeps keras.applications' widths")
     return args
 
 

@@ -59,6 +59,7 @@ class AudioConfig:
 
 OPTIMIZERS = ("adam", "adamw")
 CLASSICAL_MODELS = ("logreg", "svm")
+PRETRAINABLE_MODELS = ("efficientnetv2b0",)  # the networks --weights applies to (models/efficientnet.py)
 SCHEDULES = ("plateau", "cosine")
 
 
@@ -79,6 +80,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     folds: int = 1
     normalization: str = "clip"
+    weights: str | None = None  # pretrainable models only: "imagenet" or a weights file; None starts from random weights
     early_stopping_patience: int = 12
     reduce_lr_patience: int = 5
     label_smoothing: float = 0.0
@@ -104,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"folds and tta must be at least 1, got folds={self.folds}, tta={self.tta}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        if self.weights is not None and self.model not in PRETRAINABLE_MODELS:
+            raise ValueError(f"weights apply to {', '.join(PRETRAINABLE_MODELS)}, not to {self.model!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:

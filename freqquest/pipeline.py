@@ -17,6 +17,7 @@ from .demo import build_demo, is_demo
 from .features import extract_features
 from .inference import Blend, average_members, predict_members, to_class_names
 from .io import atomic_path, write_text_atomic
+from .models.efficientnet import weights_file
 from .recordings import link_distance, recording_fingerprints, vote_by_recording
 from .reports import evaluate, plot_history, write_evaluation
 from .submission import make_submission, write_submission
@@ -120,6 +121,8 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     if options.predict_only:
         return _predict_only(options, competition, report, out, cache_dir, demo)
 
+    if options.train.weights:
+        log.info("%s starts from the weights in %s", options.train.model, weights_file(options.train.weights))
     run_dir = options.run_dir or paths.default_run_dir(options.train.model)
     os.makedirs(run_dir, exist_ok=True)
     check_writable(os.path.join(run_dir, BEST_MODEL))

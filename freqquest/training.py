@@ -109,7 +109,8 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
     steps_per_epoch = -(-len(x_train) // config.batch_size)
 
     with strategy.scope():
-        model = build_model(config.model, x_train.shape[1:], n_classes, config.normalization, stats, config.width)
+        model = build_model(config.model, x_train.shape[1:], n_classes, config.normalization, stats, config.width,
+                            config.weights)
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),

@@ -44,7 +44,7 @@ def test_help_explains_every_option(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--data", "--out", "--run-dir", "--model", "--epochs", "--batch-size", "--seed", "--val-fraction",
-                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet}", "--preset", "--folds", "--tta",
+                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet,efficientnetv2b0}", "--weights", "--preset", "--folds", "--tta",
                    "--mixup", "--time-masks", "--freq-masks", "--time-shift", "--gain-db", "--label-smoothing", "--schedule",
                    "--match-bandwidth", "--recording-vote"):
         assert option in text
@@ -85,6 +85,46 @@ def test_bandwidth_matching_is_on_unless_switched_off():
 def test_the_recording_vote_is_on_unless_switched_off():
     assert cli.options_from_args(cli.parse_args([])).train.recording_vote is True
     assert cli.options_from_args(cli.parse_args(["--no-recording-vote"])).train.recording_vote is False
+
+
+def test_weights_are_for_efficientnet_only(tmp_path, caplog, capsys):
+    assert cli.options_from_args(cli.parse_args(["--model", "efficientnetv2b0", "--weights", "imagenet"])).train.weights == "imagenet"
+    assert cli.options_from_args(cli.parse_args(["--model", "efficientnetv2b0"])).train.weights is None
+    assert cli.main(["--weights", "imagenet", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "weights apply to efficientnetv2b0, not to 'cnn'" in caplog.text
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--model", "efficientnetv2b0", "--width", "64"])
+    assert "--width is for cnn and resnet; efficientnetv2b0 keeps keras.applications' widths" in capsys.readouterr().err
+
+
+def test_imagenet_weights_out_of_reach_stop_the_run_before_any_work(tmp_path, demo_root, monkeypatch, caplog):
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    assert cli.main(["--data", str(demo_root), "--model", "efficientnetv2b0", "--weights", "imagenet",
+                     "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "could not download the ImageNet weights of EfficientNetV2-B0" in caplog.text
+    assert sorted(os.listdir(tmp_path)) == []  # no features extracted, no run folder, no submission
+
+
+def test_efficientnet_fine_tunes_from_a_weights_file(tmp_path, demo_root, caplog):
+    """The pretrainable backbone through the whole pipeline: one epoch from a weights file (what
+    an offline Kaggle notebook passes instead of "imagenet"), then --predict-only from the saved run."""
+    weights = tmp_path / "b0.weights.h5"
+    keras.applications.EfficientNetV2B0(include_top=False, weights=None, input_shape=(*AudioConfig().feature_shape, 3),
+                                        include_preprocessing=False).save_weights(weights)
+    caplog.set_level(logging.INFO)
+    run = tmp_path / "run"
+    common = ["--data", str(demo_root), "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(common + ["--model", "efficientnetv2b0", "--weights", str(weights), "--epochs", "1",
+                              "--run-dir", str(run), "--out", str(tmp_path / "first.csv")]) == 0
+    assert f"efficientnetv2b0 starts from the weights in {weights}" in caplog.text
+    assert json.loads((run / "config.json").read_text())["train"]["weights"] == str(weights)
+    assert keras.models.load_model(run / "fold_1" / "model.keras").get_layer("efficientnetv2-b0").count_params() > 5_000_000
+    first = check_submission(tmp_path / "first.csv", demo_root, CLASSES)
+    assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "again.csv")]) == 0
+    assert pd.read_csv(tmp_path / "again.csv", dtype=str).equals(first)
 
 
 def test_presets_are_valid_configs_that_differ():

@@ -4,20 +4,28 @@ needs nothing else to predict."""
 import keras
 from keras import layers
 
-from . import cnn, resnet
+from . import cnn, efficientnet, resnet
 
-BUILDERS = {"cnn": cnn.build, "resnet": resnet.build}
-NAMES = tuple(BUILDERS)
+BUILDERS = {"cnn": cnn.build, "resnet": resnet.build}  # ours, with a width to choose
+PRETRAINABLE = {"efficientnetv2b0": efficientnet.build}  # keras.applications', with weights to load
+NAMES = (*BUILDERS, *PRETRAINABLE)
 
 
-def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None, width: int = 32):
-    """Build `name` with `width` filters in its first stage (doubling per stage); `stats` =
-    (mean, variance) of the training features for global normalization."""
-    if name not in BUILDERS:
+def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None, width: int = 32,
+                weights: str | None = None):
+    """Build `name`: ours with `width` filters in the first stage (doubling per stage), a
+    pretrainable one with `weights` ("imagenet", a weights file, or None for random ones);
+    `stats` = (mean, variance) of the training features for global normalization."""
+    if name not in NAMES:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}")
+    if weights is not None and name not in PRETRAINABLE:
+        raise ValueError(f"{name} has no pretrained weights to load; weights are for {', '.join(PRETRAINABLE)}")
     inputs = keras.Input(shape=input_shape, name="log_mel")
     x = input_stem(inputs, normalization, stats)
-    features = BUILDERS[name](x, widths=(width, 2 * width, 4 * width))
+    if name in PRETRAINABLE:
+        features = PRETRAINABLE[name](x, weights)
+    else:
+        features = BUILDERS[name](x, widths=(width, 2 * width, 4 * width))
     outputs = classifier_head(features, n_classes)
     return keras.Model(inputs, outputs, name=name)
 

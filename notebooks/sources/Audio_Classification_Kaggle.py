@@ -17,7 +17,8 @@
 DATA = None  # competition root (train/train, test/test, sample_submission.csv); None: search ./data, /kaggle/input, /content, else the demo
 DEMO = False  # True: the synthetic demo competition, whatever is attached
 PRESET = "default"  # quick | default | best (5 folds + 4 TTA views: meant for a GPU)
-MODEL = None  # cnn | resnet; None: the preset's
+MODEL = None  # cnn | resnet | efficientnetv2b0; None: the preset's
+WEIGHTS = None  # efficientnetv2b0 only: "imagenet" (needs the notebook's internet on) or a weights file under /kaggle/input; None: random
 EPOCHS = None  # None: the preset's (early stopping may end sooner)
 FOLDS = None  # None: the preset's
 TTA = None  # test-time views; None: the preset's
@@ -49,8 +50,8 @@ from freqquest.pipeline import ClassificationOptions, locate_competition, run_cl
 from freqquest.training import HISTORY, describe_strategy, fold_dir, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-overrides = {name: value for name, value in dict(model=MODEL, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, seed=SEED).items()
-             if value is not None}
+recipe = dict(model=MODEL, weights=WEIGHTS, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, seed=SEED)
+overrides = {name: value for name, value in recipe.items() if value is not None}
 train_config = preset_config(PRESET, **overrides)
 audio = AudioConfig()
 run_dir = RUN_DIR or paths.default_run_dir(train_config.model)
