@@ -148,7 +148,8 @@ def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, 
     todo = [i for i in range(len(paths)) if i not in cached_set]
 
     workers = workers or default_workers()
-    results = _run_extraction([paths[i] for i in todo], config, workers, desc, band_limit)
+    # absolute: the workers outlive this call, and with it the working directory they started in
+    results = _run_extraction([os.path.abspath(paths[i]) for i in todo], config, workers, desc, band_limit)
     new_keys, new_rows = [], []
     for i, (array, error) in zip(todo, results):
         if error is not None:

@@ -136,8 +136,9 @@ def run_classification(options: ClassificationOptions) -> RunResult:
              train_set.n_cached + test_set.n_cached, cache_dir)
     unreadable_train = report.unreadable_train | train_set.failed
     unreadable_test = report.unreadable_test | failed_test_ids(competition, test_set)
-    for name in (unreadable_train.keys() - report.unreadable_train.keys()) | (unreadable_test.keys() - report.unreadable_test.keys()):
-        log.warning("unreadable (the header was fine, the audio was not): %s", name)
+    for found, in_preflight in ((unreadable_train, report.unreadable_train), (unreadable_test, report.unreadable_test)):
+        for name in sorted(found.keys() - in_preflight.keys()):
+            log.warning("unreadable (the header was fine, the audio was not): %s: %s", name, found[name])
 
     usable = np.flatnonzero(train_set.ok)
     labels = competition.train_labels[usable]

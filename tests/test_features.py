@@ -77,6 +77,21 @@ def test_parallel_extraction_matches_sequential(clips):
     np.testing.assert_array_equal(sequential.features, parallel.features)
 
 
+def test_relative_paths_are_read_from_the_current_directory_by_workers_started_elsewhere(tmp_path, monkeypatch):
+    """The extraction workers outlive a call, and with it the working directory they started in."""
+    for folder, base in (("a", 300.0), ("b", 900.0)):
+        (tmp_path / folder).mkdir()
+        for k in range(8):
+            write_tone(tmp_path / folder / f"{k}.wav", freq=base + 100 * k)
+    names = [f"{k}.wav" for k in range(8)]
+    monkeypatch.chdir(tmp_path / "a")
+    assert extract_features(names, SMALL, workers=2).ok.all()
+    monkeypatch.chdir(tmp_path / "b")
+    in_b = extract_features(names, SMALL, workers=2)
+    assert in_b.ok.all() and in_b.paths == names
+    np.testing.assert_allclose(in_b.features, extract_features(names, SMALL, workers=1).features, atol=1e-5)
+
+
 def test_cache_read_returns_rows_in_requested_order(tmp_path, small_config):
     cache = FeatureCache(tmp_path, small_config)
     rows = np.arange(3 * 32 * 63, dtype=np.float32).reshape(3, 32, 63)
