@@ -44,9 +44,9 @@ def test_help_explains_every_option(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--data", "--out", "--run-dir", "--model", "--epochs", "--batch-size", "--seed", "--val-fraction",
-                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet,efficientnetv2b0}", "--weights", "--preset", "--folds", "--tta",
-                   "--mixup", "--time-masks", "--freq-masks", "--time-shift", "--gain-db", "--label-smoothing", "--schedule",
-                   "--match-bandwidth", "--recording-vote"):
+                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet,efficientnetv2b0}", "--weights",
+                   "--preset", "--folds", "--tta", "--mixup", "--time-masks", "--freq-masks", "--time-shift", "--gain-db",
+                   "--label-smoothing", "--schedule", "--match-bandwidth", "--recording-vote"):
         assert option in text
     for preset in PRESETS:
         assert f"  {preset}: " in text
@@ -88,8 +88,11 @@ def test_the_recording_vote_is_on_unless_switched_off():
 
 
 def test_weights_are_for_efficientnet_only(tmp_path, caplog, capsys):
-    assert cli.options_from_args(cli.parse_args(["--model", "efficientnetv2b0", "--weights", "imagenet"])).train.weights == "imagenet"
-    assert cli.options_from_args(cli.parse_args(["--model", "efficientnetv2b0"])).train.weights is None
+    def weights(argv):
+        return cli.options_from_args(cli.parse_args(argv)).train.weights
+
+    assert weights(["--model", "efficientnetv2b0", "--weights", "imagenet"]) == "imagenet"
+    assert weights(["--model", "efficientnetv2b0"]) is None
     assert cli.main(["--weights", "imagenet", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 2
     assert "weights apply to efficientnetv2b0, not to 'cnn'" in caplog.text
     with pytest.raises(SystemExit):
@@ -103,7 +106,8 @@ def test_imagenet_weights_out_of_reach_stop_the_run_before_any_work(tmp_path, de
 
     monkeypatch.setattr(keras.utils, "get_file", no_network)
     assert cli.main(["--data", str(demo_root), "--model", "efficientnetv2b0", "--weights", "imagenet",
-                     "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "s.csv")]) == 2
+                     "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
+                     "--out", str(tmp_path / "s.csv")]) == 2
     assert "could not download the ImageNet weights of EfficientNetV2-B0" in caplog.text
     assert sorted(os.listdir(tmp_path)) == []  # no features extracted, no run folder, no submission
 
