@@ -16,23 +16,30 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from freqquest.config import (  # noqa: E402
-    CLASSICAL_MODELS, FIT_MODES, NORMALIZATIONS, OPTIMIZERS, PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig,
+    CLASSICAL_MODELS, EMBEDDINGS, FIT_MODES, MODELS, NO_NETWORK, NORMALIZATIONS, OPTIMIZERS, PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig,
     TrainConfig, describe_preset, preset_config)
 from freqquest.dataset import CompetitionError  # noqa: E402
-from freqquest.models import NAMES  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.submission import SubmissionError  # noqa: E402
 
 DEFAULT_AUDIO = AudioConfig()
 RECIPE_OPTIONS = ("model", "width", "weights", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed",
                   "folds", "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
-                  "mixup_alpha", "label_smoothing", "blend", "match_bandwidth", "recording_vote")
+                  "mixup_alpha", "label_smoothing", "blend", "embeddings", "match_bandwidth", "recording_vote")
 
 
 def blend_models(value: str) -> str:
     """--blend: comma-separated classical models, or `none` for the network alone; checked by TrainConfig."""
     try:
         return TrainConfig(blend="" if value.strip() == "none" else value).blend
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def embedding_names(value: str) -> str:
+    """--embeddings: comma-separated pretrained embeddings, or `none`; checked by TrainConfig."""
+    try:
+        return TrainConfig(embeddings="" if value.strip() == "none" else value).embeddings
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -48,11 +55,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     where.add_argument("--run-dir", metavar="DIR", help="where the run's model, config and reports go (default runs/<time>-<model>)")
     where.add_argument("--cache-dir", metavar="DIR", help="feature cache (default ./cache)")
     where.add_argument("--workers", type=int, metavar="N", help="feature-extraction processes (default: all cores)")
+    where.add_argument("--embedding-threads", type=int, default=1, metavar="N",
+                       help="threads each extraction process gives a pretrained embedding's model (default 1)")
     recipe = p.add_argument_group("recipe: a preset, and any of its settings overridden (defaults: the preset's)")
     recipe.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                        help="quick: a smoke run; default: the recipe a plain run uses; best: the strongest known "
-                        "(several folds, meant for a GPU). `--help` lists each preset's settings below")
-    recipe.add_argument("--model", choices=NAMES)
+                        help="default: a logistic regression on BirdNET's embedding (seconds of training); best: the same, "
+                        "validated out of fold on 5 group folds; scratch: nothing pretrained (a cnn blended with a logistic "
+                        "regression and an SVM on log-Mel statistics; a GPU helps). `--help` lists each preset's settings below")
+    recipe.add_argument("--model", choices=(*MODELS, NO_NETWORK),
+                        help=f"the network of the blend, or {NO_NETWORK} for a blend without one")
     recipe.add_argument("--width", type=int, help="cnn and resnet: filters in the first stage, doubled per stage")
     recipe.add_argument("--weights", metavar="imagenet|FILE",
                         help="efficientnetv2b0 only: start from ImageNet's weights (downloaded once; needs internet) "
@@ -69,6 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--blend", type=blend_models, metavar="MODELS",
                         help=f"classical models on clip statistics whose probabilities are averaged with the network's: "
                         f"comma-separated from {','.join(CLASSICAL_MODELS)}, or none (default: {TrainConfig().blend})")
+    recipe.add_argument("--embeddings", type=embedding_names, metavar="NAMES",
+                        help=f"pretrained embeddings, each adding a logistic regression on it to the blend: "
+                        f"{','.join(EMBEDDINGS)} (BirdNET; its model is CC BY-NC-SA 4.0, non-commercial), or none "
+                        f"(default: the preset's)")
     recipe.add_argument("--match-bandwidth", action=argparse.BooleanOptionalAction,
                         help="judge test and validation clips recorded at a low sample rate (below twice the top Mel frequency, e.g. 8 kHz) "
                         "with classical models fitted on the training clips resampled to that rate (default: on)")
@@ -108,6 +123,7 @@ def options_from_args(args: argparse.Namespace) -> ClassificationOptions:
         run_dir=args.run_dir,
         cache_dir=args.cache_dir,
         workers=args.workers,
+        embedding_threads=args.embedding_threads,
         predict_only=args.predict_only,
         model_path=args.model_path,
         resume=args.resume,

@@ -15,7 +15,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from freqquest.config import GAN_LOSSES, PRESETS, AudioConfig, GanConfig  # noqa: E402
+from freqquest.config import GAN_LOSSES, PRESETS, AudioConfig, GanConfig, preset_config  # noqa: E402
 from freqquest.dataset import CompetitionError  # noqa: E402
 from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training  # noqa: E402
 
@@ -49,8 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     runs.add_argument("--evaluate", metavar="RUN", help="evaluate a trained run again, no training")
     runs.add_argument("--no-evaluate", action="store_true", help="skip the evaluation after training")
     runs.add_argument("--eval-per-class", type=int, default=10, help="generated and real clips per class in the evaluation (default 10)")
-    runs.add_argument("--eval-preset", choices=tuple(PRESETS), default="default",
-                      help="the classification preset of the classifiers the evaluation trains (default: default)")
+    runs.add_argument("--eval-preset", choices=[name for name in PRESETS if preset_config(name).trains_network],
+                      default="scratch", help="the classification preset of the networks the evaluation trains (default: scratch)")
     runs.add_argument("--classifier-run", metavar="RUN", help="a classifier run whose model labels and embeds the clips "
                       "(default: the real-only classifier trained during the evaluation)")
     args = p.parse_args(argv)

@@ -31,7 +31,7 @@ def main():
     p.add_argument("--mode-seeking-weight", type=float, default=GanConfig().mode_seeking_weight)
     p.add_argument("--diff-augment", action="store_true")
     p.add_argument("--eval-per-class", type=int, default=10)
-    p.add_argument("--eval-preset", default="default", help="the classification preset of the evaluation's classifiers")
+    p.add_argument("--eval-preset", default="scratch", help="the classification preset of the evaluation's networks")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
     a = p.parse_args()
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):

@@ -1,10 +1,17 @@
-"""Log-Mel features: extracted in parallel with a progress bar, cached on disk.
+"""Features of audio files: extracted in parallel with a progress bar, cached on disk.
 
-The cache lives in `<cache_root>/<config.cache_key()>/` (band-limited copies in
-`<config.cache_key()>-<rate>hz/`) as shards: each extraction writes
-one `.npy` array (memory-mapped on read) and one `.json` list of the file keys it holds.
-A file's key is its resolved path, size and modification time, so an edited or replaced
-file is extracted again, and a second run with the same config extracts nothing.
+An extractor turns one file into one float32 array of a fixed shape: the log-Mel here
+(`LogMel`), a pretrained embedding in `embeddings/`. A `FeatureStore` runs extractors over
+lists of files with the settings every call shares (the audio config, the cache folder, the
+number of processes).
+
+The cache of an extractor lives in `<cache_dir>/<extractor.cache_name>/` as shards: each
+holds one `.npy` array (memory-mapped on read) and one `.json` list of the file keys it
+holds. Shards are written every SHARD_CLIPS clips as extraction proceeds, each atomically
+(the array first, then the key list that indexes it), so an interrupted extraction keeps what
+it finished and a rerun extracts only the rest. A file's key is its resolved path, size and
+modification time, so an edited or replaced file is extracted again, and a second run with
+the same settings extracts nothing.
 """
 import dataclasses
 import hashlib
@@ -14,12 +21,15 @@ import uuid
 
 import librosa
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from .audio import AudioLoadError, load_clip
 from .config import AudioConfig, to_dict
+from .embeddings import get_embedder
 from .io import atomic_path, write_text_atomic
+
+SHARD_CLIPS = 256  # new clips per cache shard: what an interrupted extraction can lose
 
 
 def log_mel(clip: np.ndarray, config: AudioConfig) -> np.ndarray:
@@ -35,6 +45,29 @@ def log_mel(clip: np.ndarray, config: AudioConfig) -> np.ndarray:
         power=2.0,
     )
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMel:
+    """The log-Mel of a file under `config`; with `band_limit` (a sample rate), of the file as if
+    recorded at that rate (audio.load_clip)."""
+
+    config: AudioConfig
+    band_limit: int | None = None
+
+    @property
+    def cache_name(self) -> str:
+        return self.config.cache_key() + (f"-{self.band_limit}hz" if self.band_limit else "")
+
+    @property
+    def shape(self) -> tuple:
+        return self.config.feature_shape
+
+    def describe(self) -> dict:
+        return to_dict(self.config) | ({"band_limit": self.band_limit} if self.band_limit else {})
+
+    def __call__(self, path) -> np.ndarray:
+        return log_mel(load_clip(path, self.config, self.band_limit), self.config)
 
 
 def file_key(path) -> str:
@@ -63,9 +96,11 @@ class FeatureSet:
 
 
 class FeatureCache:
-    def __init__(self, root, config: AudioConfig, band_limit: int | None = None):
-        self.config = config
-        self.directory = os.path.join(str(root), config.cache_key() + (f"-{band_limit}hz" if band_limit else ""))
+    """The shards of one extractor's features (see the module docstring)."""
+
+    def __init__(self, root, extractor):
+        self.extractor = extractor
+        self.directory = os.path.join(str(root), extractor.cache_name)
         self._index = None
 
     def _load_index(self) -> dict:
@@ -86,7 +121,7 @@ class FeatureCache:
 
     def read(self, keys: list) -> np.ndarray:
         index = self._load_index()
-        out = np.empty((len(keys), *self.config.feature_shape), dtype=np.float32)
+        out = np.empty((len(keys), *self.extractor.shape), dtype=np.float32)
         shards = {}
         for i, key in enumerate(keys):
             shard, row = index[key]
@@ -102,7 +137,7 @@ class FeatureCache:
         os.makedirs(self.directory, exist_ok=True)
         config_path = os.path.join(self.directory, "config.json")
         if not os.path.exists(config_path):
-            write_text_atomic(config_path, json.dumps(to_dict(self.config), indent=2))
+            write_text_atomic(config_path, json.dumps(self.extractor.describe(), indent=2))
         shard = f"shard-{uuid.uuid4().hex[:12]}"
         array_path = os.path.join(self.directory, shard + ".npy")
         with atomic_path(array_path) as tmp:
@@ -114,10 +149,10 @@ class FeatureCache:
             index[key] = (shard, row)
 
 
-def extract_one(path, config: AudioConfig, band_limit: int | None = None):
+def extract_one(path, extractor):
     """Worker: (features, None) for a good file, (None, reason) for an unreadable one."""
     try:
-        return log_mel(load_clip(path, config, band_limit), config), None
+        return extractor(path), None
     except AudioLoadError as error:
         return None, error.reason
     except Exception as error:  # one strange file must not end a long run
@@ -131,48 +166,76 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def extract_features(paths, config: AudioConfig, cache_root=None, workers=None, desc="features",
-                     band_limit: int | None = None) -> FeatureSet:
-    """Features for every path, in order; cached files are read, the rest extracted. With
-    `band_limit`, of each clip as if recorded at that sample rate (audio.load_clip)."""
-    paths = [str(p) for p in paths]
-    features = np.zeros((len(paths), *config.feature_shape), dtype=np.float32)
-    errors = [""] * len(paths)
-    cache = FeatureCache(cache_root, config, band_limit) if cache_root is not None else None
+@dataclasses.dataclass(frozen=True)
+class FeatureStore:
+    """What every extraction of a run shares: the audio config, the cache folder (None: no
+    cache), the number of worker processes (None: one per core) and the threads each of them
+    gives a pretrained embedding's model."""
 
-    keys = [file_key(p) if os.path.exists(p) else None for p in paths]
-    cached = [i for i, k in enumerate(keys) if cache is not None and k is not None and k in cache]
-    if cached:
-        features[cached] = cache.read([keys[i] for i in cached])
-    cached_set = set(cached)
-    todo = [i for i in range(len(paths)) if i not in cached_set]
+    audio: AudioConfig
+    cache_dir: str | None = None
+    workers: int | None = None
+    embedding_threads: int = 1
 
-    workers = workers or default_workers()
-    # absolute: the workers outlive this call, and with it the working directory they started in
-    results = _run_extraction([os.path.abspath(paths[i]) for i in todo], config, workers, desc, band_limit)
-    new_keys, new_rows = [], []
-    for i, (array, error) in zip(todo, results):
-        if error is not None:
-            errors[i] = error
-            continue
-        features[i] = array
-        if keys[i] is not None:
-            new_keys.append(keys[i])
-            new_rows.append(i)
-    if cache is not None and new_keys:
-        cache.add(new_keys, features[new_rows])
+    def log_mels(self, paths, desc="features", band_limit: int | None = None) -> FeatureSet:
+        return self.extract(paths, LogMel(self.audio, band_limit), desc)
 
-    n_extracted = sum(1 for i in todo if not errors[i])
-    return FeatureSet(paths=paths, features=features, errors=errors, n_extracted=n_extracted, n_cached=len(cached))
+    def embeddings(self, paths, name: str, desc=None, band_limit: int | None = None) -> FeatureSet:
+        """The pretrained embedding `name` (embeddings.EMBEDDERS) of every path."""
+        extractor = get_embedder(name, self.embedding_threads).extractor(self.audio, band_limit)
+        return self.extract(paths, extractor, desc or name)
 
+    def extract(self, paths, extractor, desc="features") -> FeatureSet:
+        """`extractor`'s features of every path, in order; cached files are read, the rest
+        extracted and cached shard by shard as they come."""
+        paths = [str(p) for p in paths]
+        features = np.zeros((len(paths), *extractor.shape), dtype=np.float32)
+        errors = [""] * len(paths)
+        cache = FeatureCache(self.cache_dir, extractor) if self.cache_dir is not None else None
 
-def _run_extraction(paths, config, workers, desc, band_limit):
-    if not paths:
-        return []
-    bar = dict(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
-    if workers == 1 or len(paths) < 4 * workers:
-        return [extract_one(p, config, band_limit) for p in tqdm(paths, **bar)]
-    # loky workers are fresh interpreters that skip the caller's __main__ (and so TensorFlow),
-    # and stay alive between calls, so the test set reuses the train set's workers
-    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
-    return list(tqdm(parallel(delayed(extract_one)(p, config, band_limit) for p in paths), **bar))
+        keys = [file_key(p) if os.path.exists(p) else None for p in paths]
+        cached = [i for i, k in enumerate(keys) if cache is not None and k is not None and k in cache]
+        if cached:
+            features[cached] = cache.read([keys[i] for i in cached])
+        cached_set = set(cached)
+        todo = [i for i in range(len(paths)) if i not in cached_set]
+
+        # absolute: the workers outlive this call, and with it the working directory they started in
+        results = self._run(extractor, [os.path.abspath(paths[i]) for i in todo], desc)
+        pending = []
+        for i, (array, error) in zip(todo, results):
+            if error is not None:
+                errors[i] = error
+                continue
+            features[i] = array
+            if cache is not None and keys[i] is not None:
+                pending.append(i)
+                if len(pending) == SHARD_CLIPS:
+                    cache.add([keys[k] for k in pending], features[pending])
+                    pending = []
+        if cache is not None:
+            cache.add([keys[k] for k in pending], features[pending])
+
+        n_extracted = sum(1 for i in todo if not errors[i])
+        return FeatureSet(paths=paths, features=features, errors=errors, n_extracted=n_extracted, n_cached=len(cached))
+
+    def _run(self, extractor, paths, desc):
+        """The results of `extract_one` over `paths`, in order, as they come."""
+        if not paths:
+            return iter(())
+        workers = self.workers or default_workers()
+        bar = dict(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
+        if workers == 1 or len(paths) < 4 * workers:
+            return tqdm((extract_one(p, extractor) for p in paths), **bar)
+        return tqdm(self._in_workers(extractor, paths, workers), **bar)
+
+    @staticmethod
+    def _in_workers(extractor, paths, workers):
+        # loky workers are fresh interpreters that skip the caller's __main__ (and so TensorFlow),
+        # and stay alive between calls, so the test set reuses the train set's workers. An
+        # extractor with a model of its own gets workers of their own that load it first:
+        # loading it in a worker that extracted log-Mels before looks to loky like a memory leak.
+        model = dict(initializer=extractor.load) if hasattr(extractor, "load") else {}
+        with parallel_config(backend="loky", **model):
+            yield from Parallel(n_jobs=workers, return_as="generator")(delayed(extract_one)(p, extractor) for p in paths)
+

@@ -5,17 +5,19 @@ import dataclasses
 import numpy as np
 
 from .classical import predict_classical
-
-NETWORK = "network"
+from .config import NETWORK
+from .inputs import ClipInputs
 
 
 @dataclasses.dataclass
 class Blend:
     """The members whose probabilities are averaged: the fold networks (one member), and each
-    classical model by name (one member each, its fitted instances averaged). A clip recorded at
-    a sample rate in `matched` gets that rate's classical models instead (bandwidth.py)."""
+    classical model by name (one member each, its fitted instances averaged; those on an
+    embedding included). A clip recorded at a sample rate in `matched` gets that rate's
+    classical models instead (bandwidth.py)."""
 
-    networks: list  # keras.Model
+    n_classes: int
+    networks: list  # keras.Model; none for a recipe without a network
     classical: dict = dataclasses.field(default_factory=dict)  # name -> list of fitted models
     matched: dict = dataclasses.field(default_factory=dict)  # sample rate -> {name -> list of fitted models}
 
@@ -52,22 +54,23 @@ def to_class_names(probabilities: np.ndarray, classes: list, usable: np.ndarray,
     return [classes[b] if ok else fallback for b, ok in zip(best, usable)]
 
 
-def _predict_instances(models: list, features: np.ndarray, n_classes: int) -> np.ndarray:
-    return np.mean([predict_classical(model, features, n_classes) for model in models], axis=0)
+def _predict_instances(name: str, models: list, inputs: ClipInputs, n_classes: int) -> np.ndarray:
+    return np.mean([predict_classical(name, model, inputs, n_classes) for model in models], axis=0)
 
 
-def predict_members(blend: Blend, features: np.ndarray, tta: int = 1, rates=None) -> dict:
-    """Each member's probabilities, NETWORK first: the networks over their `tta` views, each
-    classical model once (its time-pooled statistics hardly change under a roll). `rates`, each
-    clip's native sample rate, routes the clips at a rate in `blend.matched` to its models."""
-    members = {NETWORK: predict_ensemble(blend.networks, features, tta)}
-    n_classes = members[NETWORK].shape[1]
+def predict_members(blend: Blend, inputs: ClipInputs, tta: int = 1, rates=None) -> dict:
+    """Each member's probabilities, NETWORK first (when the blend has networks): the networks over
+    their `tta` views, each classical model once (its time-pooled statistics hardly change under a
+    roll). `rates`, each clip's native sample rate, routes the clips at a rate in `blend.matched`
+    to its models."""
+    members = {NETWORK: predict_ensemble(blend.networks, inputs.log_mels, tta)} if blend.networks else {}
+    n_classes = blend.n_classes
     matched_rows = {} if rates is None else {rate: np.flatnonzero(np.asarray(rates) == rate) for rate in blend.matched}
     for name, models in blend.classical.items():
-        members[name] = _predict_instances(models, features, n_classes)
+        members[name] = _predict_instances(name, models, inputs, n_classes)
         for rate, rows in matched_rows.items():
-            if len(rows):
-                members[name][rows] = _predict_instances(blend.matched[rate][name], features[rows], n_classes)
+            if len(rows) and name in blend.matched[rate]:
+                members[name][rows] = _predict_instances(name, blend.matched[rate][name], inputs.take(rows), n_classes)
     return members
 
 

@@ -55,8 +55,8 @@ def default_submission_path() -> str:
     return os.path.join("submissions", "submission.csv")
 
 
-def default_run_dir(model_name: str) -> str:
-    return os.path.join(output_base(), "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{model_name}")
+def default_run_dir(recipe_name: str) -> str:
+    return os.path.join(output_base(), "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{recipe_name}")
 
 
 def default_cache_dir() -> str:

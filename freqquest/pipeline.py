@@ -14,8 +14,10 @@ from .bandwidth import match_bandwidth, native_rates, readable_rates
 from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
-from .features import extract_features
+from .embeddings import get_embedder
+from .features import FeatureStore
 from .inference import Blend, average_members, predict_members, to_class_names
+from .inputs import extract_clip_set
 from .io import atomic_path, write_text_atomic
 from .models.efficientnet import weights_file
 from .recordings import link_distance, recording_fingerprints, vote_by_recording
@@ -47,6 +49,7 @@ class ClassificationOptions:
     run_dir: str | None = None
     cache_dir: str | None = None
     workers: int | None = None
+    embedding_threads: int = 1
     predict_only: bool = False
     model_path: str | None = None
     resume: str | None = None
@@ -116,24 +119,26 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     log.info(describe(competition, report))
     out = options.out or paths.default_submission_path()
     check_writable(out)
-    cache_dir = options.cache_dir or paths.default_cache_dir()
+    store = FeatureStore(options.audio, options.cache_dir or paths.default_cache_dir(), options.workers, options.embedding_threads)
 
     if options.predict_only:
-        return _predict_only(options, competition, report, out, cache_dir, demo)
+        return _predict_only(options, competition, report, out, store, demo)
 
     if options.train.weights:
         log.info("%s starts from the weights in %s", options.train.model, weights_file(options.train.weights))
-    run_dir = options.run_dir or paths.default_run_dir(options.train.model)
+    check_embeddings(options.train)
+    run_dir = options.run_dir or paths.default_run_dir("+".join(options.train.member_names))
     os.makedirs(run_dir, exist_ok=True)
     check_writable(os.path.join(run_dir, BEST_MODEL))
 
     timings = {}
     t = time.time()
-    train_set = extract_features(competition.train_paths, options.audio, cache_dir, options.workers, desc="train features")
-    test_set = _test_features(competition, options.audio, cache_dir, options.workers)
+    embeddings = options.train.embedding_models
+    train_set = extract_clip_set(store, competition.train_paths, embeddings, "train")
+    test_set = _test_clips(competition, store, embeddings)
     timings["features_s"] = time.time() - t
-    log.info("features: %d extracted, %d from cache (%s)", train_set.n_extracted + test_set.n_extracted,
-             train_set.n_cached + test_set.n_cached, cache_dir)
+    log.info("features of the train clips: %s; of the test clips: %s (%s)", train_set.describe_counts(),
+             test_set.describe_counts(), store.cache_dir)
     unreadable_train = report.unreadable_train | train_set.failed
     unreadable_test = report.unreadable_test | failed_test_ids(competition, test_set)
     for found, in_preflight in ((unreadable_train, report.unreadable_train), (unreadable_test, report.unreadable_test)):
@@ -150,11 +155,12 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         write_run_config(run_dir, options.audio, options.train, competition.classes, fallback, root)
 
     groups = [competition.train_groups[i] for i in usable]
-    x, y = train_set.features[usable], labels
+    inputs, y = train_set.inputs.take(usable), labels
+    x = inputs.log_mels
     config = options.train
-    strategy = select_strategy()
-    log.info("training %s (%s) on %d clips of %d recordings; %s", config.model, _fold_plan(config), len(y),
-             len(set(groups)), describe_strategy(strategy))
+    strategy = select_strategy() if config.trains_network else None
+    log.info("fitting %s (%s) on %d clips of %d recordings%s", " + ".join(config.member_names), _fold_plan(config), len(y),
+             len(set(groups)), f"; {describe_strategy(strategy)}" if strategy else "")
     t = time.time()
     n_classes = len(competition.classes)
     networks, fold_accuracies, member_probabilities = [], [], {}
@@ -163,10 +169,10 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     train_rates = native_rates(train_paths)
     prints = recording_fingerprints(x, options.audio) if config.recording_vote else None
     recordings = np.asarray(groups)
-    for fold, fold_blend, train_idx, val_idx in train_folds(x, y, groups, n_classes, config, run_dir, strategy):
-        match_bandwidth(fold_blend, config, options.audio, [train_paths[i] for i in train_idx], y[train_idx],
-                        train_rates[val_idx], fold_dir(run_dir, fold), cache_dir, options.workers, judged="validation")
-        members = predict_members(fold_blend, x[val_idx], config.tta, train_rates[val_idx])
+    for fold, fold_blend, train_idx, val_idx in train_folds(inputs, y, groups, n_classes, config, run_dir, strategy):
+        match_bandwidth(fold_blend, config, store, [train_paths[i] for i in train_idx], y[train_idx],
+                        train_rates[val_idx], fold_dir(run_dir, fold), judged="validation")
+        members = predict_members(fold_blend, inputs.take(val_idx), config.tta, train_rates[val_idx])
         for name, probabilities in members.items():
             member_probabilities.setdefault(name, np.full((len(y), n_classes), np.nan, np.float32))[val_idx] = probabilities
         blended = average_members(members)
@@ -182,11 +188,12 @@ def run_classification(options: ClassificationOptions) -> RunResult:
             alone["the blend before the recording vote"] = _accuracy(blended, y[val_idx])
         if len(alone) > 1:
             log.info("  each member alone: %s", _describe_members(alone))
-        plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
+        if config.trains_network:
+            plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
         networks += fold_blend.networks
-    test_blend = Blend(networks, fit_classical_on_all(x, y, config, run_dir))
+    test_blend = Blend(n_classes, networks, fit_classical_on_all(inputs, y, config, run_dir))
     test_rates = readable_rates(test_set)
-    match_bandwidth(test_blend, config, options.audio, train_paths, y, test_rates, run_dir, cache_dir, options.workers)
+    match_bandwidth(test_blend, config, store, train_paths, y, test_rates, run_dir)
     timings["train_s"] = time.time() - t
 
     validated = ~np.isnan(val_probabilities[:, 0])
@@ -194,7 +201,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     unvoted_accuracy = _accuracy(average_members(member_probabilities)[validated], y[validated])
     _write_validation_predictions(run_dir, train_paths, y, val_probabilities, competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
-    title = (f"{' + '.join((config.model, *config.classical_models))}: "
+    title = (f"{' + '.join(config.member_names)}: "
              f"{'out-of-fold' if config.folds > 1 else 'validation'} accuracy on unseen recordings"
              + (" (synthetic demo data)" if demo else ""))
     write_evaluation(run_dir, evaluation, competition.classes, title)
@@ -214,9 +221,17 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     return result
 
 
-def _test_features(competition: Competition, audio: AudioConfig, cache_dir, workers):
-    present = [p for p in competition.test_paths if p is not None]
-    return extract_features(present, audio, cache_dir, workers, desc="test features")
+def _test_clips(competition: Competition, store: FeatureStore, embeddings: tuple):
+    return extract_clip_set(store, [p for p in competition.test_paths if p is not None], embeddings, "test")
+
+
+def check_embeddings(config: TrainConfig) -> None:
+    """Fail now, not after extracting features, if an embedding's model is not installed; print
+    each one's licence once."""
+    for name in config.embedding_models:
+        embedder = get_embedder(name)
+        embedder.model_file()
+        log.warning("licence: %s", embedder.licence)
 
 
 def failed_test_ids(competition: Competition, test_set) -> dict:
@@ -240,11 +255,11 @@ def _write_predictions(blend: Blend, config: TrainConfig, audio: AudioConfig, co
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)[test_set.ok]
-    readable = test_set.features[test_set.ok]
+    readable = test_set.inputs.take(test_set.ok)
     if len(rows):
         blended = average_members(predict_members(blend, readable, config.tta, test_rates[test_set.ok]))
         if config.recording_vote:
-            blended = vote_by_recording(blended, recording_fingerprints(readable, audio), link)
+            blended = vote_by_recording(blended, recording_fingerprints(readable.log_mels, audio), link)
         probabilities[rows] = blended
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     usable[rows] = True
@@ -275,7 +290,7 @@ def probabilities_beside(submission_path) -> str:
     return os.path.splitext(submission_path)[0] + "_probabilities.csv"
 
 
-def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResult:
+def _predict_only(options, competition, report, out, store, demo) -> RunResult:
     """Predict with a saved run without writing into its folder: it is the record of a training,
     and may be read-only (a Kaggle input dataset). Matched models the run lacks are fitted here
     and not saved; the probabilities go beside the submission."""
@@ -287,12 +302,13 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
                     "bandwidth matching", competition.root, competition.classes, saved["classes"])
         config = dataclasses.replace(config, match_bandwidth=False)
     competition = dataclasses.replace(competition, classes=saved["classes"])
-    blend = load_blend(options.model_path, config)
-    test_set = _test_features(competition, options.audio, cache_dir, options.workers)
+    check_embeddings(config)
+    blend = load_blend(options.model_path, config, len(saved["classes"]))
+    test_set = _test_clips(competition, store, config.embedding_models)
     test_rates = readable_rates(test_set)
-    match_bandwidth(blend, config, options.audio, competition.train_paths, competition.train_labels, test_rates,
-                    options.model_path, cache_dir, options.workers, save=False)
-    link = _training_link_distance(competition, options.audio, cache_dir, options.workers) if config.recording_vote else None
+    match_bandwidth(blend, config, store, competition.train_paths, competition.train_labels, test_rates,
+                    options.model_path, save=False)
+    link = _training_link_distance(competition, store) if config.recording_vote else None
     probabilities_path = probabilities_beside(out)
     _write_predictions(blend, config, options.audio, competition, test_set, test_rates, link, saved["fallback_class"], out,
                        probabilities_path)
@@ -303,10 +319,10 @@ def _predict_only(options, competition, report, out, cache_dir, demo) -> RunResu
     return result
 
 
-def _training_link_distance(competition: Competition, audio: AudioConfig, cache_dir, workers) -> float | None:
+def _training_link_distance(competition: Competition, store: FeatureStore) -> float | None:
     """The recording vote's link distance, set on the competition's readable training clips."""
-    train_set = extract_features(competition.train_paths, audio, cache_dir, workers, desc="train features")
-    return link_distance(recording_fingerprints(train_set.features[train_set.ok], audio),
+    train_set = store.log_mels(competition.train_paths, desc="train log-Mels")
+    return link_distance(recording_fingerprints(train_set.features[train_set.ok], store.audio),
                          np.asarray(competition.train_groups)[train_set.ok])
 
 

@@ -15,6 +15,7 @@ from .augment import batch_augmenter
 from .classical import load_classical, load_or_fit_classical
 from .config import TrainConfig
 from .inference import Blend
+from .inputs import ClipInputs
 from .io import write_text_atomic
 from .models import build_model
 from .splits import fold_splits
@@ -146,34 +147,41 @@ def fold_dir(run_dir, fold: int) -> str:
     return os.path.join(run_dir, f"fold_{fold + 1}")
 
 
-def train_folds(x, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
-    """One network per fold of `fold_splits`, each in run_dir/fold_<k>, and the classical models
-    of `config.blend` fitted on the same clips. Yields (fold, the fold's Blend, train_idx, val_idx). A fold
-    that finished before (its folder has FOLD_DONE) is loaded, not retrained, so an interrupted
-    K-fold run resumes at the fold it was in."""
+def train_folds(inputs: ClipInputs, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
+    """One network per fold of `fold_splits` (unless the recipe has none), each in
+    run_dir/fold_<k>, and the classical models of `config.blend` and `config.embeddings` fitted
+    on the same clips. Yields (fold, the fold's Blend, train_idx, val_idx). A fold whose network
+    finished before (its folder has FOLD_DONE) is loaded, not retrained, and saved classical
+    models are loaded, so an interrupted K-fold run resumes at the fold it was in."""
     for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
         directory = fold_dir(run_dir, fold)
-        if os.path.isfile(os.path.join(directory, FOLD_DONE)):
-            log.info("fold %d/%d finished before; loading it", fold + 1, config.folds)
-            model = keras.models.load_model(os.path.join(directory, BEST_MODEL))
-        else:
-            log.info("fold %d/%d: training on %d clips, validating on %d clips of other recordings",
-                     fold + 1, config.folds, len(train_idx), len(val_idx))
-            fold_config = dataclasses.replace(config, seed=config.seed + fold)
-            model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], n_classes, fold_config, directory, strategy)
-            write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(train_idx), "val": len(val_idx)}))
-        classical = {name: [load_or_fit_classical(directory, name, x[train_idx], y[train_idx], config.seed + fold)]
-                     for name in config.classical_models}
-        yield fold, Blend([model], classical), train_idx, val_idx
+        log.info("fold %d/%d: %d training clips, %d validation clips of other recordings", fold + 1, config.folds,
+                 len(train_idx), len(val_idx))
+        networks = [fold_network(inputs.log_mels, y, train_idx, val_idx, n_classes, dataclasses.replace(config, seed=config.seed + fold),
+                                 directory, strategy)] if config.trains_network else []
+        fold_inputs = inputs.take(train_idx)
+        classical = {name: [load_or_fit_classical(directory, name, fold_inputs, y[train_idx], config.seed + fold)]
+                     for name in config.fitted_members}
+        yield fold, Blend(n_classes, networks, classical), train_idx, val_idx
 
 
-def fit_classical_on_all(x, y, config: TrainConfig, run_dir) -> dict:
-    """The classical models of `config.blend` refitted on every training clip, for the test
-    predictions; the folds' own fits give the validation figures. Refitting costs seconds and
-    matters with few recordings: on the honest benchmark the logistic regression scored 0.68
-    fitted on 80% of the clips and 0.72 on all of them."""
+def fold_network(x, y, train_idx, val_idx, n_classes: int, config: TrainConfig, directory, strategy=None):
+    """The fold's network: loaded when it finished before (FOLD_DONE), else trained."""
+    if os.path.isfile(os.path.join(directory, FOLD_DONE)):
+        log.info("  its network finished before; loading it")
+        return keras.models.load_model(os.path.join(directory, BEST_MODEL))
+    model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], n_classes, config, directory, strategy)
+    write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(train_idx), "val": len(val_idx)}))
+    return model
+
+
+def fit_classical_on_all(inputs: ClipInputs, y, config: TrainConfig, run_dir) -> dict:
+    """The classical models of `config.blend` and `config.embeddings` refitted on every training
+    clip, for the test predictions; the folds' own fits give the validation figures. Refitting
+    costs seconds and matters with few recordings: on the honest benchmark the logistic
+    regression scored 0.68 fitted on 80% of the clips and 0.72 on all of them."""
     directory = os.path.join(run_dir, CLASSICAL_DIR)
-    return {name: [load_or_fit_classical(directory, name, x, y, config.seed)] for name in config.classical_models}
+    return {name: [load_or_fit_classical(directory, name, inputs, y, config.seed)] for name in config.fitted_members}
 
 
 def load_fold_models(run_dir, folds: int) -> list:
@@ -185,9 +193,10 @@ def load_fold_models(run_dir, folds: int) -> list:
     return [keras.models.load_model(p) for p in paths]
 
 
-def load_blend(run_dir, config: TrainConfig) -> Blend:
-    """What a finished run predicts the test clips with: its fold networks and its classical
-    models fitted on every training clip."""
+def load_blend(run_dir, config: TrainConfig, n_classes: int) -> Blend:
+    """What a finished run predicts the test clips with: its fold networks (if it has any) and
+    its classical models fitted on every training clip."""
     directory = os.path.join(run_dir, CLASSICAL_DIR)
-    classical = {name: [load_classical(directory, name)] for name in config.classical_models}
-    return Blend(load_fold_models(run_dir, config.folds), classical)
+    classical = {name: [load_classical(directory, name)] for name in config.fitted_members}
+    networks = load_fold_models(run_dir, config.folds) if config.trains_network else []
+    return Blend(n_classes, networks, classical)

@@ -8,13 +8,15 @@ import soundfile as sf
 from freqquest.bandwidth import low_rates, match_bandwidth, matched_dir, native_rates, readable_rates
 from freqquest.classical import fit_classical, predict_classical
 from freqquest.config import AudioConfig, TrainConfig
-from freqquest.features import extract_features
+from freqquest.features import FeatureStore
 from freqquest.inference import Blend
+from freqquest.inputs import ClipInputs
 
 from .conftest import write_tone
 
 AUDIO = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
 CONFIG = TrainConfig(blend="logreg", seed=0)
+STORE = FeatureStore(AUDIO, None, workers=1)
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def train(tmp_path):
 def test_set(tmp_path):
     paths = [write_tone(tmp_path / f"test_{rate}.wav", rate=rate, seconds=1.0, freq=500) for rate in (8000, 44100, 11025, 8000)]
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVE")
-    return extract_features([str(p) for p in paths] + [str(tmp_path / "broken.wav")], AUDIO, None, workers=1)
+    return STORE.log_mels([str(p) for p in paths] + [str(tmp_path / "broken.wav")])
 
 
 def test_native_rates_come_from_the_headers_and_zero_where_unreadable(test_set):
@@ -59,22 +61,24 @@ def test_low_rates_are_those_whose_nyquist_is_below_the_top_mel_band():
 
 def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(tmp_path, train, test_set):
     paths, labels = train
-    x = extract_features(paths, AUDIO, None, workers=1).features
-    blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
+    x = ClipInputs(STORE.log_mels(paths).features)
+    blend = Blend(2, [], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
     run_dir = tmp_path / "run"
-    match_bandwidth(blend, CONFIG, AUDIO, paths, labels, readable_rates(test_set), run_dir, tmp_path / "cache", workers=1)
+    cached = FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1)
+    match_bandwidth(blend, CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
 
     assert sorted(blend.matched) == [8000, 11025]
     assert os.listdir(matched_dir(run_dir, 8000)) == ["logreg.joblib"]
     for rate in (8000, 11025):
-        band_limited = extract_features(paths, AUDIO, None, workers=1, band_limit=rate).features
+        band_limited = ClipInputs(STORE.log_mels(paths, band_limit=rate).features)
         expected = fit_classical("logreg", band_limited, labels, seed=0)
-        np.testing.assert_allclose(predict_classical(blend.matched[rate]["logreg"][0], test_set.features, 2),
-                                   predict_classical(expected, test_set.features, 2), rtol=1e-5, atol=1e-6)
+        judged = ClipInputs(test_set.features)
+        np.testing.assert_allclose(predict_classical("logreg", blend.matched[rate]["logreg"][0], judged, 2),
+                                   predict_classical("logreg", expected, judged, 2), rtol=1e-5, atol=1e-6)
 
     saved = os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib"))
-    again = Blend([], dict(blend.classical))
-    match_bandwidth(again, CONFIG, AUDIO, paths, labels, readable_rates(test_set), run_dir, tmp_path / "cache", workers=1)
+    again = Blend(2, [], dict(blend.classical))
+    match_bandwidth(again, CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
     assert sorted(again.matched) == [8000, 11025]
     assert os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib")) == saved  # loaded, not refitted
 
@@ -82,19 +86,19 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
 @pytest.mark.parametrize("config,classical", [(dataclasses.replace(CONFIG, match_bandwidth=False), True), (CONFIG, False)])
 def test_nothing_is_matched_when_switched_off_or_without_classical_models(tmp_path, train, test_set, config, classical):
     paths, labels = train
-    x = extract_features(paths, AUDIO, None, workers=1).features
-    blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]} if classical else {})
-    match_bandwidth(blend, config, AUDIO, paths, labels, readable_rates(test_set), tmp_path / "run", None, workers=1)
+    x = ClipInputs(STORE.log_mels(paths).features)
+    blend = Blend(2, [], {"logreg": [fit_classical("logreg", x, labels, seed=0)]} if classical else {})
+    match_bandwidth(blend, config, STORE, paths, labels, readable_rates(test_set), tmp_path / "run")
     assert blend.matched == {} and not (tmp_path / "run").exists()
 
 
 def test_only_the_rates_of_the_judged_clips_are_matched(tmp_path, train, test_set, caplog):
     """Rate 0 marks a clip that is not judged (unreadable, or not in this fold's validation)."""
     paths, labels = train
-    x = extract_features(paths, AUDIO, None, workers=1).features
-    blend = Blend([], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
+    x = ClipInputs(STORE.log_mels(paths).features)
+    blend = Blend(2, [], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
     caplog.set_level("INFO")
-    match_bandwidth(blend, CONFIG, AUDIO, paths, labels, np.array([0, 44100, 11025, 0, 0]), tmp_path / "fold_1", None,
-                    workers=1, judged="validation")
+    match_bandwidth(blend, CONFIG, STORE, paths, labels, np.array([0, 44100, 11025, 0, 0]), tmp_path / "fold_1",
+                    judged="validation")
     assert sorted(blend.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]
     assert "1 validation clip(s) recorded at 11025 Hz: judged by logreg" in caplog.text

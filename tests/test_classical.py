@@ -3,16 +3,17 @@ import pytest
 
 from freqquest import classical
 from freqquest.classical import clip_statistics, fit_classical, load_classical, load_or_fit_classical, predict_classical
+from freqquest.inputs import ClipInputs
 
 
 def separable(n=30, n_classes=3, seed=0):
-    """Log-Mels where each class is a bright band at its own rows."""
+    """ClipInputs whose log-Mels have each class as a bright band at its own rows, and the labels."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % n_classes
     x = rng.normal(-60, 5, size=(n, 16, 12)).astype(np.float32)
     for i, label in enumerate(y):
         x[i, label * 5: label * 5 + 4] += 30
-    return x, y
+    return ClipInputs(x), y
 
 
 def test_statistics_shape_and_dtype():
@@ -54,7 +55,7 @@ def test_statistics_need_a_batch_of_log_mels():
 def test_each_model_learns_separable_clips(name):
     x, y = separable()
     model = fit_classical(name, x, y, seed=0)
-    probabilities = predict_classical(model, separable(seed=1)[0], 3)
+    probabilities = predict_classical(name, model, separable(seed=1)[0], 3)
     assert probabilities.shape == (30, 3) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(probabilities.argmax(axis=1), separable(seed=1)[1])
@@ -63,7 +64,7 @@ def test_each_model_learns_separable_clips(name):
 def test_a_class_missing_from_training_gets_probability_zero():
     x, y = separable()
     model = fit_classical("logreg", x, y, seed=0)
-    probabilities = predict_classical(model, x[:4], n_classes=5)
+    probabilities = predict_classical("logreg", model, x.take(slice(0, 4)), n_classes=5)
     assert probabilities.shape == (4, 5)
     np.testing.assert_array_equal(probabilities[:, 3:], 0.0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -71,7 +72,7 @@ def test_a_class_missing_from_training_gets_probability_zero():
 
 def test_no_clips_give_no_rows():
     x, y = separable()
-    assert predict_classical(fit_classical("logreg", x, y, seed=0), x[:0], 3).shape == (0, 3)
+    assert predict_classical("logreg", fit_classical("logreg", x, y, seed=0), x.take(slice(0, 0)), 3).shape == (0, 3)
 
 
 def test_the_svm_needs_two_clips_of_every_class_and_names_must_be_known():
@@ -88,15 +89,17 @@ def test_a_saved_model_is_loaded_not_refitted(tmp_path, monkeypatch):
     assert (tmp_path / "svm.joblib").is_file()
     monkeypatch.setattr(classical, "fit_classical", lambda *a, **k: pytest.fail("a saved model was fitted again"))
     loaded = load_or_fit_classical(tmp_path, "svm", x, y, seed=0)
-    np.testing.assert_array_equal(predict_classical(loaded, x, 3), predict_classical(fitted, x, 3))
-    np.testing.assert_array_equal(predict_classical(load_classical(tmp_path, "svm"), x, 3), predict_classical(fitted, x, 3))
+    np.testing.assert_array_equal(predict_classical("svm", loaded, x, 3), predict_classical("svm", fitted, x, 3))
+    np.testing.assert_array_equal(predict_classical("svm", load_classical(tmp_path, "svm"), x, 3),
+                                  predict_classical("svm", fitted, x, 3))
 
 
 def test_a_model_fitted_without_save_leaves_the_folder_untouched(tmp_path):
     x, y = separable()
     unsaved = load_or_fit_classical(tmp_path / "run", "logreg", x, y, seed=0, save=False)
     assert not (tmp_path / "run").exists()
-    np.testing.assert_array_equal(predict_classical(unsaved, x, 3), predict_classical(fit_classical("logreg", x, y, seed=0), x, 3))
+    np.testing.assert_array_equal(predict_classical("logreg", unsaved, x, 3),
+                                  predict_classical("logreg", fit_classical("logreg", x, y, seed=0), x, 3))
 
 
 def test_loading_a_model_that_was_never_fitted_names_the_file(tmp_path):

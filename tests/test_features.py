@@ -1,10 +1,12 @@
+import json
 import os
 
 import numpy as np
 import pytest
 
 from freqquest.config import AudioConfig
-from freqquest.features import FeatureCache, extract_features, file_key, log_mel
+from freqquest import features
+from freqquest.features import FeatureCache, FeatureStore, LogMel, file_key, log_mel
 
 from .conftest import SMALL, write_tone
 
@@ -34,11 +36,11 @@ def test_default_config_gives_128_mels_by_173_frames():
     assert AudioConfig().feature_shape == (128, 173)
 
 
-def test_extract_features_shapes_and_bad_files(tmp_path, clips):
+def test_log_mels_shapes_and_bad_files(tmp_path, clips):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
     paths = clips[:3] + [str(bad), str(tmp_path / "missing.wav")]
-    result = extract_features(paths, SMALL, cache_root=None, workers=1)
+    result = FeatureStore(SMALL, None, workers=1).log_mels(paths)
     assert result.features.shape == (5, 32, 63)
     assert result.features.dtype == np.float32
     assert result.ok.tolist() == [True, True, True, False, False]
@@ -50,9 +52,10 @@ def test_extract_features_shapes_and_bad_files(tmp_path, clips):
 
 def test_second_run_reads_everything_from_the_cache(tmp_path, clips):
     cache = tmp_path / "cache"
-    first = extract_features(clips, SMALL, cache, workers=1)
+    store = FeatureStore(SMALL, str(cache), workers=1)
+    first = store.log_mels(clips)
     assert (first.n_extracted, first.n_cached) == (12, 0)
-    second = extract_features(clips, SMALL, cache, workers=1)
+    second = store.log_mels(clips)
     assert (second.n_extracted, second.n_cached) == (0, 12)
     np.testing.assert_array_equal(first.features, second.features)
     shards = sorted(os.listdir(cache / SMALL.cache_key()))
@@ -61,19 +64,19 @@ def test_second_run_reads_everything_from_the_cache(tmp_path, clips):
 
 def test_cache_is_keyed_by_config_and_file_identity(tmp_path, clips):
     cache = tmp_path / "cache"
-    extract_features(clips, SMALL, cache, workers=1)
+    FeatureStore(SMALL, str(cache), workers=1).log_mels(clips)
     other = AudioConfig(**{**SMALL.__dict__, "n_mels": 16})
-    assert extract_features(clips, other, cache, workers=1).n_extracted == 12
+    assert FeatureStore(other, str(cache), workers=1).log_mels(clips).n_extracted == 12
     write_tone(clips[0], rate=8000, seconds=1.0, freq=1000)  # the file changes: its key changes
     os.utime(clips[0], ns=(1, 1))
-    again = extract_features(clips, SMALL, cache, workers=1)
+    again = FeatureStore(SMALL, str(cache), workers=1).log_mels(clips)
     assert (again.n_extracted, again.n_cached) == (1, 11)
-    np.testing.assert_array_equal(again.features[0], extract_features(clips[:1], SMALL, None, workers=1).features[0])
+    np.testing.assert_array_equal(again.features[0], FeatureStore(SMALL, None, workers=1).log_mels(clips[:1]).features[0])
 
 
 def test_parallel_extraction_matches_sequential(clips):
-    sequential = extract_features(clips, SMALL, None, workers=1)
-    parallel = extract_features(clips, SMALL, None, workers=2)
+    sequential = FeatureStore(SMALL, None, workers=1).log_mels(clips)
+    parallel = FeatureStore(SMALL, None, workers=2).log_mels(clips)
     np.testing.assert_array_equal(sequential.features, parallel.features)
 
 
@@ -85,18 +88,18 @@ def test_relative_paths_are_read_from_the_current_directory_by_workers_started_e
             write_tone(tmp_path / folder / f"{k}.wav", freq=base + 100 * k)
     names = [f"{k}.wav" for k in range(8)]
     monkeypatch.chdir(tmp_path / "a")
-    assert extract_features(names, SMALL, workers=2).ok.all()
+    assert FeatureStore(SMALL, workers=2).log_mels(names).ok.all()
     monkeypatch.chdir(tmp_path / "b")
-    in_b = extract_features(names, SMALL, workers=2)
+    in_b = FeatureStore(SMALL, workers=2).log_mels(names)
     assert in_b.ok.all() and in_b.paths == names
-    np.testing.assert_allclose(in_b.features, extract_features(names, SMALL, workers=1).features, atol=1e-5)
+    np.testing.assert_allclose(in_b.features, FeatureStore(SMALL, workers=1).log_mels(names).features, atol=1e-5)
 
 
 def test_cache_read_returns_rows_in_requested_order(tmp_path, small_config):
-    cache = FeatureCache(tmp_path, small_config)
+    cache = FeatureCache(tmp_path, LogMel(small_config))
     rows = np.arange(3 * 32 * 63, dtype=np.float32).reshape(3, 32, 63)
     cache.add(["a", "b", "c"], rows)
-    np.testing.assert_array_equal(FeatureCache(tmp_path, small_config).read(["c", "a"]), rows[[2, 0]])
+    np.testing.assert_array_equal(FeatureCache(tmp_path, LogMel(small_config)).read(["c", "a"]), rows[[2, 0]])
     assert "b" in cache and "z" not in cache
 
 
@@ -112,14 +115,53 @@ def test_band_limited_features_have_their_own_cache(tmp_path):
     config = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
     paths = [str(write_tone(tmp_path / f"t{i}.wav", rate=16000, seconds=1.0, freq=f)) for i, f in enumerate((500, 6000))]
     cache = tmp_path / "cache"
-    full = extract_features(paths, config, cache, workers=1)
-    limited = extract_features(paths, config, cache, workers=1, band_limit=8000)
+    store = FeatureStore(config, str(cache), workers=1)
+    full = store.log_mels(paths)
+    limited = store.log_mels(paths, band_limit=8000)
     assert limited.n_extracted == 2 and limited.ok.all()
     assert sorted(os.listdir(cache)) == [config.cache_key(), config.cache_key() + "-8000hz"]
     profile, limited_profile = full.features[0].mean(axis=1), limited.features[0].mean(axis=1)
     assert limited_profile.argmax() == profile.argmax() and abs(limited_profile.max() - profile.max()) < 0.5  # 500 Hz stays
     interior = slice(2, -2)  # the edge frames hold the clicks of cropping
     assert full.features[1][:, interior].max() > -10 and limited.features[1][:, interior].max() < -60  # 6 kHz goes
-    again = extract_features(paths, config, cache, workers=1, band_limit=8000)
+    again = store.log_mels(paths, band_limit=8000)
     assert (again.n_extracted, again.n_cached) == (0, 2)
     np.testing.assert_array_equal(again.features, limited.features)
+
+
+def test_the_cache_is_written_in_shards_as_extraction_proceeds(tmp_path, clips, monkeypatch):
+    monkeypatch.setattr(features, "SHARD_CLIPS", 5)
+    store = FeatureStore(SMALL, str(tmp_path / "cache"), workers=1)
+    store.log_mels(clips)
+    shards = sorted((tmp_path / "cache" / SMALL.cache_key()).glob("shard-*.json"))
+    assert sorted(len(json.loads(p.read_text())) for p in shards) == [2, 5, 5]
+    assert all(p.with_suffix(".npy").is_file() for p in shards)
+
+
+class Interrupted(LogMel):
+    """A log-Mel extractor stopped by Ctrl-C at the eighth file."""
+
+    def __call__(self, path):
+        if os.path.basename(path) == "tone7.wav":
+            raise KeyboardInterrupt
+        return super().__call__(path)
+
+
+def test_an_interrupted_extraction_keeps_its_finished_shards_and_a_rerun_extracts_the_rest(tmp_path, clips, monkeypatch):
+    monkeypatch.setattr(features, "SHARD_CLIPS", 3)
+    store = FeatureStore(SMALL, str(tmp_path / "cache"), workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        store.extract(clips, Interrupted(SMALL))
+    directory = tmp_path / "cache" / SMALL.cache_key()
+    assert sorted(len(json.loads(p.read_text())) for p in directory.glob("shard-*.json")) == [3, 3]
+    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]  # no torn shard
+    again = store.log_mels(clips)
+    assert (again.n_extracted, again.n_cached) == (6, 6)
+    np.testing.assert_array_equal(again.features, FeatureStore(SMALL, None, workers=1).log_mels(clips).features)
+
+
+def test_a_log_mel_extractor_is_named_by_its_config_and_band_limit():
+    assert LogMel(SMALL).cache_name == SMALL.cache_key()
+    assert LogMel(SMALL, 8000).cache_name == SMALL.cache_key() + "-8000hz"
+    assert LogMel(SMALL).shape == (32, 63)
+    assert LogMel(SMALL, 8000).describe()["band_limit"] == 8000 and "band_limit" not in LogMel(SMALL).describe()

@@ -198,7 +198,7 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     caplog.set_level(logging.INFO)
     run = tmp_path / "gan"
     options = GanOptions(data=str(demo_root), run_dir=str(run), cache_dir=str(tmp_path / "cache"), eval_per_class=2,
-                         eval_preset="quick", audio=SMALL,
+                         eval_preset="scratch", audio=SMALL,
                          gan=GanConfig(latent_dim=8, width=4, epochs=2, batch_size=16, sample_every=1, griffin_lim_iters=2))
     original = training.CheckpointEveryEpoch.on_epoch_end
 
@@ -212,7 +212,7 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     monkeypatch.undo()
     assert json.loads((run / "checkpoint" / "epoch.json").read_text())["epochs_done"] == 1
 
-    assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache"), "--eval-preset", "quick"]) == 0
+    assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache"), "--eval-preset", "scratch"]) == 0
     assert "resuming the CGAN after epoch 1" in caplog.text
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1]
     classes = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
@@ -222,7 +222,7 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     report = json.loads((run / "evaluation.json").read_text())
     for part in ("generated", "untrained_generator", "real_round_trip"):
         assert 0.0 <= report[part]["accuracy"] <= 1.0 and report[part]["frechet_distance"] >= 0.0
-    assert report["chance"] == 0.2 and report["classifier_preset"] == "quick" and "CGAN evaluation" in caplog.text
+    assert report["chance"] == 0.2 and report["classifier_preset"] == "scratch" and "CGAN evaluation" in caplog.text
     assert set(report["train_on_synthetic_test_on_real"]) >= {"real_only", "synthetic_only", "real_plus_synthetic"}
 
     assert cli.main(["--generate", str(run), "--per-class", "2", "--out", str(tmp_path / "generated")]) == 0

@@ -5,6 +5,7 @@ import pytest
 from freqquest.classical import fit_classical, predict_classical
 from freqquest.inference import (NETWORK, Blend, average_members, predict_ensemble, predict_members, predict_proba,
                                  to_class_names, tta_views)
+from freqquest.inputs import ClipInputs
 from freqquest.models import build_model
 
 SHAPE = (16, 20)
@@ -60,16 +61,16 @@ def test_unusable_rows_get_the_fallback_class():
 def test_members_are_the_network_ensemble_and_each_classical_models_average(models, features):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
-    logregs = [fit_classical("logreg", x, y, seed=0), fit_classical("logreg", x[::-1] * 2, y[::-1], seed=0)]
-    members = predict_members(Blend(models, {"logreg": logregs}), features, tta=2)
+    logregs = [fit_classical("logreg", ClipInputs(x), y, seed=0), fit_classical("logreg", ClipInputs(x[::-1] * 2), y[::-1], seed=0)]
+    members = predict_members(Blend(4, models, {"logreg": logregs}), ClipInputs(features), tta=2)
     assert list(members) == [NETWORK, "logreg"]
     np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features, tta=2), rtol=1e-6)
-    expected = (predict_classical(logregs[0], features, 4) + predict_classical(logregs[1], features, 4)) / 2
+    expected = sum(predict_classical("logreg", m, ClipInputs(features), 4) for m in logregs) / 2
     np.testing.assert_allclose(members["logreg"], expected, rtol=1e-6)
 
 
 def test_a_blend_without_classical_models_is_the_network_alone(models, features):
-    members = predict_members(Blend(models[:1]), features)
+    members = predict_members(Blend(4, models[:1]), ClipInputs(features))
     assert list(members) == [NETWORK]
     np.testing.assert_array_equal(average_members(members), predict_proba(models[0], features))
 
@@ -86,13 +87,15 @@ def test_the_blend_is_the_unweighted_mean_of_the_members():
 def test_clips_at_a_matched_rate_get_that_rates_classical_models(models, features):
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
-    general, matched = fit_classical("logreg", x, y, seed=0), fit_classical("logreg", -x, y, seed=0)
-    blend = Blend(models, {"logreg": [general]}, {8000: {"logreg": [matched]}})
+    general, matched = fit_classical("logreg", ClipInputs(x), y, seed=0), fit_classical("logreg", ClipInputs(-x), y, seed=0)
+    blend = Blend(4, models, {"logreg": [general]}, {8000: {"logreg": [matched]}})
     rates = np.array([44100, 8000, 0, 8000, 16000])
-    members = predict_members(blend, features, tta=1, rates=rates)
+    members = predict_members(blend, ClipInputs(features), tta=1, rates=rates)
     at_8k = rates == 8000
-    np.testing.assert_allclose(members["logreg"][at_8k], predict_classical(matched, features[at_8k], 4), rtol=1e-6)
-    np.testing.assert_allclose(members["logreg"][~at_8k], predict_classical(general, features[~at_8k], 4), rtol=1e-6)
+    np.testing.assert_allclose(members["logreg"][at_8k], predict_classical("logreg", matched, ClipInputs(features[at_8k]), 4),
+                               rtol=1e-6)
+    np.testing.assert_allclose(members["logreg"][~at_8k], predict_classical("logreg", general, ClipInputs(features[~at_8k]), 4),
+                               rtol=1e-6)
     np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features), rtol=1e-6)  # the network is not matched
-    without_rates = predict_members(blend, features)
-    np.testing.assert_allclose(without_rates["logreg"], predict_classical(general, features, 4), rtol=1e-6)
+    without_rates = predict_members(blend, ClipInputs(features))
+    np.testing.assert_allclose(without_rates["logreg"], predict_classical("logreg", general, ClipInputs(features), 4), rtol=1e-6)

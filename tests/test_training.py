@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from freqquest import classical, training
 from freqquest.config import AudioConfig, TrainConfig, read_run_config, write_run_config
+from freqquest.inputs import ClipInputs
 
 from .conftest import REPO
 
@@ -90,6 +91,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from freqquest import classical, training
 from freqquest.config import AudioConfig, TrainConfig, read_run_config, write_run_config
+from freqquest.inputs import ClipInputs
 from tests.test_training import toy_data
 strategy = training.select_strategy(["/cpu:0", "/cpu:1"])
 x, y = toy_data()
@@ -135,7 +137,7 @@ def test_folds_train_one_model_per_fold_and_resume_skips_finished_folds(tmp_path
     groups = [f"rec{i // 2}" for i in range(30)]
     config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=3)
     validated = []
-    for fold, model, train_idx, val_idx in training.train_folds(x, y, groups, 3, config, tmp_path):
+    for fold, model, train_idx, val_idx in training.train_folds(ClipInputs(x), y, groups, 3, config, tmp_path):
         validated += val_idx.tolist()
         np.testing.assert_array_equal(train_idx, np.setdiff1d(np.arange(30), val_idx))
         assert (tmp_path / f"fold_{fold + 1}" / "model.keras").is_file()
@@ -143,7 +145,7 @@ def test_folds_train_one_model_per_fold_and_resume_skips_finished_folds(tmp_path
     assert sorted(validated) == list(range(30))
 
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
-    assert [fold for fold, _, _, _ in training.train_folds(x, y, groups, 3, config, tmp_path)] == [0, 1, 2]
+    assert [fold for fold, _, _, _ in training.train_folds(ClipInputs(x), y, groups, 3, config, tmp_path)] == [0, 1, 2]
     assert len(training.load_fold_models(tmp_path, 3)) == 3
     with pytest.raises(FileNotFoundError, match="fold_4"):
         training.load_fold_models(tmp_path, 4)
@@ -154,36 +156,40 @@ def test_each_fold_fits_the_blended_classical_models_on_its_training_clips(tmp_p
     groups = [f"rec{i // 2}" for i in range(30)]
     config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=2, blend="svm,logreg")
     fitted = {}
-    for fold, fold_blend, train_idx, _ in training.train_folds(x, y, groups, 3, config, tmp_path):
+    inputs = ClipInputs(x)
+    for fold, fold_blend, train_idx, _ in training.train_folds(inputs, y, groups, 3, config, tmp_path):
         assert len(fold_blend.networks) == 1 and list(fold_blend.classical) == ["svm", "logreg"]
         assert {p.name for p in (tmp_path / f"fold_{fold + 1}").glob("*.joblib")} == {"svm.joblib", "logreg.joblib"}
-        expected = classical.fit_classical("logreg", x[train_idx], y[train_idx], seed=config.seed + fold)
-        np.testing.assert_allclose(classical.predict_classical(fold_blend.classical["logreg"][0], x, 3),
-                                   classical.predict_classical(expected, x, 3), rtol=1e-6)
-        fitted[fold] = classical.predict_classical(fold_blend.classical["svm"][0], x, 3)
+        expected = classical.fit_classical("logreg", inputs.take(train_idx), y[train_idx], seed=config.seed + fold)
+        np.testing.assert_allclose(classical.predict_classical("logreg", fold_blend.classical["logreg"][0], inputs, 3),
+                                   classical.predict_classical("logreg", expected, inputs, 3), rtol=1e-6)
+        fitted[fold] = classical.predict_classical("svm", fold_blend.classical["svm"][0], inputs, 3)
 
     (tmp_path / "fold_2" / "svm.joblib").unlink()  # interrupted after the network, before its classical models
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
-    for fold, fold_blend, _, _ in training.train_folds(x, y, groups, 3, config, tmp_path):
-        np.testing.assert_allclose(classical.predict_classical(fold_blend.classical["svm"][0], x, 3), fitted[fold], rtol=1e-6)
+    for fold, fold_blend, _, _ in training.train_folds(inputs, y, groups, 3, config, tmp_path):
+        np.testing.assert_allclose(classical.predict_classical("svm", fold_blend.classical["svm"][0], inputs, 3), fitted[fold],
+                                   rtol=1e-6)
 
 
 def test_the_test_blend_has_every_fold_network_and_classical_models_fitted_on_all_clips(tmp_path):
     x, y = toy_data(30)
     groups = [f"rec{i // 2}" for i in range(30)]
     config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=2, blend="logreg")
-    list(training.train_folds(x, y, groups, 3, config, tmp_path))
-    on_all = training.fit_classical_on_all(x, y, config, tmp_path)
+    inputs = ClipInputs(x)
+    list(training.train_folds(inputs, y, groups, 3, config, tmp_path))
+    on_all = training.fit_classical_on_all(inputs, y, config, tmp_path)
     assert (tmp_path / "classical" / "logreg.joblib").is_file()
-    expected = classical.predict_classical(classical.fit_classical("logreg", x, y, seed=0), x, 3)
-    np.testing.assert_allclose(classical.predict_classical(on_all["logreg"][0], x, 3), expected, rtol=1e-6)
+    expected = classical.predict_classical("logreg", classical.fit_classical("logreg", inputs, y, seed=0), inputs, 3)
+    np.testing.assert_allclose(classical.predict_classical("logreg", on_all["logreg"][0], inputs, 3), expected, rtol=1e-6)
 
-    loaded = training.load_blend(tmp_path, config)
+    loaded = training.load_blend(tmp_path, config, 3)
     assert len(loaded.networks) == 2 and list(loaded.classical) == ["logreg"]
-    np.testing.assert_allclose(classical.predict_classical(loaded.classical["logreg"][0], x, 3), expected, rtol=1e-6)
-    assert training.load_blend(tmp_path, dataclasses.replace(config, blend="")).classical == {}
+    np.testing.assert_allclose(classical.predict_classical("logreg", loaded.classical["logreg"][0], inputs, 3), expected,
+                               rtol=1e-6)
+    assert training.load_blend(tmp_path, dataclasses.replace(config, blend=""), 3).classical == {}
     with pytest.raises(FileNotFoundError, match="svm.joblib"):
-        training.load_blend(tmp_path, dataclasses.replace(config, blend="svm"))
+        training.load_blend(tmp_path, dataclasses.replace(config, blend="svm"), 3)
 
 
 def test_blend_names_distinct_known_models():

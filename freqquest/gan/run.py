@@ -14,7 +14,7 @@ import pandas as pd
 from .. import paths
 from ..config import AudioConfig, GanConfig, preset_config, read_run_config
 from ..dataset import describe, preflight, scan_competition
-from ..features import extract_features
+from ..features import FeatureStore
 from ..io import atomic_path, write_text_atomic
 from ..pipeline import locate_competition
 from ..splits import group_split
@@ -39,7 +39,7 @@ class GanOptions:
     resume: str | None = None
     evaluate: bool = True
     eval_per_class: int = 10
-    eval_preset: str = "default"
+    eval_preset: str = "scratch"  # a classification preset that trains a network
     classifier_run: str | None = None
     holdout_fraction: float = 0.2
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
@@ -63,7 +63,8 @@ def load_real_clips(root, audio: AudioConfig, cache_dir, workers, holdout_fracti
     competition = scan_competition(root)
     report = preflight(competition)
     log.info(describe(competition, report))
-    train_set = extract_features(competition.train_paths, audio, cache_dir or paths.default_cache_dir(), workers, desc="train features")
+    store = FeatureStore(audio, cache_dir or paths.default_cache_dir(), workers)
+    train_set = store.log_mels(competition.train_paths, desc="train log-Mels")
     for path, reason in train_set.failed.items():
         log.warning("skipped unreadable train file %s: %s", path, reason)
     usable = np.flatnonzero(train_set.ok)
@@ -135,7 +136,7 @@ def generate(run_dir, per_class: int, out_dir, seed: int = 0, workers=None) -> s
 
 
 def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, classifier_run=None, workers=None,
-                 preset: str = "default") -> dict:
+                 preset: str = "scratch") -> dict:
     """Every figure of the evaluation, written to <run>/evaluation.json. The classifiers trained
     here (real only, which also labels and embeds the clips unless classifier_run is given;
     synthetic only; real + synthetic) follow the classification preset `preset` and share one

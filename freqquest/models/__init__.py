@@ -4,11 +4,13 @@ needs nothing else to predict."""
 import keras
 from keras import layers
 
+from ..config import MODELS
 from . import cnn, efficientnet, resnet
 
 BUILDERS = {"cnn": cnn.build, "resnet": resnet.build}  # ours, with a width to choose
 PRETRAINABLE = {"efficientnetv2b0": efficientnet.build}  # keras.applications', with weights to load
 NAMES = (*BUILDERS, *PRETRAINABLE)
+assert NAMES == MODELS, "config.MODELS names the networks built here"
 
 
 def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None, width: int = 32,

@@ -16,13 +16,14 @@
 # %% tags=["parameters"]
 DATA = None  # competition root (train/train, test/test, sample_submission.csv); None: search ./data, /kaggle/input, /content, else the demo
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-PRESET = "default"  # quick | default | best (5 folds + 4 TTA views: meant for a GPU)
-MODEL = None  # cnn | resnet | efficientnetv2b0; None: the preset's
+PRESET = "default"  # default: BirdNET's embedding | best: the same, validated out of fold on 5 folds | scratch: no pretrained model (cnn + logreg + svm)
+MODEL = None  # cnn | resnet | efficientnetv2b0 | none (no network); None: the preset's
 WEIGHTS = None  # efficientnetv2b0 only: "imagenet" (needs the notebook's internet on) or a weights file under /kaggle/input; None: random
 EPOCHS = None  # None: the preset's (early stopping may end sooner)
 FOLDS = None  # None: the preset's
 TTA = None  # test-time views; None: the preset's
 BLEND = None  # classical models averaged with the network: "logreg,svm", "logreg", "svm" or "" (none); None: the preset's
+EMBEDDINGS = None  # "birdnet" (BirdNET's model is CC BY-NC-SA 4.0: non-commercial) or "" (none); None: the preset's
 SEED = 42
 WORKERS = None  # feature-extraction processes; None: all cores
 RUN_DIR = None  # None: runs/<time>-<model> (under /kaggle/working on Kaggle)
@@ -50,11 +51,11 @@ from freqquest.pipeline import ClassificationOptions, locate_competition, run_cl
 from freqquest.training import HISTORY, describe_strategy, fold_dir, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(model=MODEL, weights=WEIGHTS, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, seed=SEED)
+recipe = dict(model=MODEL, weights=WEIGHTS, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, embeddings=EMBEDDINGS, seed=SEED)
 overrides = {name: value for name, value in recipe.items() if value is not None}
 train_config = preset_config(PRESET, **overrides)
 audio = AudioConfig()
-run_dir = RUN_DIR or paths.default_run_dir(train_config.model)
+run_dir = RUN_DIR or paths.default_run_dir("+".join(train_config.member_names))
 os.makedirs(run_dir, exist_ok=True)
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"recipe: {train_config}")
@@ -90,12 +91,12 @@ result = run_classification(ClassificationOptions(data=root, out=OUT, run_dir=ru
 
 # %% [markdown]
 # ## How it went
-# Training curves per fold; the accuracy of the network and of each classical model alone, and of their blend
-# before and after the vote of each recording's slices (empty with the vote off);
+# The network's training curves per fold (when the recipe has a network); the accuracy of each member of the blend
+# alone, and of the blend before and after the vote of each recording's slices (empty with the vote off);
 # the blend's confusion matrix on unseen recordings (out of fold with several folds) and its report.
 
 # %%
-for fold in range(train_config.folds):
+for fold in range(train_config.folds if train_config.trains_network else 0):
     display(Image(os.path.join(fold_dir(run_dir, fold), "training_curves.png")))
     display(pd.read_csv(os.path.join(fold_dir(run_dir, fold), HISTORY)).tail(3))
 display(pd.DataFrame({"validation accuracy": result.member_accuracies | {

@@ -1,0 +1,72 @@
+"""What the blend's members read of a set of clips: the log-Mels (the network's input, and
+through their statistics the logreg's and svm's) and each pretrained embedding, extracted
+together through one FeatureStore."""
+import dataclasses
+import functools
+
+import numpy as np
+
+from .classical import clip_statistics
+from .config import EMBEDDINGS
+from .features import FeatureStore
+
+
+@dataclasses.dataclass
+class ClipInputs:
+    """Rows of clips: their log-Mels and their embeddings by name, in the same order."""
+
+    log_mels: np.ndarray
+    embeddings: dict = dataclasses.field(default_factory=dict)  # name -> (clips, dim)
+
+    def __len__(self) -> int:
+        return len(self.log_mels)
+
+    def take(self, index) -> "ClipInputs":
+        return ClipInputs(self.log_mels[index], {name: e[index] for name, e in self.embeddings.items()})
+
+    @functools.cached_property
+    def statistics(self) -> np.ndarray:
+        return clip_statistics(self.log_mels)
+
+    def rows(self, member: str) -> np.ndarray:
+        """What the classical member `member` is fitted on and predicts from: the embedding it is
+        named after, or the clip statistics of the log-Mels (computed once for all members)."""
+        if member in EMBEDDINGS:
+            if member not in self.embeddings:
+                raise ValueError(f"the {member} member needs the {member} embeddings of these clips, which were not extracted")
+            return self.embeddings[member]
+        return self.statistics
+
+
+@dataclasses.dataclass
+class ClipSet:
+    """A list of files with their ClipInputs (rows of zeros where a file is unreadable)."""
+
+    paths: list
+    inputs: ClipInputs
+    errors: list  # one reason per file, "" where every extractor read it
+    counts: dict  # extractor -> (clips extracted now, clips read from the cache)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return np.array([not e for e in self.errors], dtype=bool)
+
+    @property
+    def failed(self) -> dict:
+        return {p: e for p, e in zip(self.paths, self.errors) if e}
+
+    def describe_counts(self) -> str:
+        """e.g. 'log-Mel 0 extracted, 130 from the cache; birdnet 130 extracted, 0 from the cache'."""
+        return "; ".join(f"{name} {new} extracted, {cached} from the cache" for name, (new, cached) in self.counts.items())
+
+
+def extract_clip_set(store: FeatureStore, paths, embeddings: tuple = (), desc: str = "clips",
+                     band_limit: int | None = None) -> ClipSet:
+    """The log-Mels of `paths` and each of `embeddings`; with `band_limit`, of the files as if
+    recorded at that sample rate."""
+    sets = {"log-Mel": store.log_mels(paths, f"{desc} log-Mels", band_limit)}
+    for name in embeddings:
+        sets[name] = store.embeddings(paths, name, f"{desc} {name}", band_limit)
+    errors = [next((e for e in row if e), "") for row in zip(*(s.errors for s in sets.values()))]
+    inputs = ClipInputs(sets["log-Mel"].features, {name: sets[name].features for name in embeddings})
+    return ClipSet(sets["log-Mel"].paths, inputs, errors, {name: (s.n_extracted, s.n_cached) for name, s in sets.items()})
