@@ -1,26 +1,21 @@
 #!/usr/bin/env python3
-"""Train on "The Frequency Quest" (a log-Mel CNN blended with classical models) and write submission.csv.
+"""Train on "The Frequency Quest" and write submission.csv: by default a logistic regression on BirdNET's
+embedding of each clip; a log-Mel CNN blended with classical models with --preset scratch.
 
   python Audio_Classification_Kaggle.py                        # finds ./data (or Kaggle/Colab input); demo if none
   python Audio_Classification_Kaggle.py --data /path/to/comp   # explicit competition root
-  python Audio_Classification_Kaggle.py --preset best          # 5-fold ensemble with TTA (GPU)
-  python Audio_Classification_Kaggle.py --blend none           # the network alone, without the classical models
-  python Audio_Classification_Kaggle.py --model efficientnetv2b0 --weights imagenet  # ImageNet's EfficientNetV2-B0
+  python Audio_Classification_Kaggle.py --preset best          # the default, validated out of fold on 5 folds
+  python Audio_Classification_Kaggle.py --preset scratch       # nothing pretrained: cnn + logreg + svm (GPU)
+  python Audio_Classification_Kaggle.py --preset scratch --model efficientnetv2b0 --weights imagenet
   python Audio_Classification_Kaggle.py --predict-only --model-path runs/<run>
+  python Audio_Classification_Kaggle.py --resume runs/<run>    # continue an interrupted run
 """
 import argparse
-import logging
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from freqquest.config import (  # noqa: E402
-    CLASSICAL_MODELS, EMBEDDINGS, FIT_MODES, MODELS, NO_NETWORK, NORMALIZATIONS, OPTIMIZERS, PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig,
-    TrainConfig, describe_preset, preset_config)
-from freqquest.dataset import CompetitionError  # noqa: E402
-from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
-from freqquest.submission import SubmissionError  # noqa: E402
+from freqquest.config import (CLASSICAL_MODELS, EMBEDDINGS, FIT_MODES, MODELS, NO_NETWORK, NORMALIZATIONS, OPTIMIZERS,
+                              PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig, TrainConfig, describe_preset,
+                              preset_config)
 
 DEFAULT_AUDIO = AudioConfig()
 RECIPE_OPTIONS = ("model", "width", "weights", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed",
@@ -52,16 +47,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     where.add_argument("--demo", action="store_true", help="run on the synthetic demo competition (data/demo)")
     where.add_argument("--out", metavar="PATH", help="submission path (default submissions/submission.csv; "
                        "/kaggle/working/submission.csv on Kaggle)")
-    where.add_argument("--run-dir", metavar="DIR", help="where the run's model, config and reports go (default runs/<time>-<model>)")
+    where.add_argument("--run-dir", metavar="DIR", help="where the run's models, config and reports go (default "
+                       "runs/<time>-<members>); a folder that holds a run is refused, unless --overwrite")
+    where.add_argument("--overwrite", action="store_true", help="clear a --run-dir that holds a run before this one starts")
     where.add_argument("--cache-dir", metavar="DIR", help="feature cache (default ./cache)")
     where.add_argument("--workers", type=int, metavar="N", help="feature-extraction processes (default: all cores)")
     where.add_argument("--embedding-threads", type=int, default=1, metavar="N",
                        help="threads each extraction process gives a pretrained embedding's model (default 1)")
     recipe = p.add_argument_group("recipe: a preset, and any of its settings overridden (defaults: the preset's)")
-    recipe.add_argument("--preset", choices=tuple(PRESETS), default="default",
+    recipe.add_argument("--preset", choices=tuple(PRESETS),
                         help="default: a logistic regression on BirdNET's embedding (seconds of training); best: the same, "
                         "validated out of fold on 5 group folds; scratch: nothing pretrained (a cnn blended with a logistic "
-                        "regression and an SVM on log-Mel statistics; a GPU helps). `--help` lists each preset's settings below")
+                        "regression and an SVM on log-Mel statistics; a GPU helps). Default: default. `--help` lists each "
+                        "preset's settings below")
     recipe.add_argument("--model", choices=(*MODELS, NO_NETWORK),
                         help=f"the network of the blend, or {NO_NETWORK} for a blend without one")
     recipe.add_argument("--width", type=int, help="cnn and resnet: filters in the first stage, doubled per stage")
@@ -100,22 +98,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     augment.add_argument("--mixup", type=float, dest="mixup_alpha", help="mixup Beta(alpha, alpha); 0 is off")
     augment.add_argument("--label-smoothing", type=float)
     audio = p.add_argument_group("audio")
-    audio.add_argument("--fit-mode", choices=FIT_MODES, default=DEFAULT_AUDIO.fit_mode,
+    audio.add_argument("--fit-mode", choices=FIT_MODES,
                        help=f"bring short clips to {DEFAULT_AUDIO.duration:g} s by looping or silence (default {DEFAULT_AUDIO.fit_mode})")
     runs = p.add_argument_group("existing runs")
     runs.add_argument("--predict-only", action="store_true", help="write a submission from a saved run, no training; nothing is written into the run folder")
     runs.add_argument("--model-path", metavar="RUN_DIR", help="the saved run for --predict-only")
-    runs.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch")
+    runs.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch, "
+                      "with the recipe in its config.json")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and C++ log lines")
     p.epilog = "presets:\n" + "\n".join(f"  {name}: {describe_preset(name)}" for name in PRESETS)
     args = p.parse_args(argv)
     if args.predict_only and not args.model_path:
         p.error("--predict-only needs --model-path RUN_DIR")
+    if args.demo and args.data:
+        p.error("--demo and --data exclude each other: --demo runs on the synthetic demo, --data on your competition")
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in (*RECIPE_OPTIONS, "preset", "fit_mode") if getattr(args, name) is not None]
+        given += [flag for flag, on in (("--predict-only", args.predict_only), ("--run-dir", args.run_dir),
+                                          ("--overwrite", args.overwrite), ("--demo", args.demo)) if on]
+        if given:
+            p.error(f"--resume continues {args.resume} as its config.json says; {', '.join(given)} would change that run: "
+                    f"start a new one instead (another --run-dir, or --overwrite)")
     if args.width is not None and args.model in PRETRAINABLE_MODELS:
         p.error(f"--width is for cnn and resnet; {args.model} keeps keras.applications' widths")
     return args
 
 
-def options_from_args(args: argparse.Namespace) -> ClassificationOptions:
+def options_from_args(args: argparse.Namespace):
+    """The pipeline's options (pipeline.ClassificationOptions) for parsed arguments."""
+    from freqquest.pipeline import ClassificationOptions
+
     return ClassificationOptions(
         data=args.data,
         demo=args.demo,
@@ -127,21 +139,21 @@ def options_from_args(args: argparse.Namespace) -> ClassificationOptions:
         predict_only=args.predict_only,
         model_path=args.model_path,
         resume=args.resume,
-        audio=AudioConfig(fit_mode=args.fit_mode),
-        train=preset_config(args.preset, **{name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}),
+        overwrite=args.overwrite,
+        audio=AudioConfig(fit_mode=args.fit_mode or DEFAULT_AUDIO.fit_mode),
+        train=preset_config(args.preset or "default",
+                            **{name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}),
     )
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = parse_args(argv)
-    try:
-        options = options_from_args(args)
-        run_classification(options)
-    except (CompetitionError, SubmissionError, FileNotFoundError, ValueError) as error:
-        logging.getLogger("freqquest").error("error: %s", error)
-        return 2
-    return 0
+    args = parse_args(argv)  # before anything imports TensorFlow: --help and mistakes answer at once
+    from freqquest import scripts
+
+    scripts.start(args.verbose)
+    from freqquest.pipeline import run_classification
+
+    return scripts.run_guarded(lambda: run_classification(options_from_args(args)))
 
 
 if __name__ == "__main__":

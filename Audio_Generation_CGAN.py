@@ -9,15 +9,9 @@ makes, and measure how good it is.
   python Audio_Generation_CGAN.py --evaluate runs/gan1 [--classifier-run runs/<classifier run>]
 """
 import argparse
-import logging
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from freqquest.config import GAN_LOSSES, PRESETS, AudioConfig, GanConfig, preset_config  # noqa: E402
-from freqquest.dataset import CompetitionError  # noqa: E402
-from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training  # noqa: E402
+from freqquest.config import GAN_LOSSES, PRESETS, AudioConfig, GanConfig, preset_config
 
 GAN_OPTIONS = ("loss", "epochs", "batch_size", "latent_dim", "width", "g_learning_rate", "d_learning_rate",
                "mode_seeking_weight", "seed", "sample_every", "griffin_lim_iters", "diff_augment")
@@ -29,16 +23,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     where = p.add_argument_group("data and outputs")
     where.add_argument("--data", metavar="DIR", help="competition root; default: search ./data, /kaggle/input, /content, else the demo")
     where.add_argument("--demo", action="store_true", help="train on the synthetic demo competition")
-    where.add_argument("--run-dir", metavar="DIR", help="where the run goes (default runs/<time>-cgan-<loss>)")
+    where.add_argument("--run-dir", metavar="DIR", help="where the run goes (default runs/<time>-cgan-<loss>); a folder "
+                       "that holds a run is refused, unless --overwrite")
+    where.add_argument("--overwrite", action="store_true", help="clear a --run-dir that holds a run before this one starts")
     where.add_argument("--cache-dir", metavar="DIR", help="feature cache (default ./cache)")
     where.add_argument("--workers", type=int, metavar="N", help="processes for features and Griffin-Lim (default: all cores)")
-    gan = p.add_argument_group("the GAN")
-    gan.add_argument("--loss", choices=GAN_LOSSES, default=defaults.loss,
+    gan = p.add_argument_group("the GAN (with --resume only --epochs, to train on to that many)")
+    gan.add_argument("--loss", choices=GAN_LOSSES,
                      help=f"bce: the classic CGAN; hinge: with spectral normalization; wgan-gp: Wasserstein with gradient penalty (default {defaults.loss})")
     for name in GAN_OPTIONS[1:-1]:
         value = getattr(defaults, name)
-        gan.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"(default {value})")
-    gan.add_argument("--diff-augment", action=argparse.BooleanOptionalAction, default=defaults.diff_augment,
+        gan.add_argument("--" + name.replace("_", "-"), type=type(value), help=f"(default {value})")
+    gan.add_argument("--diff-augment", action=argparse.BooleanOptionalAction,
                      help="the discriminator sees real and generated clips randomly rolled and partly silenced "
                      f"(DiffAugment; default {'on' if defaults.diff_augment else 'off'})")
     runs = p.add_argument_group("existing runs")
@@ -53,31 +49,46 @@ def parse_args(argv=None) -> argparse.Namespace:
                       default="scratch", help="the classification preset of the networks the evaluation trains (default: scratch)")
     runs.add_argument("--classifier-run", metavar="RUN", help="a classifier run whose model labels and embeds the clips "
                       "(default: the real-only classifier trained during the evaluation)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and C++ log lines")
     args = p.parse_args(argv)
     if sum(map(bool, (args.resume, args.generate, args.evaluate))) > 1:
         p.error("--resume, --generate and --evaluate exclude each other")
+    if args.demo and args.data:
+        p.error("--demo and --data exclude each other: --demo trains on the synthetic demo, --data on your competition")
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in GAN_OPTIONS if name != "epochs" and getattr(args, name) is not None]
+        given += [flag for flag, on in (("--run-dir", args.run_dir), ("--overwrite", args.overwrite), ("--demo", args.demo)) if on]
+        if given:
+            p.error(f"--resume continues {args.resume} as its config.json says (--epochs aside, which trains on to that many); "
+                    f"{', '.join(given)} would change that run: start a new one instead")
     return args
 
 
+def gan_config(args: argparse.Namespace) -> GanConfig:
+    return GanConfig(**{name: getattr(args, name) for name in GAN_OPTIONS if getattr(args, name) is not None})
+
+
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = parse_args(argv)
-    try:
+    args = parse_args(argv)  # before anything imports TensorFlow: --help and mistakes answer at once
+    from freqquest import scripts
+
+    scripts.start(args.verbose)
+    from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training
+
+    def work():
         if args.generate:
             generate(args.generate, args.per_class, args.out, workers=args.workers)
         elif args.evaluate:
             print(format_evaluation(evaluate_gan(args.evaluate, per_class=args.eval_per_class, classifier_run=args.classifier_run,
                                                  workers=args.workers, preset=args.eval_preset)))
         else:
-            gan = GanConfig(**{name: getattr(args, name) for name in GAN_OPTIONS})
             run_gan_training(GanOptions(
                 data=args.data, demo=args.demo, run_dir=args.run_dir, cache_dir=args.cache_dir, workers=args.workers,
-                resume=args.resume, evaluate=not args.no_evaluate, eval_per_class=args.eval_per_class, eval_preset=args.eval_preset,
-                classifier_run=args.classifier_run, audio=AudioConfig(), gan=gan))
-    except (CompetitionError, FileNotFoundError, ValueError) as error:
-        logging.getLogger("freqquest").error("error: %s", error)
-        return 2
-    return 0
+                resume=args.resume, resume_epochs=args.epochs if args.resume else None, overwrite=args.overwrite,
+                evaluate=not args.no_evaluate, eval_per_class=args.eval_per_class, eval_preset=args.eval_preset,
+                classifier_run=args.classifier_run, audio=AudioConfig(), gan=gan_config(args)))
+
+    return scripts.run_guarded(work)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from freqquest.features import FeatureStore  # noqa: E402
 from freqquest.inference import average_members, predict_members, to_class_names  # noqa: E402
 from freqquest.inputs import extract_clip_set  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
-from freqquest.recordings import link_distance, recording_fingerprints, vote_by_recording  # noqa: E402
+from freqquest.recordings import KnownRecordings, recording_fingerprints, vote_by_recording  # noqa: E402
 from freqquest.submission import make_submission, write_submission  # noqa: E402
 from freqquest.training import HISTORY, fold_dir, load_blend  # noqa: E402
 
@@ -109,7 +109,7 @@ class TestView:
     members: dict  # name -> probabilities of the readable test clips, bandwidth-matched where the run matches
     unmatched: dict  # the same without bandwidth matching
     fingerprints: np.ndarray
-    link: float | None
+    known: KnownRecordings
     paths: list
     ok: np.ndarray
     fallback: str
@@ -118,7 +118,7 @@ class TestView:
         """The leaderboard's accuracy of the blend of `names` (the fallback class for unreadable clips)."""
         probabilities = average_members({n: (self.members if matched else self.unmatched)[n] for n in names})
         if vote:
-            probabilities = vote_by_recording(probabilities, self.fingerprints, self.link)
+            probabilities = vote_by_recording(probabilities, self.fingerprints, self.known)
         readable = [p for p, ok in zip(self.paths, self.ok) if ok]
         predicted = dict(zip(readable, to_class_names(probabilities, self.competition.classes, np.ones(len(readable), bool),
                                                       self.fallback)))
@@ -141,10 +141,11 @@ def test_view(run_dir, root, competition, store) -> TestView:
     members = predict_members(blend, readable, config.tta, rates[test.ok])
     unmatched = predict_members(blend, readable, config.tta)
     train = store.log_mels(competition.train_paths, "train log-Mels")
-    link = link_distance(recording_fingerprints(train.features[train.ok], store.audio),
-                         np.asarray(competition.train_groups)[train.ok])
+    known = KnownRecordings.of_training_clips(recording_fingerprints(train.features[train.ok], store.audio),
+                                              competition.train_labels[train.ok], np.asarray(competition.train_groups)[train.ok],
+                                              len(competition.classes))
     return TestView(run_dir, root, competition, members, unmatched, recording_fingerprints(readable.log_mels, store.audio),
-                    link, test.paths, test.ok, saved["fallback_class"])
+                    known, test.paths, test.ok, saved["fallback_class"])
 
 
 def ablation_rows(view: TestView) -> dict:

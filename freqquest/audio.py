@@ -1,9 +1,12 @@
-"""Robust loading of one clip: any sample rate, channel count, bit depth; WAV, FLAC or OGG.
+"""Robust loading of one clip: any sample rate, channel count, bit depth; WAV, FLAC, OGG or MP3
+(what the installed libsndfile decodes: MP3 from libsndfile 1.1, which soundfile 0.12+ ships).
 
 Every clip leaves here as float32 mono at the AudioConfig rate and exactly
 `config.n_samples` long, or raises AudioLoadError naming the file and what is wrong.
 """
+import dataclasses
 import os
+import struct
 
 import librosa
 import numpy as np
@@ -19,14 +22,68 @@ class AudioLoadError(Exception):
         super().__init__(f"{self.path}: {reason}")
 
 
-def probe(path) -> str | None:
-    """Read only the header; return None when the file looks loadable, else the reason."""
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What a file's header says, read without decoding its audio."""
+
+    sample_rate: int
+    frames: int  # the frames the file holds
+    promised_frames: int | None = None  # a WAV header's promise (its data chunk's size), where it makes one
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def truncated(self) -> bool:
+        """The header promises more audio than the file holds (a cut download or copy)."""
+        return self.promised_frames is not None and self.promised_frames > self.frames
+
+    def note(self) -> str | None:
+        """What a person should know about a file that loads: cut short, or hardly any audio."""
+        if self.truncated:
+            return (f"truncated: its header promises {self.promised_frames / self.sample_rate:.2f} s, "
+                    f"the file holds {self.seconds:.2f} s")
+        return None
+
+
+def read_header(path) -> Header:
+    """The header of a file that looks loadable; AudioLoadError naming the reason otherwise."""
     try:
         info = sf.info(str(path))
     except Exception as error:  # libsndfile raises several types for broken headers
-        return _reason(path, error)
+        raise AudioLoadError(path, _reason(path, error)) from None
     if info.frames == 0:
-        return "the file holds no audio samples"
+        raise AudioLoadError(path, "the file holds no audio samples")
+    return Header(int(info.samplerate), int(info.frames), _promised_wav_frames(path))
+
+
+def probe(path) -> str | None:
+    """Read only the header; return None when the file looks loadable, else the reason."""
+    try:
+        read_header(path)
+    except AudioLoadError as error:
+        return error.reason
+    return None
+
+
+def _promised_wav_frames(path) -> int | None:
+    """The frames a RIFF/WAVE header's data chunk promises; None for other files. libsndfile
+    quietly reports what a truncated file holds instead."""
+    with open(path, "rb") as f:
+        riff = f.read(12)
+        if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while len(chunk := f.read(8)) == 8:
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt " and size >= 14:
+                block_align = struct.unpack("<H", f.read(14)[12:14])[0]
+                f.seek(size - 14 + size % 2, os.SEEK_CUR)
+            elif name == b"data":
+                return size // block_align if block_align and size != 0xFFFFFFFF else None
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)
     return None
 
 
@@ -65,17 +122,43 @@ def native_rate(path) -> int | None:
         return None
 
 
+def decode(path) -> tuple[np.ndarray, int]:
+    """A file as float32 mono at its own sample rate, NaN and inf silenced."""
+    samples, rate = read_audio(path)
+    return np.nan_to_num(to_mono(samples), nan=0.0, posinf=0.0, neginf=0.0), rate
+
+
+def resample(clip: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return clip
+    return librosa.resample(clip, orig_sr=rate, target_sr=target, res_type="soxr_hq").astype(np.float32, copy=False)
+
+
 def load_clip(path, config: AudioConfig, band_limit: int | None = None) -> np.ndarray:
     """`band_limit` (a sample rate): a clip recorded above it is first resampled down to it, so it
     holds only what a recording at that rate could (bandwidth.py)."""
-    samples, rate = read_audio(path)
-    clip = np.nan_to_num(to_mono(samples), nan=0.0, posinf=0.0, neginf=0.0)
+    clip, rate = decode(path)
     if band_limit is not None and rate > band_limit:
-        clip = librosa.resample(clip, orig_sr=rate, target_sr=band_limit, res_type="soxr_hq")
-        rate = band_limit
-    if rate != config.sample_rate:
-        clip = librosa.resample(clip, orig_sr=rate, target_sr=config.sample_rate, res_type="soxr_hq")
-    return fit_length(clip.astype(np.float32, copy=False), config.n_samples, config.fit_mode)
+        clip, rate = resample(clip, rate, band_limit), band_limit
+    return fit_length(resample(clip, rate, config.sample_rate).astype(np.float32, copy=False), config.n_samples, config.fit_mode)
+
+
+def window_starts(seconds: float, window: float, hop: float) -> np.ndarray:
+    """Where the windows of a clip `seconds` long start, `hop` apart, each `window` long; the last
+    one ends where the clip does. A clip no longer than one window has one, at 0."""
+    if seconds <= window:
+        return np.zeros(1)
+    starts = np.arange(0.0, seconds - window + 1e-9, hop)
+    return starts if starts[-1] + window >= seconds - 1e-9 else np.append(starts, seconds - window)
+
+
+def cut_windows(clip: np.ndarray, starts: np.ndarray, config: AudioConfig) -> np.ndarray:
+    """(windows, config.n_samples): the clip (at config's rate) from each start; a clip no longer
+    than one window is fitted to it as load_clip fits it."""
+    n = config.n_samples
+    if len(clip) <= n:
+        return fit_length(clip, n, config.fit_mode)[None]
+    return np.stack([fit_length(clip[int(round(s * config.sample_rate)):][:n], n, config.fit_mode) for s in starts])
 
 
 def _reason(path, error) -> str:

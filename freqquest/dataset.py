@@ -7,6 +7,7 @@ test IDs in sample_submission order; and a preflight check of all of it before t
 """
 import collections
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -14,13 +15,20 @@ import re
 import numpy as np
 import pandas as pd
 
-from .audio import probe
+from .audio import AudioLoadError, read_header
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 # UrbanSound8K names: <freesound id>-<class id>-<occurrence>-<slice>; slices share a recording.
 US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
+# Training files holding less audio than this are skipped: they hardly carry their class. The birdnet
+# member fitted on full clips recognizes real clips cut to 0.01 / 0.05 / 0.1 / 0.25 s (looped to 4 s)
+# at 0.28-0.32 / 0.35-0.44 / 0.39-0.46 / 0.62-0.65, against 0.84-0.89 whole (both directions of the
+# shared folds; chance is 0.2; benchmarks/README.md).
+MIN_TRAIN_SECONDS = 0.1
+# Most sample_submission.csv IDs without a file means the IDs and the files name clips differently.
+MAX_MISSING_TEST_SHARE = 0.5
 
 
 class CompetitionError(Exception):
@@ -38,6 +46,7 @@ class Competition:
     test_paths: list  # None where an ID has no file in test/test
     unlisted_test_files: list  # in test/test but not in sample_submission.csv
     has_sample_submission: bool
+    ignored_files: dict = dataclasses.field(default_factory=dict)  # path -> why it is not read (not an audio file name)
 
     def class_counts(self) -> dict:
         counts = collections.Counter(self.train_labels.tolist())
@@ -49,10 +58,24 @@ class PreflightReport:
     unreadable_train: dict  # path -> reason
     unreadable_test: dict  # test ID -> reason
     missing_test_files: list  # IDs in sample_submission.csv without a file
+    short_train: dict = dataclasses.field(default_factory=dict)  # path -> note: too little audio to learn from, skipped
+    train_notes: dict = dataclasses.field(default_factory=dict)  # path -> note (truncated), used all the same
+    test_notes: dict = dataclasses.field(default_factory=dict)  # test ID -> note (truncated, very short), predicted all the same
+    duplicate_train: list = dataclasses.field(default_factory=list)  # groups of training files with identical content
 
     @property
     def clean(self) -> bool:
-        return not (self.unreadable_train or self.unreadable_test or self.missing_test_files)
+        return not (self.unreadable_train or self.unreadable_test or self.missing_test_files or self.short_train
+                    or self.train_notes or self.test_notes or self.duplicate_train)
+
+    @property
+    def skipped_train(self) -> dict:
+        """The training files left out, with the reason: unreadable, or too short to learn from."""
+        return self.unreadable_train | self.short_train
+
+    def duplicate_copies(self) -> set:
+        """Every duplicate but the first of its group: what a statistic over distinct clips leaves out."""
+        return {path for group in self.duplicate_train for path in group[1:]}
 
 
 def recording_id(relative_path: str) -> str:
@@ -66,13 +89,19 @@ def is_competition_root(path) -> bool:
     return os.path.isdir(os.path.join(path, "train", "train")) and os.path.isdir(os.path.join(path, "test", "test"))
 
 
-def _audio_files(directory) -> list:
-    return sorted(
-        name
-        for name in os.listdir(directory)
-        if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
-        and os.path.isfile(os.path.join(directory, name))
-    )
+def _list_files(directory) -> tuple[list, dict]:
+    """(audio file names, sorted; {path: why it is ignored} for the other files). Hidden files are
+    the file system's (.DS_Store), not the user's, and are passed over."""
+    audio, ignored = [], {}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        if name.lower().endswith(AUDIO_EXTENSIONS):
+            audio.append(name)
+        else:
+            ignored[path] = f"not an audio file name (reads {', '.join(AUDIO_EXTENSIONS)})"
+    return audio, ignored
 
 
 def scan_competition(root) -> Competition:
@@ -83,14 +112,16 @@ def scan_competition(root) -> Competition:
             f"and {os.path.join(root, 'test', 'test')}/*.wav"
         )
     train_dir = os.path.join(root, "train", "train")
-    classes, paths, labels, groups = [], [], [], []
+    classes, paths, labels, groups, ignored = [], [], [], [], {}
     for name in sorted(os.listdir(train_dir)):
         class_dir = os.path.join(train_dir, name)
         if name.startswith(".") or not os.path.isdir(class_dir):
             continue
-        files = _audio_files(class_dir)
+        files, passed_over = _list_files(class_dir)
+        ignored |= passed_over
         if not files:
-            log.warning("class folder %s holds no audio files; ignoring it", class_dir)
+            log.warning("class folder %s holds no audio files%s; ignoring it", class_dir,
+                        f" ({len(passed_over)} other file(s))" if passed_over else "")
             continue
         label = len(classes)
         classes.append(name)
@@ -102,18 +133,23 @@ def scan_competition(root) -> Competition:
         raise CompetitionError(f"{train_dir} needs at least two class folders with audio files, found {classes}")
 
     test_dir = os.path.join(root, "test", "test")
-    test_files = _audio_files(test_dir)
+    test_files, passed_over = _list_files(test_dir)
+    ignored |= passed_over
     sample_path = os.path.join(root, "sample_submission.csv")
     has_sample = os.path.isfile(sample_path)
     if has_sample:
-        sample = read_sample_submission(sample_path)
-        test_ids = sample["ID"].tolist()
+        test_ids = read_sample_submission(sample_path)["ID"].tolist()
     else:
         log.warning("%s not found: the submission will list the files of %s in sorted order", sample_path, test_dir)
         test_ids = list(test_files)
-    on_disk = set(test_files)
-    test_paths = [os.path.join(test_dir, i) if i in on_disk else None for i in test_ids]
-    listed = set(test_ids)
+    files_of = _files_of_ids(test_ids, test_files)
+    missing = [i for i in test_ids if files_of[i] is None]
+    if has_sample and test_ids and len(missing) > MAX_MISSING_TEST_SHARE * len(test_ids):
+        example = f"e.g. the ID {missing[0]!r}, while {test_dir} holds " + (
+            f"files such as {test_files[0]!r}" if test_files else "no audio files")
+        raise CompetitionError(f"{len(missing)} of the {len(test_ids)} IDs of {sample_path} name no file in {test_dir} "
+                               f"({example}): the IDs must be the test files' names")
+    used = set(files_of.values())
     return Competition(
         root=root,
         classes=classes,
@@ -121,10 +157,21 @@ def scan_competition(root) -> Competition:
         train_labels=np.array(labels, dtype=np.int64),
         train_groups=groups,
         test_ids=test_ids,
-        test_paths=test_paths,
-        unlisted_test_files=[f for f in test_files if f not in listed],
+        test_paths=[os.path.join(test_dir, files_of[i]) if files_of[i] else None for i in test_ids],
+        unlisted_test_files=[f for f in test_files if f not in used],
         has_sample_submission=has_sample,
+        ignored_files=ignored,
     )
+
+
+def _files_of_ids(test_ids: list, test_files: list) -> dict:
+    """ID -> the test file it names: the file of that name, else the one audio file whose name is the
+    ID plus an extension (IDs written without '.wav'), else None."""
+    on_disk = set(test_files)
+    by_stem = collections.defaultdict(list)
+    for name in test_files:
+        by_stem[os.path.splitext(name)[0]].append(name)
+    return {i: i if i in on_disk else by_stem[i][0] if len(by_stem.get(i, ())) == 1 else None for i in test_ids}
 
 
 def read_sample_submission(path) -> pd.DataFrame:
@@ -141,13 +188,66 @@ def read_sample_submission(path) -> pd.DataFrame:
 
 
 def preflight(competition: Competition) -> PreflightReport:
-    """Read every header before any training, so broken files surface in seconds, not hours."""
-    unreadable_train = {p: r for p in competition.train_paths if (r := probe(p))}
-    unreadable_test = {
-        i: r for i, p in zip(competition.test_ids, competition.test_paths) if p is not None and (r := probe(p))
-    }
-    missing = [i for i, p in zip(competition.test_ids, competition.test_paths) if p is None]
-    return PreflightReport(unreadable_train, unreadable_test, missing)
+    """Read every header before any training, so broken files surface in seconds, not hours:
+    unreadable, truncated and very short files, and training files with identical content."""
+    report = PreflightReport({}, {}, [i for i, p in zip(competition.test_ids, competition.test_paths) if p is None])
+    for path in competition.train_paths:
+        try:
+            header = read_header(path)
+        except AudioLoadError as error:
+            report.unreadable_train[path] = error.reason
+            continue
+        if header.seconds < MIN_TRAIN_SECONDS:
+            report.short_train[path] = f"only {header.seconds:.3f} s of audio, below the {MIN_TRAIN_SECONDS} s a training clip needs"
+        elif header.note():
+            report.train_notes[path] = header.note()
+    for ident, path in zip(competition.test_ids, competition.test_paths):
+        if path is None:
+            continue
+        try:
+            header = read_header(path)
+        except AudioLoadError as error:
+            report.unreadable_test[ident] = error.reason
+            continue
+        note = header.note() or (f"only {header.seconds:.3f} s of audio, looped to fill the clip: a guess"
+                                 if header.seconds < MIN_TRAIN_SECONDS else None)
+        if note:
+            report.test_notes[ident] = note
+    report.duplicate_train = identical_files([p for p in competition.train_paths if p not in report.unreadable_train])
+    return report
+
+
+def identical_files(paths: list) -> list:
+    """Groups (in `paths` order) of two or more files with the same bytes."""
+    by_size = collections.defaultdict(list)
+    for path in paths:
+        by_size[os.path.getsize(path)].append(path)
+    by_digest = collections.defaultdict(list)
+    for same_size in (group for group in by_size.values() if len(group) > 1):
+        for path in same_size:
+            with open(path, "rb") as f:
+                by_digest[hashlib.sha1(f.read()).hexdigest()].append(path)
+    return sorted((group for group in by_digest.values() if len(group) > 1), key=lambda g: paths.index(g[0]))
+
+
+def check_trainable(competition: Competition, report: PreflightReport, n_splits: int) -> None:
+    """What training needs of the data, checked before any work: every class at least 2 usable
+    training files, and at least `n_splits` recordings for the folds (or the validation split)."""
+    usable = [p not in report.skipped_train for p in competition.train_paths]
+    counts = collections.Counter(label for label, ok in zip(competition.train_labels.tolist(), usable) if ok)
+    thin = [f"{name} ({counts.get(k, 0)})" for k, name in enumerate(competition.classes) if counts.get(k, 0) < 2]
+    if thin:
+        raise CompetitionError(f"every class needs at least 2 usable training files to be learned and validated; "
+                               f"these have fewer: {', '.join(thin)}")
+    recordings = {g for g, ok in zip(competition.train_groups, usable) if ok}
+    if len(recordings) < n_splits:
+        raise CompetitionError(f"the recipe splits the training clips {n_splits} ways by recording, but they come from "
+                               f"{len(recordings)} recordings: use fewer --folds (or a larger --val-fraction)")
+    for k, name in enumerate(competition.classes):
+        own = {g for g, label, ok in zip(competition.train_groups, competition.train_labels, usable) if ok and label == k}
+        if len(own) == 1:
+            log.warning("class %s comes from a single recording: the clips that validate it are judged by models that "
+                        "never heard the class", name)
 
 
 def describe(competition: Competition, report: PreflightReport) -> str:
@@ -158,10 +258,20 @@ def describe(competition: Competition, report: PreflightReport) -> str:
     lines.append(f"test: {len(competition.test_ids)} IDs")
     for path, reason in report.unreadable_train.items():
         lines.append(f"  unreadable train file, skipped: {path}: {reason}")
+    for path, note in report.short_train.items():
+        lines.append(f"  train file too short, skipped: {path}: {note}")
+    for path, note in report.train_notes.items():
+        lines.append(f"  train file used as it is: {path}: {note}")
+    for group in report.duplicate_train:
+        lines.append(f"  train files with identical content: {' = '.join(group)}")
     for ident, reason in report.unreadable_test.items():
         lines.append(f"  unreadable test file, gets the fallback class: {ident}: {reason}")
+    for ident, note in report.test_notes.items():
+        lines.append(f"  test file predicted as it is: {ident}: {note}")
     for ident in report.missing_test_files:
         lines.append(f"  in sample_submission.csv but not in test/test, gets the fallback class: {ident}")
     for name in competition.unlisted_test_files:
         lines.append(f"  in test/test but not in sample_submission.csv, not predicted: {name}")
+    for path, reason in competition.ignored_files.items():
+        lines.append(f"  not read: {path}: {reason}")
     return "\n".join(lines)

@@ -49,10 +49,10 @@ def output_base() -> str:
     return KAGGLE_WORKING if on_kaggle() else "."
 
 
-def default_submission_path() -> str:
-    if on_kaggle():
-        return os.path.join(KAGGLE_WORKING, "submission.csv")
-    return os.path.join("submissions", "submission.csv")
+def default_submission_path(demo: bool = False) -> str:
+    """submission.csv, or for a demo run demo_submission.csv: a demo never replaces a real submission."""
+    name = "demo_submission.csv" if demo else "submission.csv"
+    return os.path.join(KAGGLE_WORKING if on_kaggle() else "submissions", name)
 
 
 def default_run_dir(recipe_name: str) -> str:

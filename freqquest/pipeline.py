@@ -1,7 +1,6 @@
 """The classification run, step by step: find the data, check it, extract features, split,
 train, evaluate, predict, write the submission. The script and the notebooks call this."""
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -12,18 +11,20 @@ import pandas as pd
 from . import paths
 from .bandwidth import match_bandwidth, native_rates, readable_rates
 from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
-from .dataset import Competition, CompetitionError, describe, is_competition_root, preflight, scan_competition
+from .dataset import Competition, CompetitionError, check_trainable, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
 from .embeddings import get_embedder
 from .features import FeatureStore
 from .inference import Blend, average_members, predict_members, to_class_names
 from .inputs import extract_clip_set
-from .io import atomic_path, write_text_atomic
+from .io import atomic_path, check_file_writable, check_folder_writable
 from .models.efficientnet import weights_file
-from .recordings import link_distance, recording_fingerprints, vote_by_recording
+from .recordings import KnownRecordings, recording_fingerprints, vote_by_recording
+from .runs import RunInterrupted, claim_run_folder, require_complete, write_summary
+from .splits import n_splits
 from .reports import evaluate, plot_history, write_evaluation
 from .submission import make_submission, write_submission
-from .training import (BEST_MODEL, HISTORY, describe_strategy, fit_classical_on_all, fold_dir, load_blend, select_strategy,
+from .training import (HISTORY, describe_strategy, fit_classical_on_all, fold_dir, load_blend, select_strategy,
                        train_folds)
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ DEMO_BANNER = """
 ==========================================================================================
   DEMO RUN ON SYNTHETIC AUDIO: no competition data was found{where}.
   The demo competition in {root} is made of synthetic sounds; its accuracy says
-  nothing about real recordings.
+  nothing about real recordings. Its submission is written as demo_submission.csv.
   {hint}
 ==========================================================================================
 """
@@ -53,6 +54,7 @@ class ClassificationOptions:
     predict_only: bool = False
     model_path: str | None = None
     resume: str | None = None
+    overwrite: bool = False  # a --run-dir that holds a run is cleared first, not refused
     audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
@@ -63,9 +65,11 @@ class RunResult:
     submission_path: str
     demo: bool
     val_accuracy: float | None
-    unreadable_train: dict
+    fallback_class: str  # what a test ID without a usable clip gets
+    skipped_train: dict  # path -> why it was left out (unreadable, too short)
     unreadable_test: dict
     missing_test: list
+    test_notes: dict = dataclasses.field(default_factory=dict)  # test ID -> what to know of its clip, predicted all the same
     fold_accuracies: list = dataclasses.field(default_factory=list)
     member_accuracies: dict = dataclasses.field(default_factory=dict)  # validation accuracy of each blended member
     accuracy_before_vote: float | None = None  # the blend's validation accuracy without the recording vote
@@ -91,16 +95,12 @@ def locate_competition(data=None, demo=False) -> tuple[str, bool]:
     return root, True
 
 
-def check_writable(path) -> None:
-    """Fail now, not after training, if an output cannot be written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    probe_file = os.path.join(directory, ".freqquest-write-check")
-    open(probe_file, "w").close()
-    os.remove(probe_file)
+RESUME_COMMAND = "python Audio_Classification_Kaggle.py --resume {run_dir}"
 
 
 def run_classification(options: ClassificationOptions) -> RunResult:
+    """Everything is checked before any work: the data (preflight), the outputs, the recipe
+    against the data, the models it needs; then the run folder is claimed and the run goes."""
     started = time.time()
     if options.resume:
         saved = read_run_config(options.resume)
@@ -111,26 +111,47 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     if options.predict_only:
         if not options.model_path:
             raise ValueError("--predict-only needs --model-path RUN_DIR (a finished run folder with config.json and fold_*/model.keras)")
+        require_complete(options.model_path, RESUME_COMMAND.format(run_dir=options.model_path))
         options = dataclasses.replace(options, audio=read_run_config(options.model_path)["audio"])
 
     root, demo = locate_competition(options.data, options.demo)
     competition = scan_competition(root)
     report = preflight(competition)
     log.info(describe(competition, report))
-    out = options.out or paths.default_submission_path()
-    check_writable(out)
+    out = options.out or paths.default_submission_path(demo)
+    check_file_writable(out, "--out")
     store = FeatureStore(options.audio, options.cache_dir or paths.default_cache_dir(), options.workers, options.embedding_threads)
+    check_folder_writable(store.cache_dir, "--cache-dir")
 
     if options.predict_only:
         return _predict_only(options, competition, report, out, store, demo)
 
-    if options.train.weights:
-        log.info("%s starts from the weights in %s", options.train.model, weights_file(options.train.weights))
-    check_embeddings(options.train)
-    run_dir = options.run_dir or paths.default_run_dir("+".join(options.train.member_names))
-    os.makedirs(run_dir, exist_ok=True)
-    check_writable(os.path.join(run_dir, BEST_MODEL))
+    config = options.train
+    check_trainable(competition, report, n_splits(config.folds, config.val_fraction))
+    if config.weights:
+        log.info("%s starts from the weights in %s", config.model, weights_file(config.weights))
+    embedders = check_embeddings(config)
+    run_dir = options.run_dir or paths.default_run_dir("+".join(config.member_names))
+    if options.resume:
+        check_folder_writable(run_dir, "--resume")
+    else:
+        check_folder_writable(run_dir, "--run-dir")
+        claim_run_folder(run_dir, options.overwrite)
+    for embedder in embedders:
+        log.warning("licence: %s", embedder.licence)
+    try:
+        return _train_and_predict(options, competition, report, root, demo, out, store, run_dir, started)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir, f"{run_dir} holds the finished folds and epochs, the feature cache what it "
+                             f"extracted; continue with: {RESUME_COMMAND.format(run_dir=run_dir)}") from None
+    except Exception:
+        log.error("%s is incomplete: once the cause below is fixed, %s continues it", run_dir,
+                  RESUME_COMMAND.format(run_dir=run_dir))
+        raise
 
+
+def _train_and_predict(options: ClassificationOptions, competition: Competition, report, root: str, demo: bool, out: str,
+                       store: FeatureStore, run_dir: str, started: float) -> RunResult:
     timings = {}
     t = time.time()
     embeddings = options.train.embedding_models
@@ -145,7 +166,8 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         for name in sorted(found.keys() - in_preflight.keys()):
             log.warning("unreadable (the header was fine, the audio was not): %s: %s", name, found[name])
 
-    usable = np.flatnonzero(train_set.ok)
+    skipped = report.skipped_train | train_set.failed
+    usable = np.flatnonzero([p not in skipped for p in competition.train_paths])
     labels = competition.train_labels[usable]
     fallback = competition.classes[int(np.bincount(labels, minlength=len(competition.classes)).argmax())]
     if options.resume:
@@ -169,6 +191,8 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     train_rates = native_rates(train_paths)
     prints = recording_fingerprints(x, options.audio) if config.recording_vote else None
     recordings = np.asarray(groups)
+    copies = report.duplicate_copies()
+    distinct = np.array([p not in copies for p in train_paths])  # a duplicate would put the link distance at 0 dB
     for fold, fold_blend, train_idx, val_idx in train_folds(inputs, y, groups, n_classes, config, run_dir, strategy):
         match_bandwidth(fold_blend, config, store, [train_paths[i] for i in train_idx], y[train_idx],
                         train_rates[val_idx], fold_dir(run_dir, fold), judged="validation")
@@ -178,8 +202,9 @@ def run_classification(options: ClassificationOptions) -> RunResult:
         blended = average_members(members)
         val_probabilities[val_idx] = blended
         if config.recording_vote:
-            distance = link_distance(prints[train_idx], recordings[train_idx])
-            val_probabilities[val_idx] = vote_by_recording(blended, prints[val_idx], distance, "validation")
+            fold_distinct = train_idx[distinct[train_idx]]
+            known = KnownRecordings.of_training_clips(prints[fold_distinct], y[fold_distinct], recordings[fold_distinct], n_classes)
+            val_probabilities[val_idx] = vote_by_recording(blended, prints[val_idx], known, "validation")
         fold_accuracies.append(_accuracy(val_probabilities[val_idx], y[val_idx]))
         log.info("fold %d/%d: accuracy %.4f on %d clips of unseen recordings", fold + 1, config.folds,
                  fold_accuracies[-1], len(val_idx))
@@ -207,16 +232,18 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     write_evaluation(run_dir, evaluation, competition.classes, title)
 
     t = time.time()
-    distance = link_distance(prints, recordings) if config.recording_vote else None
-    _write_predictions(test_blend, config, options.audio, competition, test_set, test_rates, distance, fallback, out,
+    known = (KnownRecordings.of_training_clips(prints[distinct], y[distinct], recordings[distinct], n_classes)
+             if config.recording_vote else None)
+    _write_predictions(test_blend, config, options.audio, competition, test_set, test_rates, known, fallback, out,
                        os.path.join(run_dir, TEST_PROBABILITIES))
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
-    result = RunResult(run_dir, out, demo, evaluation["accuracy"], unreadable_train, unreadable_test,
-                       report.missing_test_files, fold_accuracies, member_accuracies,
+    result = RunResult(run_dir, out, demo, evaluation["accuracy"], fallback, skipped, unreadable_test,
+                       report.missing_test_files, report.test_notes, fold_accuracies, member_accuracies,
                        unvoted_accuracy if config.recording_vote else None)
-    _write_summary(result, timings, len(y), int(validated.sum()))
+    write_summary(run_dir, dataclasses.asdict(result) | {"n_train_clips": len(y), "n_validated": int(validated.sum()),
+                                                         "timings": timings})
     log.info(format_summary(result))
     return result
 
@@ -225,13 +252,12 @@ def _test_clips(competition: Competition, store: FeatureStore, embeddings: tuple
     return extract_clip_set(store, [p for p in competition.test_paths if p is not None], embeddings, "test")
 
 
-def check_embeddings(config: TrainConfig) -> None:
-    """Fail now, not after extracting features, if an embedding's model is not installed; print
-    each one's licence once."""
-    for name in config.embedding_models:
-        embedder = get_embedder(name)
+def check_embeddings(config: TrainConfig) -> list:
+    """The recipe's embedders; fails now, not after extracting features, if one's model is not installed."""
+    embedders = [get_embedder(name) for name in config.embedding_models]
+    for embedder in embedders:
         embedder.model_file()
-        log.warning("licence: %s", embedder.licence)
+    return embedders
 
 
 def failed_test_ids(competition: Competition, test_set) -> dict:
@@ -246,12 +272,12 @@ def _fold_plan(config: TrainConfig) -> str:
 
 
 def _write_predictions(blend: Blend, config: TrainConfig, audio: AudioConfig, competition: Competition, test_set, test_rates,
-                       link: float | None, fallback: str, out, probabilities_path) -> None:
+                       known: KnownRecordings | None, fallback: str, out, probabilities_path) -> None:
     """Predict every test ID with the blend of the fold networks (over their test-time views)
     and the classical models (matched to the clip's sample rate where the blend has them),
-    voted over the clips that look like slices of one recording (linked within `link`; when
-    `config.recording_vote` is on), the fallback class where there is no usable clip; write
-    the submission and the blend's probabilities."""
+    voted over the clips that look like slices of one recording (linked with each other and with
+    the `known` training clips; when `config.recording_vote` is on), the fallback class where there
+    is no usable clip; write the submission and the blend's probabilities."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)[test_set.ok]
@@ -259,7 +285,7 @@ def _write_predictions(blend: Blend, config: TrainConfig, audio: AudioConfig, co
     if len(rows):
         blended = average_members(predict_members(blend, readable, config.tta, test_rates[test_set.ok]))
         if config.recording_vote:
-            blended = vote_by_recording(blended, recording_fingerprints(readable.log_mels, audio), link)
+            blended = vote_by_recording(blended, recording_fingerprints(readable.log_mels, audio), known)
         probabilities[rows] = blended
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     usable[rows] = True
@@ -302,28 +328,33 @@ def _predict_only(options, competition, report, out, store, demo) -> RunResult:
                     "bandwidth matching", competition.root, competition.classes, saved["classes"])
         config = dataclasses.replace(config, match_bandwidth=False)
     competition = dataclasses.replace(competition, classes=saved["classes"])
-    check_embeddings(config)
+    for embedder in check_embeddings(config):
+        log.warning("licence: %s", embedder.licence)
     blend = load_blend(options.model_path, config, len(saved["classes"]))
     test_set = _test_clips(competition, store, config.embedding_models)
     test_rates = readable_rates(test_set)
     match_bandwidth(blend, config, store, competition.train_paths, competition.train_labels, test_rates,
                     options.model_path, save=False)
-    link = _training_link_distance(competition, store) if config.recording_vote else None
+    known = _known_recordings(competition, report, store) if config.recording_vote else None
     probabilities_path = probabilities_beside(out)
-    _write_predictions(blend, config, options.audio, competition, test_set, test_rates, link, saved["fallback_class"], out,
+    _write_predictions(blend, config, options.audio, competition, test_set, test_rates, known, saved["fallback_class"], out,
                        probabilities_path)
     log.info("test probabilities: %s", probabilities_path)
-    result = RunResult(options.model_path, out, demo, None, dict(report.unreadable_train),
-                       report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files)
+    result = RunResult(options.model_path, out, demo, None, saved["fallback_class"], {},
+                       report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files,
+                       report.test_notes)
     log.info(format_summary(result))
     return result
 
 
-def _training_link_distance(competition: Competition, store: FeatureStore) -> float | None:
-    """The recording vote's link distance, set on the competition's readable training clips."""
+def _known_recordings(competition: Competition, report, store: FeatureStore) -> KnownRecordings:
+    """The competition's usable training clips (one of each set of duplicates), as the vote knows them."""
     train_set = store.log_mels(competition.train_paths, desc="train log-Mels")
-    return link_distance(recording_fingerprints(train_set.features[train_set.ok], store.audio),
-                         np.asarray(competition.train_groups)[train_set.ok])
+    left_out = report.duplicate_copies() | set(report.skipped_train)
+    kept = train_set.ok & np.array([p not in left_out for p in competition.train_paths], dtype=bool)
+    return KnownRecordings.of_training_clips(recording_fingerprints(train_set.features[kept], store.audio),
+                                             competition.train_labels[kept], np.asarray(competition.train_groups)[kept],
+                                             len(competition.classes))
 
 
 def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -333,11 +364,6 @@ def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 def _describe_members(accuracies: dict) -> str:
     """Each member's accuracy, e.g. 'network 0.6300, logreg 0.7100'."""
     return ", ".join(f"{name} {accuracy:.4f}" for name, accuracy in accuracies.items())
-
-
-def _write_summary(result: RunResult, timings: dict, n_clips: int, n_validated: int) -> None:
-    payload = dataclasses.asdict(result) | {"n_train_clips": n_clips, "n_validated": n_validated, "timings": timings}
-    write_text_atomic(os.path.join(result.run_dir, "summary.json"), json.dumps(payload, indent=2))
 
 
 def format_summary(result: RunResult) -> str:
@@ -354,11 +380,15 @@ def format_summary(result: RunResult) -> str:
             lines.append("  each blended member alone: " + _describe_members(result.member_accuracies))
     lines.append(f"  run folder:  {result.run_dir}")
     lines.append(f"  submission:  {result.submission_path}")
-    if result.unreadable_train:
-        lines.append(f"  {len(result.unreadable_train)} unreadable train file(s), skipped:")
-        lines += [f"    {p}: {r}" for p, r in result.unreadable_train.items()]
+    if result.skipped_train:
+        lines.append(f"  {len(result.skipped_train)} train file(s) skipped:")
+        lines += [f"    {p}: {r}" for p, r in result.skipped_train.items()]
     if result.unreadable_test or result.missing_test:
-        lines.append(f"  {len(result.unreadable_test) + len(result.missing_test)} test ID(s) without a usable clip got the fallback class:")
+        lines.append(f"  {len(result.unreadable_test) + len(result.missing_test)} test ID(s) without a usable clip got the "
+                     f"fallback class, {result.fallback_class} (the most frequent training class):")
         lines += [f"    {i}: {r}" for i, r in result.unreadable_test.items()]
         lines += [f"    {i}: no such file in test/test" for i in result.missing_test]
+    if result.test_notes:
+        lines.append(f"  {len(result.test_notes)} test clip(s) predicted with a warning:")
+        lines += [f"    {i}: {note}" for i, note in result.test_notes.items()]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
@@ -34,8 +35,9 @@ def write_evaluation(run_dir, evaluation: dict, classes: list, title: str) -> No
 
 
 def plot_confusion_matrix(matrix: np.ndarray, classes: list, path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
-    ax.imshow(matrix, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 3, 1.2 * len(classes) + 1.5))
+    shown = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(shown, ax=ax, label="clips")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
@@ -48,20 +50,25 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: list, path, title: str) -
 
 
 def plot_history(history_csv, path) -> None:
+    """The network's loss and accuracy per epoch. The network alone: the run's summary reports the blend."""
     history = pd.read_csv(history_csv)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(history["epoch"] + 1, history[metric], label="train")
+        ax.plot(history["epoch"] + 1, history[metric], marker="o", markersize=3, label="train")
         if f"val_{metric}" in history:
-            ax.plot(history["epoch"] + 1, history[f"val_{metric}"], label="validation")
+            ax.plot(history["epoch"] + 1, history[f"val_{metric}"], marker="o", markersize=3, label="validation")
         ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{metric} of the network alone")
         ax.legend()
+    fig.suptitle("training curves of the network (the run's summary reports the blend of every member)", fontsize=10)
     save_figure(fig, path)
 
 
-def save_figure(fig, path) -> None:
-    fig.tight_layout()
+def save_figure(fig, path, tight: bool = True) -> None:
+    """`tight`: let matplotlib fit the axes (a figure laid out by hand says False)."""
+    if tight:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

@@ -193,7 +193,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert summary["n_train_clips"] == 100 and summary["n_validated"] == 20
     assert list(summary["member_accuracies"]) == ["birdnet"]
     assert "fitting birdnet (one split, 20% of recordings held out) on 100 clips of 50 recordings" in caplog.text
-    first = check_submission(tmp_path / "submissions" / "submission.csv", root, config["classes"])
+    first = check_submission(tmp_path / "submissions" / "demo_submission.csv", root, config["classes"])
     assert len(first) == 30
     validated = pd.read_csv(run / "validation_predictions.csv")
     assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 20

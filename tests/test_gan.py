@@ -15,6 +15,7 @@ from freqquest.gan import evaluation, training
 from freqquest.gan.inversion import log_mel_to_audio, log_mels_to_audio, scale_log_mel, unscale_log_mel, write_wav
 from freqquest.gan.model import ConditionalGAN, build_discriminator, build_generator, mode_seeking_loss
 from freqquest.gan.run import GanOptions, run_gan_training
+from freqquest.runs import RunInterrupted
 from freqquest.models import build_model
 
 from .conftest import SMALL
@@ -207,7 +208,7 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training.CheckpointEveryEpoch, "on_epoch_end", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted, match="the checkpoint of epoch 1"):
         run_gan_training(options)
     monkeypatch.undo()
     assert json.loads((run / "checkpoint" / "epoch.json").read_text())["epochs_done"] == 1

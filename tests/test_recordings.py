@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from freqquest.config import AudioConfig
-from freqquest.recordings import (FINGERPRINT_TOP_HZ, fingerprint_bands, link_distance, recording_fingerprints,
-                                  recording_groups, vote_by_recording, vote_within_groups)
+from freqquest.recordings import (FINGERPRINT_TOP_HZ, KnownRecordings, fingerprint_bands, link_distance,
+                                  recording_fingerprints, recording_groups, vote_by_recording, vote_within_groups)
 
 AUDIO = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
 
@@ -79,20 +79,42 @@ def test_the_vote_needs_one_group_per_clip():
         vote_within_groups(np.zeros((3, 2)), np.array([0, 1]))
 
 
+def known(prints=np.zeros((0, 2)), labels=(), distance=0.2, n_classes=2) -> KnownRecordings:
+    return KnownRecordings(np.asarray(prints, np.float32), np.asarray(labels, np.int64), n_classes, distance)
+
+
 def test_vote_by_recording_groups_by_fingerprint_and_says_how_many(caplog):
     probabilities = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=np.float32)
     prints = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]])
     with caplog.at_level(logging.INFO, logger="freqquest.recordings"):
-        voted = vote_by_recording(probabilities, prints, 0.2, "validation")
+        voted = vote_by_recording(probabilities, prints, known(), "validation")
     np.testing.assert_allclose(voted, [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
-    assert ("2 of 3 validation clips in 1 group(s) of 2 or more (largest 2), linked within 0.20 dB (Euclidean, over "
-            "the 2 Mel bands below 3500 Hz") in caplog.text
-    assert vote_by_recording(np.zeros((0, 2)), np.zeros((0, 2)), 0.2).shape == (0, 2)
+    assert ("2 of 3 validation clips in 1 group(s) of 2 or more (largest 2), 0 linked with training clips; within 0.20 dB "
+            "(Euclidean, over the 2 Mel bands below 3500 Hz") in caplog.text
+    assert vote_by_recording(np.zeros((0, 2)), np.zeros((0, 2)), known()).shape == (0, 2)
+
+
+def test_training_clips_vote_with_their_labels():
+    """A test clip within the link distance of training slices of its recording (a random split)
+    gets their label in its group's mean; a clip linked to none keeps its own probabilities."""
+    probabilities = np.array([[0.6, 0.4], [0.5, 0.5]], dtype=np.float32)
+    prints = np.array([[0.0, 0.0], [5.0, 5.0]])
+    training = known(prints=[[0.1, 0.0], [0.0, 0.1], [9.0, 9.0]], labels=[1, 1, 0])
+    voted = vote_by_recording(probabilities, prints, training)
+    np.testing.assert_allclose(voted, [[0.2, 0.8], [0.5, 0.5]], rtol=1e-6)  # (0.6 + 0 + 0) / 3, (0.4 + 1 + 1) / 3
+    assert voted.dtype == np.float32 and voted.shape == (2, 2)
+
+
+def test_known_recordings_set_their_link_distance():
+    prints = np.array([[0.0], [1.0], [10.0], [10.5]])
+    recordings = KnownRecordings.of_training_clips(prints, [0, 0, 1, 1], ["a", "a", "b", "b"], 2)
+    assert recordings.distance == pytest.approx(link_distance(prints, ["a", "a", "b", "b"]))
+    assert KnownRecordings.of_training_clips(prints, [0, 0, 1, 1], ["a"] * 4, 2).distance is None
 
 
 def test_no_vote_without_a_link_distance(caplog):
     probabilities = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     with caplog.at_level(logging.INFO, logger="freqquest.recordings"):
-        voted = vote_by_recording(probabilities, np.zeros((2, 1)), None)
+        voted = vote_by_recording(probabilities, np.zeros((2, 1)), known(distance=None))
     np.testing.assert_array_equal(voted, probabilities)
     assert "no recording vote for the test clips" in caplog.text

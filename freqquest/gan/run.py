@@ -13,20 +13,22 @@ import pandas as pd
 
 from .. import paths
 from ..config import AudioConfig, GanConfig, preset_config, read_run_config
-from ..dataset import describe, preflight, scan_competition
+from ..dataset import check_trainable, describe, preflight, scan_competition
 from ..features import FeatureStore
-from ..io import atomic_path, write_text_atomic
+from ..io import atomic_path, check_folder_writable, write_text_atomic
+from ..runs import RunInterrupted, claim_run_folder, write_summary
 from ..pipeline import locate_competition
-from ..splits import group_split
+from ..splits import group_split, n_splits
 from ..training import load_fold_models, train
 from .evaluation import embedding_model, features_of_audio, set_metrics
 from .inversion import log_mels_to_audio, scale_log_mel, write_wav
 from .samples import SampleWriter, plot_gan_history, sample_log_mels
-from .training import HISTORY, build_gan, load_checkpoint, read_gan_config, train_gan, write_gan_config
+from .training import HISTORY, build_gan, checkpoint_epochs, load_checkpoint, read_gan_config, train_gan, write_gan_config
 
 log = logging.getLogger(__name__)
 
 EVALUATION = "evaluation.json"
+RESUME_COMMAND = "python Audio_Generation_CGAN.py --resume {run_dir}"
 
 
 @dataclasses.dataclass
@@ -37,6 +39,8 @@ class GanOptions:
     cache_dir: str | None = None
     workers: int | None = None
     resume: str | None = None
+    resume_epochs: int | None = None  # with resume: train on to this many epochs (more than the run's own)
+    overwrite: bool = False  # a run_dir that holds a run is cleared first, not refused
     evaluate: bool = True
     eval_per_class: int = 10
     eval_preset: str = "scratch"  # a classification preset that trains a network
@@ -59,15 +63,22 @@ class RealClips:
     holdout_idx: np.ndarray
 
 
-def load_real_clips(root, audio: AudioConfig, cache_dir, workers, holdout_fraction: float, seed: int) -> RealClips:
+def checked_competition(root, holdout_fraction: float):
+    """The competition and its preflight report, checked before any work."""
     competition = scan_competition(root)
     report = preflight(competition)
     log.info(describe(competition, report))
+    check_trainable(competition, report, n_splits(1, holdout_fraction))
+    return competition, report
+
+
+def load_real_clips(competition, report, audio: AudioConfig, cache_dir, workers, holdout_fraction: float, seed: int) -> RealClips:
     store = FeatureStore(audio, cache_dir or paths.default_cache_dir(), workers)
     train_set = store.log_mels(competition.train_paths, desc="train log-Mels")
     for path, reason in train_set.failed.items():
         log.warning("skipped unreadable train file %s: %s", path, reason)
-    usable = np.flatnonzero(train_set.ok)
+    skipped = report.skipped_train | train_set.failed
+    usable = np.flatnonzero([p not in skipped for p in competition.train_paths])
     labels = competition.train_labels[usable]
     groups = [competition.train_groups[i] for i in usable]
     gan_idx, holdout_idx = group_split(labels, groups, holdout_fraction, seed)
@@ -79,17 +90,37 @@ def run_gan_training(options: GanOptions) -> str:
     started = time.time()
     if options.resume:
         saved = read_gan_config(options.resume)
+        gan = saved["gan"]
+        if options.resume_epochs is not None:
+            done = checkpoint_epochs(options.resume)
+            if options.resume_epochs < done:
+                raise ValueError(f"{options.resume} has trained {done} epochs already: --epochs must be at least that")
+            gan = dataclasses.replace(gan, epochs=options.resume_epochs)
         options = dataclasses.replace(options, run_dir=options.resume, data=options.data or saved["data"],
-                                      audio=saved["audio"], gan=saved["gan"], holdout_fraction=saved["holdout_fraction"])
+                                      audio=saved["audio"], gan=gan, holdout_fraction=saved["holdout_fraction"])
     root, demo = locate_competition(options.data, options.demo)
     config = options.gan
-    real = load_real_clips(root, options.audio, options.cache_dir, options.workers, options.holdout_fraction, config.seed)
+    competition, report = checked_competition(root, options.holdout_fraction)
     run_dir = options.run_dir or paths.default_run_dir(f"cgan-{config.loss}")
-    os.makedirs(run_dir, exist_ok=True)
+    check_folder_writable(options.cache_dir or paths.default_cache_dir(), "--cache-dir")
+    check_folder_writable(run_dir, "--run-dir")
+    if not options.resume:
+        claim_run_folder(run_dir, options.overwrite)
+    try:
+        return _train_and_evaluate(options, competition, report, root, demo, run_dir, started)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir, f"the checkpoint of epoch {checkpoint_epochs(run_dir)} is in {run_dir}; continue with: "
+                             f"{RESUME_COMMAND.format(run_dir=run_dir)}") from None
+
+
+def _train_and_evaluate(options: GanOptions, competition, report, root: str, demo: bool, run_dir: str, started: float) -> str:
+    config = options.gan
+    real = load_real_clips(competition, report, options.audio, options.cache_dir, options.workers, options.holdout_fraction,
+                           config.seed)
     x = real.features[real.gan_idx]
     top_db = read_gan_config(run_dir)["top_db"] if options.resume else float(np.ceil(x.max()))
-    if not options.resume:
-        write_gan_config(run_dir, options.audio, config, real.classes, top_db, root, options.holdout_fraction)
+    # a resumed run records the epochs it now trains to
+    write_gan_config(run_dir, options.audio, config, real.classes, top_db, root, options.holdout_fraction)
     log.info("training the CGAN (%s loss) on %d clips of %d recordings%s; %d recordings held out for evaluation",
              config.loss, len(x), len({real.groups[i] for i in real.gan_idx}), " (synthetic demo)" if demo else "",
              len({real.groups[i] for i in real.holdout_idx}))
@@ -103,8 +134,7 @@ def run_gan_training(options: GanOptions) -> str:
         evaluation = evaluate_gan(run_dir, real, options.eval_per_class, options.classifier_run, options.workers,
                                   options.eval_preset)
         log.info(format_evaluation(evaluation))
-    write_text_atomic(os.path.join(run_dir, "summary.json"), json.dumps(
-        {"demo": demo, "train_s": train_s, "total_s": time.time() - started}, indent=2))
+    write_summary(run_dir, {"demo": demo, "train_s": train_s, "total_s": time.time() - started})
     log.info("CGAN run folder: %s", run_dir)
     return run_dir
 
@@ -144,7 +174,8 @@ def evaluate_gan(run_dir, real: RealClips | None = None, per_class: int = 10, cl
     saved = read_gan_config(run_dir)
     config, audio, classes = saved["gan"], saved["audio"], saved["classes"]
     if real is None:
-        real = load_real_clips(saved["data"], audio, None, workers, saved["holdout_fraction"], config.seed)
+        competition, report = checked_competition(saved["data"], saved["holdout_fraction"])
+        real = load_real_clips(competition, report, audio, None, workers, saved["holdout_fraction"], config.seed)
     n_classes = len(classes)
     x_gan, y_gan = real.features[real.gan_idx], real.labels[real.gan_idx]
     groups_gan = [real.groups[i] for i in real.gan_idx]

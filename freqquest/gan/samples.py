@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -74,11 +75,12 @@ def plot_gan_history(history_csv, path) -> None:
     history = pd.read_csv(history_csv)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name in ("d_loss", "g_loss"):
-        axes[0].plot(history["epoch"] + 1, history[name], label=name)
+        axes[0].plot(history["epoch"] + 1, history[name], marker="o", markersize=3, label=name)  # points: one epoch shows
     for name in ("real_score", "fake_score"):
-        axes[1].plot(history["epoch"] + 1, history[name], label=name)
+        axes[1].plot(history["epoch"] + 1, history[name], marker="o", markersize=3, label=name)
     for ax, title in zip(axes, ("losses", "discriminator scores")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.legend()
     save_figure(fig, path)

@@ -83,11 +83,25 @@ def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(gan: ConditionalGAN, run_dir, models_only: bool = False) -> int:
-    """Restore what save_checkpoint wrote; returns the number of finished epochs (0 if none)."""
+def _checkpoint_dir(run_dir) -> str:
     directory = os.path.join(run_dir, CHECKPOINT)
     if not os.path.isdir(directory) and os.path.isdir(directory + ".old"):
         directory += ".old"  # interrupted between the two renames
+    return directory
+
+
+def checkpoint_epochs(run_dir) -> int:
+    """The epochs the run's checkpoint holds (0 before the first)."""
+    path = os.path.join(_checkpoint_dir(run_dir), "epoch.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return json.load(f)["epochs_done"]
+
+
+def load_checkpoint(gan: ConditionalGAN, run_dir, models_only: bool = False) -> int:
+    """Restore what save_checkpoint wrote; returns the number of finished epochs (0 if none)."""
+    directory = _checkpoint_dir(run_dir)
     if not os.path.isfile(os.path.join(directory, "epoch.json")):
         return 0
     gan.generator.load_weights(os.path.join(directory, "generator.weights.h5"))
@@ -98,8 +112,7 @@ def load_checkpoint(gan: ConditionalGAN, run_dir, models_only: bool = False) -> 
             for i, variable in enumerate(optimizer.variables):
                 variable.assign(state[f"{prefix}_{i}"])
         gan.noise_seed.state.assign(state["noise_seed"])
-    with open(os.path.join(directory, "epoch.json")) as f:
-        return json.load(f)["epochs_done"]
+    return checkpoint_epochs(run_dir)
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):

@@ -56,7 +56,6 @@ overrides = {name: value for name, value in recipe.items() if value is not None}
 train_config = preset_config(PRESET, **overrides)
 audio = AudioConfig()
 run_dir = RUN_DIR or paths.default_run_dir("+".join(train_config.member_names))
-os.makedirs(run_dir, exist_ok=True)
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"recipe: {train_config}")
 
@@ -75,8 +74,9 @@ pd.DataFrame({"clips": competition.class_counts()})
 
 # %%
 examples = first_readable_clips(competition, audio)
-plot_class_examples(examples, audio, os.path.join(run_dir, "class_examples.png"))
-display(Image(os.path.join(run_dir, "class_examples.png")))
+examples_png = os.path.join(paths.output_base(), "class_examples.png")
+plot_class_examples(examples, audio, examples_png)
+display(Image(examples_png))
 for name, (path, clip) in examples.items():
     print(name, os.path.basename(path))
     display(Audio(clip, rate=audio.sample_rate))

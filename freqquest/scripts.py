@@ -1,0 +1,42 @@
+"""What both command lines share once their arguments are parsed: logging, a quiet TensorFlow,
+and expected failures reported as one line with an exit code (2 for an error, 130 for Ctrl-C),
+never a traceback from deep inside a library."""
+import logging
+
+from . import quiet
+from .dataset import CompetitionError
+from .runs import RunInterrupted
+
+log = logging.getLogger("freqquest")
+
+INTERRUPTED = 130
+
+
+def start(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet.configure(verbose)
+    quiet.import_tensorflow()
+
+
+def os_error_line(error: OSError) -> str:
+    """e.g. 'runs/x/config.json: Permission denied'; our own errors carry their whole message."""
+    return f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error)
+
+
+def run_guarded(work) -> int:
+    """Call `work()`; 0 when it returns."""
+    try:
+        work()
+    except RunInterrupted as stop:
+        log.error("%s", stop)
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        log.error("interrupted before the run began: nothing to resume (the feature cache keeps what it extracted)")
+        return INTERRUPTED
+    except OSError as error:
+        log.error("error: %s", os_error_line(error))
+        return 2
+    except (CompetitionError, ValueError) as error:
+        log.error("error: %s", error)
+        return 2
+    return 0
