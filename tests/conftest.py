@@ -41,3 +41,44 @@ def demo_root(tmp_path_factory):
 @pytest.fixture
 def small_config():
     return SMALL
+
+
+def _run_on(root, run_dir, cache_dir, extra) -> pathlib.Path:
+    import Audio_Classification_Kaggle as cli
+
+    assert cli.main(["--data", str(root), "--run-dir", str(run_dir), "--cache-dir", str(cache_dir),
+                     "--out", str(run_dir.parent / f"{run_dir.name}.csv"), "--no-recording-vote"] + extra) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def lowrate_demo(tmp_path_factory, demo_root):
+    """The demo with its first three test clips rewritten as 8-bit 8 kHz files; tests must not modify it."""
+    import shutil
+
+    import librosa
+
+    root = tmp_path_factory.mktemp("lowrate") / "demo"
+    shutil.copytree(demo_root, root)
+    for name in sorted(os.listdir(root / "test" / "test"))[:3]:
+        path = root / "test" / "test" / name
+        y, rate = sf.read(path, dtype="float32")
+        sf.write(path, librosa.resample(y, orig_sr=rate, target_sr=8000), 8000, subtype="PCM_U8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def scratch_run(tmp_path_factory, lowrate_demo):
+    """A finished run with a network: two cnn folds of one epoch, two test-time views, the logreg and
+    the svm matched to the 8 kHz test clips; no recording vote, so its test probabilities are the
+    predictor's. Shared: tests must not modify it."""
+    folder = tmp_path_factory.mktemp("scratch")
+    return _run_on(lowrate_demo, folder / "run", folder / "cache", ["--preset", "scratch", "--epochs", "1", "--folds", "2",
+                                                                    "--tta", "2", "--batch-size", "16"])
+
+
+@pytest.fixture(scope="session")
+def birdnet_run(tmp_path_factory, demo_root):
+    """A finished run of the default recipe (the birdnet member), without the recording vote. Shared."""
+    folder = tmp_path_factory.mktemp("birdnet")
+    return _run_on(demo_root, folder / "run", folder / "cache", [])

@@ -1,0 +1,273 @@
+// The page of python -m freqquest.serve: upload or record a clip, draw what /api/predict answers.
+// Plain JavaScript with no build step and nothing loaded from elsewhere.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const MAX_RECORD_SECONDS = 30;
+let answer = null;
+
+// ---- the run --------------------------------------------------------------------------------
+fetch("/api/model").then((r) => r.json()).then((m) => {
+  const accuracy = m.validation_accuracy == null ? "" : `, validation accuracy ${m.validation_accuracy.toFixed(3)} on unseen recordings`;
+  $("model").textContent = `Run: ${m.members.join(" + ")} (preset ${m.preset || "custom"}${accuracy}). Classes: ${m.classes.join(", ")}. Clips up to ${m.max_seconds} s.`;
+}).catch(() => { $("model").textContent = "The run's details could not be read."; });
+
+// ---- choosing a clip --------------------------------------------------------------------------
+const drop = $("drop");
+$("pick").addEventListener("click", () => $("file").click());
+drop.addEventListener("click", () => $("file").click());
+drop.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" || event.key === " ") { event.preventDefault(); $("file").click(); }
+});
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  if (event.dataTransfer.files.length) send(event.dataTransfer.files[0], event.dataTransfer.files[0].name);
+});
+$("file").addEventListener("change", () => { if ($("file").files.length) send($("file").files[0], $("file").files[0].name); });
+
+// ---- recording: raw samples from the microphone, written as a 16-bit WAV here ----------------
+let recorder = null;
+
+$("record").addEventListener("click", async () => {
+  if (recorder) { recorder.stop(); return; }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    recorder = startRecording(stream);
+    $("record").textContent = "Stop recording";
+  } catch (error) {
+    showError(`The microphone could not be opened: ${error.message}`);
+  }
+});
+
+function startRecording(stream) {
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  const processor = context.createScriptProcessor(4096, 1, 1);
+  const chunks = [];
+  const started = Date.now();
+  processor.onaudioprocess = (event) => {
+    chunks.push(new Float32Array(event.inputBuffer.getChannelData(0)));
+    const seconds = (Date.now() - started) / 1000;
+    $("recording").textContent = `recording… ${seconds.toFixed(1)} s`;
+    if (seconds >= MAX_RECORD_SECONDS) handle.stop();
+  };
+  source.connect(processor);
+  processor.connect(context.destination);
+  const handle = {
+    stop() {
+      processor.disconnect();
+      source.disconnect();
+      stream.getTracks().forEach((track) => track.stop());
+      context.close();
+      recorder = null;
+      $("record").textContent = "Record from the microphone";
+      $("recording").textContent = "";
+      const wav = encodeWav(chunks, context.sampleRate);
+      send(new Blob([wav], { type: "audio/wav" }), "recording.wav");
+    },
+  };
+  return handle;
+}
+
+function encodeWav(chunks, rate) {
+  const length = chunks.reduce((n, c) => n + c.length, 0);
+  const buffer = new ArrayBuffer(44 + 2 * length);
+  const view = new DataView(buffer);
+  const text = (offset, s) => { for (let i = 0; i < s.length; i++) view.setUint8(offset + i, s.charCodeAt(i)); };
+  text(0, "RIFF"); view.setUint32(4, 36 + 2 * length, true); text(8, "WAVE");
+  text(12, "fmt "); view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true); view.setUint32(28, 2 * rate, true); view.setUint16(32, 2, true); view.setUint16(34, 16, true);
+  text(36, "data"); view.setUint32(40, 2 * length, true);
+  let offset = 44;
+  for (const chunk of chunks) {
+    for (const sample of chunk) {
+      view.setInt16(offset, Math.max(-1, Math.min(1, sample)) * 0x7fff, true);
+      offset += 2;
+    }
+  }
+  return buffer;
+}
+
+// ---- asking the server ------------------------------------------------------------------------
+async function send(blob, name) {
+  hideError();
+  $("result").hidden = true;
+  $("result").dataset.ready = "";
+  $("player").src = URL.createObjectURL(blob);
+  $("player").hidden = false;
+  $("status").textContent = `Listening to ${name}…`;
+  const form = new FormData();
+  form.append("file", blob, name);
+  try {
+    const response = await fetch("/api/predict", { method: "POST", body: form });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      showError(`${response.status}: ${describeDetail(body.detail) || response.statusText}`);
+      $("status").textContent = "";
+      return;
+    }
+    answer = body;
+    render(body);
+    $("status").textContent = "";
+  } catch (error) {
+    showError(`The server could not be reached: ${error.message}`);
+    $("status").textContent = "";
+  }
+}
+
+function describeDetail(detail) {
+  if (Array.isArray(detail)) return detail.map((d) => d.msg).join("; ");
+  return detail;
+}
+
+function showError(message) { $("error").textContent = message; $("error").hidden = false; }
+function hideError() { $("error").hidden = true; $("error").textContent = ""; }
+
+// ---- drawing the answer -------------------------------------------------------------------------
+function render(a) {
+  const list = $("classes");
+  list.replaceChildren(...a.top.map(({ class: name, probability }) => {
+    const item = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = name;
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = `${(100 * probability).toFixed(1)}%`;
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", `${name}: ${(100 * probability).toFixed(1)} percent`);
+    const value = document.createElement("span");
+    value.textContent = probability.toFixed(3);
+    item.append(label, bar, value);
+    return item;
+  }));
+  $("notes").textContent = [`${a.file}: ${a.seconds.toFixed(2)} s at ${a.sample_rate} Hz (${a.shown}).`, ...a.notes].join(" ");
+  drawWaveform(a);
+  drawSpectrogram();
+  $("heatmap-note").textContent = a.heatmap.note;
+  $("timeline-box").hidden = a.windows.length < 2;
+  if (a.windows.length > 1) drawTimeline(a);
+  $("maps-box").hidden = a.feature_maps.length === 0;
+  const select = $("layer");
+  select.replaceChildren(...a.feature_maps.map((m, i) => new Option(m.layer, i)));
+  if (a.feature_maps.length) drawMaps(0);
+  const t = a.timings;
+  $("timings").textContent = `predicted in ${t.predict_s.toFixed(2)} s, explained in ${t.explain_s.toFixed(2)} s`;
+  $("result").hidden = false;
+  $("result").dataset.ready = "true";
+}
+
+function drawWaveform(a) {
+  const canvas = $("waveform");
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  const points = a.waveform.points;
+  const middle = canvas.height / 2;
+  g.fillStyle = "rgba(11, 99, 197, 0.15)";
+  const window = a.windows[a.deciding_window];
+  const x0 = (window.start / a.seconds) * canvas.width;
+  g.fillRect(x0, 0, (a.log_mel.seconds / a.seconds) * canvas.width, canvas.height);
+  g.strokeStyle = "#0b63c5";
+  g.beginPath();
+  points.forEach(([low, high], i) => {
+    const x = (i / points.length) * canvas.width;
+    g.moveTo(x, middle - high * middle);
+    g.lineTo(x, middle - low * middle);
+  });
+  g.stroke();
+}
+
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+const JET = [[0, 0, 143], [0, 127, 255], [127, 255, 127], [255, 127, 0], [143, 0, 0]];
+
+function colour(map, t) {
+  const x = Math.max(0, Math.min(1, t)) * (map.length - 1);
+  const i = Math.min(map.length - 2, Math.floor(x));
+  const f = x - i;
+  return map[i].map((c, k) => Math.round(c + f * (map[i + 1][k] - c)));
+}
+
+function paintGrid(g, values, x, y, width, height, map, alpha, low, high) {
+  const rows = values.length;
+  const cols = values[0].length;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const [red, green, blue] = colour(map, (values[r][c] - low) / (high - low || 1));
+      g.fillStyle = `rgba(${red}, ${green}, ${blue}, ${alpha})`;
+      // row 0 is the lowest Mel band: drawn at the bottom
+      g.fillRect(x + (c * width) / cols, y + ((rows - 1 - r) * height) / rows, width / cols + 1, height / rows + 1);
+    }
+  }
+}
+
+function drawSpectrogram() {
+  if (!answer) return;
+  const a = answer;
+  const canvas = $("spectrogram");
+  const g = canvas.getContext("2d");
+  const left = 50;
+  const bottom = a.heatmap.kind === "occlusion" ? 60 : 20;
+  const width = canvas.width - left;
+  const height = canvas.height - bottom;
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  const values = a.log_mel.values.flat();
+  paintGrid(g, a.log_mel.values, left, 0, width, height, VIRIDIS, 1, Math.min(...values), Math.max(...values));
+  const shown = $("overlay").checked;
+  const opacity = parseFloat($("opacity").value);
+  if (shown && a.heatmap.kind === "grad-cam") {
+    paintGrid(g, a.heatmap.values, left, 0, width, height, JET, opacity, 0, 1);
+  }
+  if (shown && a.heatmap.kind === "occlusion") {
+    const lost = a.heatmap.values;
+    const peak = Math.max(1e-6, ...lost.map(Math.abs));
+    lost.forEach((v, i) => {
+      g.fillStyle = v >= 0 ? `rgba(0, 160, 200, ${opacity})` : `rgba(200, 80, 0, ${opacity})`;
+      const h = (Math.abs(v) / peak) * (bottom - 10);
+      g.fillRect(left + (i * width) / lost.length + 1, canvas.height - h, width / lost.length - 2, h);
+    });
+  }
+  g.fillStyle = "#333";
+  g.font = "11px sans-serif";
+  for (const [fraction, hz] of a.log_mel.hz_ticks) g.fillText(`${hz} Hz`, 2, height - fraction * height);
+  g.fillText(`${a.log_mel.start.toFixed(1)} s`, left, height + 12);
+  g.fillText(`${(a.log_mel.start + a.log_mel.seconds).toFixed(1)} s`, canvas.width - 40, height + 12);
+  canvas.dataset.heatmap = shown ? a.heatmap.kind : "none";
+}
+$("overlay").addEventListener("change", drawSpectrogram);
+$("opacity").addEventListener("input", drawSpectrogram);
+
+function drawTimeline(a) {
+  const canvas = $("timeline");
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  const classes = Object.keys(a.windows[0].probabilities);
+  const palette = ["#0b63c5", "#d1495b", "#2e933c", "#edae49", "#7a4eab", "#333333"];
+  classes.forEach((name, k) => {
+    g.strokeStyle = palette[k % palette.length];
+    g.beginPath();
+    a.windows.forEach((w, i) => {
+      const x = ((w.start + a.log_mel.seconds / 2) / a.seconds) * canvas.width;
+      const y = canvas.height - 14 - w.probabilities[name] * (canvas.height - 24);
+      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+    g.fillStyle = palette[k % palette.length];
+    g.fillText(name, 6 + k * 120, canvas.height - 2);
+  });
+}
+
+function drawMaps(index) {
+  const layer = answer.feature_maps[index];
+  $("maps").replaceChildren(...layer.channels.map((values, c) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 200;
+    canvas.height = 120;
+    canvas.setAttribute("aria-label", `${layer.layer}, channel ${c + 1}`);
+    const flat = values.flat();
+    paintGrid(canvas.getContext("2d"), values, 0, 0, canvas.width, canvas.height, VIRIDIS, 1, Math.min(...flat), Math.max(...flat));
+    return canvas;
+  }));
+}
+$("layer").addEventListener("change", () => drawMaps(parseInt($("layer").value, 10)));

@@ -1,0 +1,226 @@
+"""python -m freqquest.serve: the API with FastAPI's test client, every refusal a public endpoint
+needs, concurrent requests, no file kept; and the page in a real headless Chromium (upload and
+microphone), when the system's Chromium is there (CI installs it)."""
+import concurrent.futures
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+
+from freqquest.predict import Predictor
+from freqquest.serve import create_app, sniff
+
+from .conftest import REPO
+
+CLASSES = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory):
+    """Where the app's temporary folders go during these tests, to see that none is left."""
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="module")
+def client(scratch_run, uploads):
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(uploads)
+    try:
+        app = create_app(scratch_run, max_upload_bytes=2_000_000, max_seconds=12.0)
+        with TestClient(app) as test_client:
+            yield test_client
+    finally:
+        tempfile.tempdir = saved
+
+
+def encoded(fmt: str, seconds=2.0, rate=22050, subtype=None) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    y = (0.4 * np.sin(2 * np.pi * 700 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, y, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def post(client, data: bytes, name="clip.wav"):
+    return client.post("/api/predict", files={"file": (name, data, "application/octet-stream")})
+
+
+def test_health_model_docs_and_the_page(client):
+    assert client.get("/api/health").json() == {"status": "ok"}
+    model = client.get("/api/model").json()
+    assert model["classes"] == CLASSES and model["members"] == ["cnn", "logreg", "svm"] and model["preset"] == "scratch"
+    assert 0.0 <= model["validation_accuracy"] <= 1.0 and model["window_seconds"] == 4.0 and model["max_seconds"] == 12.0
+    assert client.get("/docs").status_code == 200 and "/api/predict" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/").text
+    assert '<script src="/static/app.js">' in page and '<link rel="stylesheet" href="/static/app.css">' in page
+    for asset in ("/static/app.js", "/static/app.css"):
+        assert client.get(asset).status_code == 200
+    for text in (page, client.get("/static/app.js").text, client.get("/static/app.css").text):
+        assert "http://" not in text and "https://" not in text  # nothing loaded from elsewhere
+
+
+@pytest.mark.parametrize("fmt,subtype,rate", [("WAV", "PCM_16", 22050), ("WAV", "PCM_U8", 8000), ("FLAC", "PCM_24", 44100),
+                                              ("OGG", "VORBIS", 48000), ("MP3", "MPEG_LAYER_III", 22050)])
+def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, fmt, subtype, rate):
+    data = encoded(fmt, rate=rate, subtype=subtype)
+    response = post(client, data, name=f"clip.{fmt.lower()}")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [t["class"] for t in answer["top"]][:1] and len(answer["top"]) == 5
+    assert sum(t["probability"] for t in answer["top"]) == pytest.approx(1.0, abs=1e-4)
+    (tmp_path / "clip").write_bytes(data)
+    direct = Predictor(scratch_run).predict(tmp_path / "clip")
+    assert answer["top"][0]["class"] == CLASSES[direct.top]
+    assert answer["top"][0]["probability"] == pytest.approx(float(direct.probabilities.max()), abs=1e-5)
+    assert answer["sample_rate"] == rate and answer["heatmap"]["kind"] == "grad-cam"
+    assert len(answer["log_mel"]["values"]) == 64 and len(answer["heatmap"]["values"][0]) == len(answer["log_mel"]["values"][0])
+    assert len(answer["waveform"]["points"]) == 800 and len(answer["feature_maps"]) == 3
+    assert set(answer["timings"]) == {"predict_s", "explain_s", "total_s"}
+
+
+def test_a_long_clip_has_a_timeline(client):
+    answer = post(client, encoded("WAV", seconds=9.0)).json()
+    assert [w["start"] for w in answer["windows"]] == [0.0, 2.0, 4.0, 5.0]
+    assert 0 <= answer["deciding_window"] < 4
+
+
+def test_too_large_is_413_also_without_a_content_length(client):
+    big = encoded("WAV", seconds=10.0, rate=96000)  # ~1.9 MB of samples, over the 2 MB limit with the form
+    big = big + b"\0" * 200_000
+    assert post(client, big).status_code == 413
+
+    def chunks():
+        for _ in range(30):
+            yield b"x" * 100_000
+
+    response = client.post("/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 413
+
+
+def test_not_audio_is_415_whatever_its_name(client):
+    response = post(client, b"<html>certainly not audio</html>" * 10, name="sneaky.wav")
+    assert response.status_code == 415
+    assert "sneaky.wav is not an audio file" in response.json()["detail"]
+
+
+def test_corrupt_and_too_long_clips_are_422(client):
+    response = post(client, b"RIFF\x24\x08\x00\x00WAVEfmt " + b"\x01" * 40, name="cut.wav")
+    assert response.status_code == 422 and "cut.wav could not be decoded" in response.json()["detail"]
+    response = post(client, encoded("WAV", seconds=13.0, rate=8000))
+    assert response.status_code == 422 and "13.0 s long; this server takes clips of at most 12 s" in response.json()["detail"]
+
+
+def test_no_upload_is_kept_after_any_request(client, uploads):
+    for data in (encoded("WAV"), b"not audio at all", b"RIFF\x24\x08\x00\x00WAVEfmt "):
+        post(client, data)
+    assert [p for p in os.listdir(uploads) if p.startswith("freqquest-upload-")] == []
+
+
+def test_concurrent_requests_get_what_they_would_alone(client):
+    clips = [encoded("WAV", seconds=1.0 + k / 2) for k in range(4)]
+    alone = [post(client, c).json()["top"] for c in clips]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda c: post(client, c).json()["top"], clips * 2))
+    assert together == alone * 2
+
+
+def test_sniffing_reads_the_content_not_the_name():
+    assert sniff(encoded("WAV")[:16]) == "WAV" and sniff(encoded("FLAC", subtype="PCM_16")[:16]) == "FLAC"
+    assert sniff(encoded("OGG", subtype="VORBIS")[:16]) == "OGG" and sniff(b"ID3\x04") == "MP3" and sniff(b"\xff\xfb\x90") == "MP3"
+    assert sniff(b"%PDF-1.7") is None and sniff(b"") is None
+
+
+def test_the_server_listens_on_loopback_by_default():
+    from freqquest.serve import parse_args
+
+    assert parse_args(["runs/x"]).host == "127.0.0.1"
+
+
+# -- the page in a real browser -------------------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                                    reason="no system Chromium here (CI installs it with apt-get)")
+
+
+@pytest.fixture(scope="module")
+def server(scratch_run):
+    """The real command on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "freqquest.serve", str(scratch_run), "--port", str(port)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(REPO)))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def browser(playwright, *extra):
+    assert CHROMIUM, "CI needs the system Chromium (apt-get install chromium)"
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                            "--disable-component-update", "--no-first-run", *extra])
+
+
+@needs_chromium
+def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(server, lowrate_demo, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    clip = sorted((lowrate_demo / "test" / "test").iterdir())[5]
+    with sync_playwright() as p:
+        chromium = browser(p)
+        page = chromium.new_page()
+        page.goto(server)
+        page.wait_for_function("document.getElementById('model').textContent.startsWith('Run: cnn + logreg + svm')")
+        page.set_input_files("#file", str(clip))
+        page.wait_for_selector("#result[data-ready='true']", timeout=60_000)
+        assert page.locator("#classes li").count() == 5
+        assert page.locator("#classes li").first.locator("span").first.inner_text() in CLASSES
+        assert page.get_attribute("#spectrogram", "data-heatmap") == "grad-cam"
+        assert page.locator("#error").is_hidden()
+        page.uncheck("#overlay")
+        assert page.get_attribute("#spectrogram", "data-heatmap") == "none"
+        page.set_input_files("#file", {"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"just words, no sound"})
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.inner_text("#error").startswith("415: notes.wav is not an audio file")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        chromium.close()
+
+
+@needs_chromium
+def test_the_page_records_from_the_microphone(server, demo_root, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    clip = sorted((demo_root / "train" / "train" / "siren").iterdir())[0]
+    with sync_playwright() as p:
+        chromium = browser(p, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                           f"--use-file-for-fake-audio-capture={clip}", "--autoplay-policy=no-user-gesture-required")
+        page = chromium.new_page()
+        page.goto(server)
+        page.click("#record")
+        page.wait_for_function("document.getElementById('recording').textContent.includes('recording')", timeout=20_000)
+        page.wait_for_timeout(2500)
+        page.click("#record")
+        page.wait_for_selector("#result[data-ready='true']", timeout=60_000)
+        assert "recording.wav" in page.inner_text("#notes") and page.locator("#classes li").count() == 5
+        chromium.close()
