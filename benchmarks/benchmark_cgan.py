@@ -1,64 +1,100 @@
 #!/usr/bin/env python3
-"""The CGAN on real UrbanSound8K clips (../shared/data/us8k5, fold 1 as the competition's train set):
-training time, generation time, and the evaluation beside its references (real-clip ceiling,
-real-vs-real floor, untrained generator, chance).
+"""The CGAN on real UrbanSound8K clips (../shared/data/us8k5): trained on one fold, judged on the
+other (recordings it never heard) in BirdNET's embedding, side by side for each recipe, in one run.
 
-  python benchmarks/benchmark_cgan.py --epochs 100 --eval-per-class 10   # what the README reports, on 2 CPU cores
+  python benchmarks/benchmark_cgan.py                                   # the default, both directions
+  python benchmarks/benchmark_cgan.py --direction 1to2 --recipe='' --recipe='--epochs 300'
+  python benchmarks/benchmark_cgan.py --candidates 1,4                  # each trained run sampled both ways
+
+Each --recipe is options of Audio_Generation_CGAN.py. Each trained run is evaluated once per
+--candidates value (default: the recipe's own). Prints, per run and evaluation: training,
+evaluation and generating-100-clips seconds; conditional accuracy (generated, the held-out
+ceiling, their ratio, and the lowest class's ratio to its own ceiling); KID and Fréchet distance
+beside the real-vs-real floor and an untrained generator; diversity against the real clips';
+memorization; train on synthetic.
 """
 import argparse
-import dataclasses
 import json
 import logging
 import os
+import shlex
 import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmark_classification import SHARED, build_competition  # noqa: E402
+import Audio_Generation_CGAN as cli  # noqa: E402
 
-from freqquest.config import GanConfig  # noqa: E402
-from freqquest.gan.run import GanOptions, format_evaluation, generate, run_gan_training  # noqa: E402
+OTHER = {"1to2": "2to1", "2to1": "1to2"}  # the competition whose training clips are the other fold
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--loss", default=GanConfig().loss)
-    p.add_argument("--mode-seeking-weight", type=float, default=GanConfig().mode_seeking_weight)
-    p.add_argument("--diff-augment", action="store_true")
-    p.add_argument("--eval-per-class", type=int, default=10)
-    p.add_argument("--eval-preset", default="scratch", help="the classification preset of the evaluation's networks")
+    p.add_argument("--recipe", action="append", metavar="OPTIONS",
+                   help="options of Audio_Generation_CGAN.py, as --recipe='--epochs 50' (repeatable; default: one, '')")
+    p.add_argument("--direction", choices=("1to2", "2to1", "both"), default="both",
+                   help="1to2: the GAN learns fold 1 and fold 2 judges it; 2to1 the other way round")
+    p.add_argument("--candidates", help="comma-separated sampling candidates to evaluate each run with (default: the recipe's)")
+    p.add_argument("--eval-per-class", type=int, default=50)
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
     a = p.parse_args()
+    from freqquest import scripts
+
+    scripts.start(False)
+    logging.getLogger().setLevel(logging.WARNING)
+    from benchmark_classification import SHARED, build_competition
+
+    from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training
+
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    root = build_competition("honest", os.path.join(a.work, "comp-honest"))
-    run_dir = os.path.join(a.work, f"cgan-{a.loss}-{a.epochs}-{int(time.time())}")
-    config = dataclasses.replace(GanConfig(), epochs=a.epochs, loss=a.loss, sample_every=max(1, a.epochs // 3),
-                                 mode_seeking_weight=a.mode_seeking_weight, diff_augment=a.diff_augment)
-    t = time.time()
-    run_gan_training(GanOptions(data=root, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), gan=config,
-                                eval_per_class=a.eval_per_class, eval_preset=a.eval_preset))
-    total = time.time() - t
-    with open(os.path.join(run_dir, "summary.json")) as f:
-        train_s = json.load(f)["train_s"]
-    t = time.time()
-    generate(run_dir, 4, os.path.join(run_dir, "generated"))
-    generate_s = time.time() - t
-    with open(os.path.join(run_dir, "evaluation.json")) as f:
-        evaluation = json.load(f)
-    print(f"\nCGAN ({a.loss}, width {config.width}, mode seeking {config.mode_seeking_weight:g}, "
-          f"DiffAugment {'on' if config.diff_augment else 'off'}), {a.epochs} epochs on train fold 1, {os.cpu_count()} cores")
-    print(f"  training (with samples every {config.sample_every} epochs)  {train_s:8.1f} s")
-    print(f"  training + evaluation                  {total:8.1f} s")
-    print(f"  generating 20 clips (Griffin-Lim {config.griffin_lim_iters} it.)  {generate_s:8.1f} s")
-    print(format_evaluation(evaluation))
-    print(f"run folder: {run_dir}")
+    competitions = {"1to2": build_competition("1to2", os.path.join(a.work, "comp-1to2")),  # its training clips: fold 1
+                    "2to1": build_competition("2to1", os.path.join(a.work, "comp-2to1"))}  # its training clips: fold 2
+    directions = ("1to2", "2to1") if a.direction == "both" else (a.direction,)
+    rows = []
+    for options in a.recipe or [""]:
+        config = cli.gan_config(cli.parse_args(shlex.split(options)))
+        for direction in directions:
+            learned, judging = competitions[direction], competitions[OTHER[direction]]
+            run_dir = os.path.join(a.work, f"cgan-{direction}-{int(time.time())}")
+            run_gan_training(GanOptions(data=learned, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), gan=config,
+                                        evaluate=False, eval_data=judging))
+            with open(os.path.join(run_dir, "summary.json")) as f:
+                train_s = json.load(f)["train_s"]
+            for candidates in [int(c) for c in a.candidates.split(",")] if a.candidates else [config.candidates]:
+                t = time.time()
+                generate(run_dir, 20, os.path.join(run_dir, f"generated-{candidates}"), candidates=candidates)
+                generate_s = time.time() - t
+                t = time.time()
+                evaluation = evaluate_gan(run_dir, per_class=a.eval_per_class, candidates=candidates,
+                                          cache_dir=os.path.join(a.work, "cache"))
+                evaluate_s = time.time() - t
+                rows.append((f"{options or '(the default)'}, {direction}, {candidates} candidate(s)", train_s, evaluate_s,
+                             generate_s, evaluation, run_dir))
+                print(format_evaluation(evaluation), flush=True)
+
+    print(f"\nCGAN trained on one fold, judged on the other in BirdNET's embedding; {os.cpu_count()} cores")
+    for name, train_s, evaluate_s, generate_s, e, run_dir in rows:
+        acc = e["conditional_accuracy"]
+        ceiling = acc["real (ceiling)"]
+        ratios = {c: (acc["generated"]["per_class"][c] or 0) / ceiling["per_class"][c] for c in e["classes"] if ceiling["per_class"][c]}
+        dist, div, mem = e["distances"], e["diversity"], e["memorization"]
+        print(f"\n{name}  ({run_dir})")
+        print(f"  seconds: training {train_s:.0f}, evaluation {evaluate_s:.0f}, "
+              f"generating 100 clips {generate_s:.1f}")
+        print(f"  conditional accuracy {acc['generated']['overall']:.3f} of a ceiling of {ceiling['overall']:.3f} "
+              f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
+              f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}")
+        print("  per class (generated / ceiling): " + ", ".join(
+            f"{c} {acc['generated']['per_class'][c]:.2f} / {ceiling['per_class'][c]:.2f}" for c in e["classes"]))
+        for metric in ("kid", "frechet"):
+            print(f"  {metric}: generated {dist['generated'][metric]:.4g}, floor {dist['real (floor)'][metric]:.4g}, "
+                  f"untrained {dist['untrained generator'][metric]:.4g}")
+        print(f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
+              f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every held-out one")
+        print("  train on ... test on held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in e["train_on_synthetic"].items()))
 
 
 if __name__ == "__main__":

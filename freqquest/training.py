@@ -44,11 +44,15 @@ def select_strategy(devices=None) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def gpus_visible() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def precision_policy(strategy: tf.distribute.Strategy) -> str:
     """mixed_float16 on GPUs, mixed_bfloat16 on TPUs, float32 on the CPU."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16"
-    if tf.config.list_logical_devices("GPU"):
+    if gpus_visible():
         return "mixed_float16"
     return "float32"
 

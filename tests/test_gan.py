@@ -3,36 +3,72 @@ import json
 import logging
 import os
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
 import Audio_Generation_CGAN as cli
-from freqquest.config import GanConfig
-from freqquest.features import log_mel
+from freqquest.config import GAN_PRESETS, GanConfig, gan_preset_config
+from freqquest.features import FeatureStore, log_mel
 from freqquest.gan import evaluation, training
-from freqquest.gan.inversion import log_mel_to_audio, log_mels_to_audio, scale_log_mel, unscale_log_mel, write_wav
-from freqquest.gan.model import ConditionalGAN, build_discriminator, build_generator, mode_seeking_loss
-from freqquest.gan.run import GanOptions, run_gan_training
+from freqquest.gan.inversion import GanScale, log_mel_to_audio, log_mels_to_audio, write_wav
+from freqquest.gan.model import ConditionalBatchNorm, ConditionalGAN, build_discriminator, build_generator
+from freqquest.gan.run import GanOptions, gan_and_held_out, load_real_clips, run_gan_training
+from freqquest.gan.samples import Sampler
+from freqquest.dataset import preflight, scan_competition
 from freqquest.runs import RunInterrupted
-from freqquest.models import build_model
 
 from .conftest import SMALL
 
-SHAPE = SMALL.feature_shape  # (32, 63)
+SHAPE = (16, 32)  # a GAN image
 TINY = GanConfig(latent_dim=8, width=4, epochs=3, batch_size=8, seed=0)
+CLASSES = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
 
 
 def toy_scaled(n=20, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, *SHAPE)).astype(np.float32), np.arange(n) % 3
 
 
-def test_generator_makes_scaled_log_mels_of_the_feature_shape():
+# -- the representation -----------------------------------------------------------------------------------------------
+
+def test_the_scale_maps_the_range_below_the_top_to_minus_one_one_and_back():
+    db = np.array([[[-100.0, -40.0], [-20.0, 0.0]]], np.float32)
+    scale = GanScale(top_db=0.0, db_range=80.0)
+    np.testing.assert_allclose(scale.scale(db), [[[-1.0, 0.0], [0.5, 1.0]]])
+    np.testing.assert_allclose(scale.unscale(scale.scale(db), (2, 2)), [[[-80.0, -40.0], [-20.0, 0.0]]])
+
+
+def test_per_clip_level_fills_the_range_with_a_quiet_clip():
+    loud, quiet = np.full((1, 4, 4), -10.0, np.float32), np.full((1, 4, 4), -80.0, np.float32)
+    loud[0, 0, 0], quiet[0, 0, 0] = 0.0, -70.0  # both a pixel 10 dB above the rest
+    clips = np.concatenate([loud, quiet])
+    globally, per_clip = GanScale(0.0, 80.0).scale(clips), GanScale(0.0, 80.0, per_clip=True).scale(clips)
+    assert (globally[1] == -1.0).mean() == 15 / 16  # the quiet clip sits at the floor
+    np.testing.assert_allclose(per_clip[0], per_clip[1], atol=1e-6)  # each relative to its own loudest pixel
+    assert (per_clip == -1.0).mean() == 0.0
+
+
+def test_half_resolution_images_stretch_back_to_the_feature_shape():
+    scale = GanScale(0.0, 80.0, half=True)
+    assert scale.image_shape((128, 173)) == (64, 87)
+    db = np.tile(np.linspace(-60, 0, 173, dtype=np.float32), (2, 128, 1))
+    image = scale.scale(db)
+    assert image.shape == (2, 64, 87)
+    back = scale.unscale(image, (128, 173))
+    assert back.shape == (2, 128, 173) and back.dtype == np.float32
+    np.testing.assert_allclose(back, db, atol=0.5)  # a smooth ramp survives
+
+
+# -- the networks -------------------------------------------------------------------------------------------------------
+
+def test_generator_makes_images_of_the_shape_in_range():
     generator = build_generator(8, 3, SHAPE, width=4)
     out = np.asarray(generator([np.zeros((5, 8), np.float32), np.array([0, 1, 2, 0, 1], np.int32)]))
     assert out.shape == (5, *SHAPE) and out.dtype == np.float32
     assert out.min() >= -1.0 and out.max() <= 1.0
+    assert not any("transpose" in layer.name for layer in generator.layers)  # upsampling + convolution
 
 
 def test_an_untrained_generator_already_hears_the_class_as_loudly_as_the_noise():
@@ -46,12 +82,54 @@ def test_an_untrained_generator_already_hears_the_class_as_loudly_as_the_noise()
     assert class_effect > 0.5 * noise_effect
 
 
-def test_mode_seeking_loss_is_the_inverse_spread_per_unit_of_noise_distance():
-    fake_a = np.zeros((2, 3, 4), np.float32)
-    fake_b = np.full((2, 3, 4), 0.5, np.float32)
-    noise_a, noise_b = np.zeros((2, 8), np.float32), np.full((2, 8), 2.0, np.float32)
-    assert float(mode_seeking_loss(fake_a, fake_b, noise_a, noise_b)) == pytest.approx(1 / (0.25 + 1e-5))
-    assert float(mode_seeking_loss(fake_a, fake_a, noise_a, noise_b)) == pytest.approx(1e5)  # a collapsed pair
+def test_conditional_batch_norm_gives_each_class_its_scale_and_shift():
+    layer = ConditionalBatchNorm(2)
+    x = np.random.default_rng(0).normal(3, 2, (8, 4, 5, 6)).astype(np.float32)
+    labels = np.array([0, 1] * 4, np.int32)
+    plain = np.asarray(layer([x, labels], training=True))
+    np.testing.assert_allclose(plain.mean(axis=(0, 1, 2)), 0.0, atol=1e-3)  # starts as plain batch normalization
+    layer.gamma.set_weights([np.array([[0.0] * 6, [1.0] * 6], np.float32)])
+    layer.beta.set_weights([np.array([[0.0] * 6, [5.0] * 6], np.float32)])
+    shifted = np.asarray(layer([x, labels], training=True))
+    np.testing.assert_allclose(shifted[labels == 0], plain[labels == 0], atol=1e-5)
+    np.testing.assert_allclose(shifted[labels == 1], 2 * plain[labels == 1] + 5, atol=1e-4)
+
+
+def test_the_discriminator_scores_and_classifies_keeping_the_frequency_axis():
+    discriminator = build_discriminator(3, SHAPE, width=4)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, *SHAPE)).astype(np.float32)
+    score, logits = (np.asarray(t) for t in discriminator([x, np.zeros(4, np.int32)]))
+    assert score.shape == (4, 1) and logits.shape == (4, 3) and score.dtype == np.float32
+    assert discriminator.get_layer("sum_over_time").output.shape == (None, SHAPE[0] // 16, 32)  # bands x channels
+    other, _ = (np.asarray(t) for t in discriminator([x, np.ones(4, np.int32)]))
+    assert not np.allclose(score, other)  # the projection makes the score depend on the class
+    spectral = [layer for layer in discriminator.layers if type(layer).__name__ == "SpectralNormalization"]
+    assert len(spectral) == 7  # 4 convolutions, the linear term, the class projection, the classifier head
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge", "wgan-gp"])
+def test_one_training_step_changes_both_models_and_the_moving_average(loss):
+    gan = training.build_gan(dataclasses.replace(TINY, loss=loss), 3, SHAPE)
+    before = [np.copy(w) for w in gan.generator.get_weights()], [np.copy(w) for w in gan.discriminator.get_weights()]
+    averaged = [np.copy(w) for w in gan.ema_generator.get_weights()]
+    x, y = toy_scaled(8)
+    logs = gan.train_on_batch(x, y.astype(np.int32), return_dict=True)
+    assert set(logs) == {"d_loss", "g_loss", "gradient_penalty", "class_loss", "real_score", "fake_score"}
+    assert all(np.isfinite(v) for v in logs.values())
+    assert (logs["gradient_penalty"] > 0) == (loss == "wgan-gp")
+    for model, old in zip((gan.generator, gan.discriminator), before):
+        assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), old))
+    kernel = next(i for i, w in enumerate(gan.generator.weights) if "kernel" in w.path)
+    new, old, average = gan.generator.get_weights()[kernel], before[0][kernel], gan.ema_generator.get_weights()[kernel]
+    decay = min(TINY.ema_decay, 2 / 11)  # warmed up: (1 + steps) / (10 + steps) after the first step
+    np.testing.assert_allclose(average, decay * averaged[kernel] + (1 - decay) * new, rtol=1e-5, atol=1e-7)
+    assert gan.sampling_generator is gan.ema_generator and not np.allclose(average, new) and not np.array_equal(new, old)
+    assert int(gan.g_optimizer.iterations) == int(gan.d_optimizer.iterations) == 1
+
+
+def test_without_a_moving_average_samples_come_from_the_generator():
+    gan = training.build_gan(dataclasses.replace(TINY, ema_decay=0.0), 3, SHAPE)
+    assert gan.ema_generator is None and gan.sampling_generator is gan.generator
 
 
 def test_diff_augment_rolls_each_clip_and_silences_a_quarter_of_its_frames():
@@ -65,44 +143,57 @@ def test_diff_augment_rolls_each_clip_and_silences_a_quarter_of_its_frames():
     assert np.array_equal(np.asarray(training.build_gan(TINY, 3, SHAPE).augment(x)), x)  # off by default
 
 
-def test_negative_mode_seeking_weight():
-    with pytest.raises(ValueError, match="mode_seeking_weight must not be negative"):
-        GanConfig(mode_seeking_weight=-1.0)
+def test_candidates_keep_the_sample_the_discriminators_classifier_finds_likeliest_of_its_class():
+    gan = training.build_gan(TINY, 3, SHAPE)
+    scale = GanScale(40.0, 80.0)
+    images, labels = Sampler(gan.generator, scale, TINY.latent_dim, SHAPE, 3, gan.discriminator, candidates=4).images(2, seed=5)
+    assert images.shape == (6, *SHAPE) and images.dtype == np.float32 and labels.tolist() == [0, 0, 1, 1, 2, 2]
+    drawn = np.repeat(labels, 4)  # the candidates, drawn from the seed's noise as images() draws them
+    noise = np.random.default_rng(5).standard_normal((24, TINY.latent_dim)).astype(np.float32)
+    candidates = np.asarray(gan.generator([noise, drawn]))
+    _, logits = gan.discriminator([candidates, drawn])
+    probabilities = np.asarray(keras.ops.softmax(logits))[np.arange(24), drawn].reshape(6, 4)
+    chosen = candidates.reshape(6, 4, *SHAPE)[np.arange(6), probabilities.argmax(1)]
+    np.testing.assert_allclose(images, chosen, atol=1e-5)
+    assert not np.allclose(images, candidates[::4], atol=1e-5)  # not simply the first candidate
+    single, _ = Sampler(gan.generator, scale, TINY.latent_dim, SHAPE, 3).images(2, seed=5)
+    np.testing.assert_allclose(single, np.asarray(gan.generator([noise[:6], labels])), atol=1e-5)
 
 
-@pytest.mark.parametrize("spectral_norm", [False, True])
-def test_discriminator_scores_each_clip_with_its_class(spectral_norm):
-    discriminator = build_discriminator(3, SHAPE, width=4, spectral_norm=spectral_norm)
-    x = np.random.default_rng(0).uniform(-1, 1, (4, *SHAPE)).astype(np.float32)
-    same = np.asarray(discriminator([x, np.array([0, 0, 0, 0], np.int32)]))
-    assert same.shape == (4, 1) and same.dtype == np.float32
-    # the projection term makes the score depend on the class
-    discriminator.get_layer("class_projection").set_weights([np.random.default_rng(1).normal(size=(3, 32)).astype(np.float32)])
-    a = np.asarray(discriminator([x, np.zeros(4, np.int32)]))
-    b = np.asarray(discriminator([x, np.ones(4, np.int32)]))
-    assert not np.allclose(a, b)
-
-
-@pytest.mark.parametrize("loss", ["bce", "hinge", "wgan-gp"])
-def test_one_training_step_changes_both_models(loss):
-    gan = training.build_gan(dataclasses.replace(TINY, loss=loss), 3, SHAPE)
-    before = [np.copy(w) for w in gan.generator.get_weights()], [np.copy(w) for w in gan.discriminator.get_weights()]
-    x, y = toy_scaled(8)
-    logs = gan.train_on_batch(x, y.astype(np.int32), return_dict=True)
-    assert set(logs) == {"d_loss", "g_loss", "gradient_penalty", "mode_seeking", "real_score", "fake_score"}
-    assert all(np.isfinite(v) for v in logs.values())
-    assert (logs["gradient_penalty"] > 0) == (loss == "wgan-gp")
-    for model, old in zip((gan.generator, gan.discriminator), before):
-        assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), old))
-    assert int(gan.g_optimizer.iterations) == int(gan.d_optimizer.iterations) == 1
-
-
-def test_unknown_loss():
+def test_bad_recipes():
     with pytest.raises(ValueError, match="loss must be one of"):
         GanConfig(loss="lsgan")
     with pytest.raises(ValueError, match="loss must be one of"):
         ConditionalGAN(build_generator(8, 3, SHAPE, 4), build_discriminator(3, SHAPE, 4), 8, loss="lsgan")
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        GanConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        GanConfig(candidates=0)
 
+
+def test_presets_and_the_flags_that_override_them():
+    assert cli.gan_config(cli.parse_args([])) == GanConfig() == gan_preset_config("cpu")
+    gpu = cli.gan_config(cli.parse_args(["--preset", "gpu", "--epochs", "5", "--no-half-resolution"]))
+    assert gpu == dataclasses.replace(GanConfig(**GAN_PRESETS["gpu"]), epochs=5, half_resolution=False)
+    assert gpu.width == 64
+    with pytest.raises(ValueError, match="unknown CGAN preset 'tpu'"):
+        gan_preset_config("tpu")
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--resume", "runs/gan1", "--preset", "gpu"])  # the run's recipe is its config.json's
+
+
+def test_the_gpu_recipe_trains():
+    """Its settings, on a small image: one step of both networks and the moving average."""
+    config = gan_preset_config("gpu")
+    gan = training.build_gan(config, 5, SHAPE)
+    x, y = toy_scaled(config.batch_size)
+    logs = gan.train_on_batch(x, (y % 5).astype(np.int32), return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values()) and int(gan.g_optimizer.iterations) == 1
+    assert gan.generator.get_layer("class_embedding").output.shape == (None, config.latent_dim)
+    assert gan.discriminator.get_layer("sum_over_time").output.shape == (None, SHAPE[0] // 16, 8 * config.width)
+
+
+# -- training and resuming ----------------------------------------------------------------------------------------------
 
 def test_epoch_batches_are_fixed_by_seed_and_epoch():
     x, y = toy_scaled(10)
@@ -122,11 +213,12 @@ def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp
     assert int(straight.g_optimizer.iterations) == int(resumed.g_optimizer.iterations) == 9
     a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("straight", "resumed"))
     assert b["epoch"].tolist() == [0, 1, 2]
-    assert b.columns.tolist() == ["epoch", "d_loss", "fake_score", "g_loss", "gradient_penalty", "mode_seeking",
+    assert b.columns.tolist() == ["epoch", "class_loss", "d_loss", "fake_score", "g_loss", "gradient_penalty",
                                   "real_score"]  # no empty val_ columns
     np.testing.assert_allclose(a[["d_loss", "g_loss"]].to_numpy(), b[["d_loss", "g_loss"]].to_numpy(), rtol=1e-5)
-    for w1, w2 in zip(straight.generator.get_weights(), resumed.generator.get_weights()):
-        np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)
+    for one, other in ((straight.generator, resumed.generator), (straight.ema_generator, resumed.ema_generator)):
+        for w1, w2 in zip(one.get_weights(), other.get_weights()):
+            np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)
 
 
 def test_history_rows_beyond_the_checkpoint_are_dropped_on_resume(tmp_path):
@@ -136,13 +228,6 @@ def test_history_rows_beyond_the_checkpoint_are_dropped_on_resume(tmp_path):
     pd.concat([history, history.tail(1).assign(epoch=2)]).to_csv(tmp_path / "history.csv", index=False)  # a row written, no checkpoint
     training.train_gan(x, y, 3, TINY, tmp_path)
     assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1, 2]
-
-
-def test_scaling_round_trips_inside_the_range():
-    db = np.array([[-100.0, -40.0, -20.0, 0.0, 10.0]], np.float32)
-    scaled = scale_log_mel(db, top_db=0.0, db_range=80.0)
-    np.testing.assert_allclose(scaled, [[-1.0, 0.0, 0.5, 1.0, 1.0]])
-    np.testing.assert_allclose(unscale_log_mel(scaled, 0.0, 80.0), [[-80.0, -40.0, -20.0, 0.0, 0.0]])
 
 
 def test_inversion_returns_a_clip_of_the_configured_length_and_rate(tmp_path):
@@ -160,46 +245,57 @@ def test_inversion_returns_a_clip_of_the_configured_length_and_rate(tmp_path):
     assert batch.shape == (2, SMALL.n_samples)
 
 
-def test_frechet_distance_of_a_set_to_itself_is_zero_and_grows_with_a_shift():
-    a = np.random.default_rng(0).normal(size=(200, 6))
+# -- the yardstick ------------------------------------------------------------------------------------------------------
+
+def test_distances_of_a_set_to_itself_give_the_floor_and_grow_with_a_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))
     assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    assert evaluation.frechet_distance(a, a + 2.0) == pytest.approx(6 * 4.0, rel=1e-6)
+    assert evaluation.frechet_distance(a, a + 2.0) == pytest.approx(16 * 4.0, rel=1e-6)
+    assert abs(evaluation.kernel_distance(a, b)) < 0.01  # unbiased: about 0 for two samples of one distribution
+    assert evaluation.kernel_distance(a, b + 1.0) > 0.5
+    figures = evaluation.distance_figures({"same": b, "shifted": b + 1.0}, {"same": np.arange(300) % 2, "shifted": np.arange(300) % 2},
+                                          a, np.arange(300) % 2, ["x", "y"])
+    assert figures["same"]["kid"] < 0.01 < figures["shifted"]["kid"] and figures["same"]["frechet"] < figures["shifted"]["frechet"]
+    assert set(figures["same"]["per_class"]) == {"x", "y"}
     with pytest.raises(ValueError, match="at least 2 samples"):
-        evaluation.frechet_distance(a[:1], a)
+        evaluation.kernel_distance(a[:1], a)
 
 
 def test_diversity_and_nearest_distances():
     points = np.array([[0.0, 0.0], [3.0, 4.0]])
-    assert evaluation.mean_pairwise_distance(points) == pytest.approx(5.0)
-    assert evaluation.mean_pairwise_distance(points[:1]) == 0.0
+    assert evaluation.pairwise_mean(points) == pytest.approx(5.0)
+    assert evaluation.pairwise_mean(points[:1]) == 0.0
     np.testing.assert_allclose(evaluation.nearest_distances(np.array([[0.0, 1.0], [3.0, 4.0]]), points), [1.0, 0.0], atol=1e-7)
 
 
-def test_metrics_of_a_set_against_itself_give_the_floor():
-    classifier = build_model("cnn", SHAPE, 3, width=4)
-    embed_model = evaluation.embedding_model(classifier)
-    assert embed_model.output_shape == (None, 128)
+def test_the_judge_never_heard_the_clips_it_judges_nor_the_gans_recordings(demo_root):
+    competition = scan_competition(demo_root)
+    real = load_real_clips(competition, preflight(competition), SMALL, None, 1)
+    gan_clips, held_out = gan_and_held_out(real, 0.2, seed=0)
+    assert not set(gan_clips.groups) & set(held_out.groups)
+    half_a, half_b = evaluation.split_halves(held_out.labels, held_out.groups, seed=0)
+    assert not {held_out.groups[i] for i in half_a} & {held_out.groups[i] for i in half_b}
+    assert len(half_a) + len(half_b) == len(held_out.labels) and set(held_out.labels[half_a]) == set(held_out.labels[half_b])
 
-    def embed(f):
-        return np.asarray(embed_model.predict(f, verbose=0))
 
-    features = np.random.default_rng(0).normal(-40, 10, (12, *SHAPE)).astype(np.float32)
-    labels = np.arange(12) % 3
-    own_accuracy = float(np.mean(np.asarray(classifier.predict(features, verbose=0)).argmax(1) == labels))
-    metrics = evaluation.set_metrics(classifier, embed, features, labels, features, labels, ["a", "b", "c"])
-    assert metrics["accuracy"] == pytest.approx(own_accuracy)
-    assert metrics["frechet_distance"] == pytest.approx(0.0, abs=1e-3)
-    assert metrics["nearest_reference_distance"] == pytest.approx(0.0, abs=1e-3)
-    assert metrics["n"] == 12 and set(metrics["per_class"]) == {"a", "b", "c"}
-    assert all(c["frechet_distance"] == pytest.approx(0.0, abs=1e-3) for c in metrics["per_class"].values())
+def test_a_judge_fitted_on_embeddings_labels_them(tmp_path, demo_root):
+    clips = sorted((demo_root / "train" / "train").glob("*/*.wav"))
+    labels = np.array([CLASSES.index(p.parent.name) for p in clips])
+    embedded = FeatureStore(SMALL, None, workers=1).embeddings(clips, "birdnet").features
+    judge = evaluation.fit_judge(embedded[::2], labels[::2], seed=0)
+    probabilities = evaluation.judge_probabilities([judge, judge], embedded[1::2], 5)
+    assert probabilities.shape == (50, 5) and np.allclose(probabilities.sum(1), 1)
+    assert evaluation.accuracy_figures(probabilities, labels[1::2], CLASSES)["overall"] > 0.8  # synthetic sounds, heard apart
 
+
+# -- end to end ---------------------------------------------------------------------------------------------------------
 
 def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_path, monkeypatch, caplog):
     """The small audio config keeps this a CPU test; --resume and --generate go through the script."""
     caplog.set_level(logging.INFO)
     run = tmp_path / "gan"
-    options = GanOptions(data=str(demo_root), run_dir=str(run), cache_dir=str(tmp_path / "cache"), eval_per_class=2,
-                         eval_preset="scratch", audio=SMALL,
+    options = GanOptions(data=str(demo_root), run_dir=str(run), cache_dir=str(tmp_path / "cache"), eval_per_class=2, audio=SMALL,
                          gan=GanConfig(latent_dim=8, width=4, epochs=2, batch_size=16, sample_every=1, griffin_lim_iters=2))
     original = training.CheckpointEveryEpoch.on_epoch_end
 
@@ -211,24 +307,41 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     with pytest.raises(RunInterrupted, match="the checkpoint of epoch 1"):
         run_gan_training(options)
     monkeypatch.undo()
+    judged = []
+    real_embed_images = evaluation.embed_images
+
+    def spy(images, *args, **kwargs):
+        judged.append(images)
+        return real_embed_images(images, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "embed_images", spy)
     assert json.loads((run / "checkpoint" / "epoch.json").read_text())["epochs_done"] == 1
 
-    assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache"), "--eval-preset", "scratch"]) == 0
+    assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache"), "--eval-per-class", "2"]) == 0
     assert "resuming the CGAN after epoch 1" in caplog.text
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1]
-    classes = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
-    assert sorted(os.listdir(run / "gan_generated_audio")) == sorted(f"{c}_ep{n}.wav" for c in classes for n in (2,))  # epoch 1 was cut short before its samples
+    assert sorted(os.listdir(run / "gan_generated_audio")) == sorted(f"{c}_ep2.wav" for c in CLASSES)  # epoch 1 was cut short
     assert sorted(os.listdir(run / "gan_spectrogram_plots")) == ["epoch_002.png"]
-    assert (run / "losses.png").is_file()
+    assert (run / "losses.png").is_file() and (run / "checkpoint" / "ema_generator.weights.h5").is_file()
     report = json.loads((run / "evaluation.json").read_text())
-    for part in ("generated", "untrained_generator", "real_round_trip"):
-        assert 0.0 <= report[part]["accuracy"] <= 1.0 and report[part]["frechet_distance"] >= 0.0
-    assert report["chance"] == 0.2 and report["classifier_preset"] == "scratch" and "CGAN evaluation" in caplog.text
-    assert set(report["train_on_synthetic_test_on_real"]) >= {"real_only", "synthetic_only", "real_plus_synthetic"}
+    assert report["clips"]["generated"] == 10 and report["chance"] == 0.2 and report["candidates"] == GanConfig().candidates
+    for part in ("generated", "real (ceiling)", "untrained generator"):
+        assert 0.0 <= report["conditional_accuracy"][part]["overall"] <= 1.0
+        assert set(report["conditional_accuracy"][part]["per_class"]) == set(CLASSES)
+    for part in ("generated", "real (floor)", "untrained generator"):
+        assert np.isfinite(report["distances"][part]["kid"]) and report["distances"][part]["frechet"] >= 0
+    assert set(report["train_on_synthetic"]) == {"real only", "synthetic only", "real + synthetic"}
+    assert report["seconds"] < 120 and "CGAN evaluation in BirdNET's embedding" in caplog.text  # a smoke run's evaluation is cheap
+    # generated and real clips took one path: images of one shape in [-1, 1] (real ones scaled, clipped), then inverted
+    assert len(judged) == 1 and judged[0].shape[1:] == (16, 32) and judged[0].min() >= -1.0 and judged[0].max() <= 1.0
+    assert len(judged[0]) == 2 * report["clips"]["generated"] + report["clips"]["held_out_a"] + report["clips"]["held_out_b"] \
+        + report["clips"]["gan_training_references"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary) >= {"train_s", "evaluate_s", "total_s"}
 
     assert cli.main(["--generate", str(run), "--per-class", "2", "--out", str(tmp_path / "generated")]) == 0
     listing = pd.read_csv(tmp_path / "generated" / "generated.csv")
-    assert len(listing) == 10 and listing["class"].value_counts().to_dict() == {c: 2 for c in classes}
+    assert len(listing) == 10 and listing["class"].value_counts().to_dict() == {c: 2 for c in CLASSES}
     for name in listing["file"]:
         info = sf.info(str(tmp_path / "generated" / name))
         assert (info.samplerate, info.frames, info.subtype) == (8000, 8000, "PCM_16")

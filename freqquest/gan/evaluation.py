@@ -1,17 +1,70 @@
-"""How good are the generated clips? Each number comes with the reference that gives it a
-meaning: conditional accuracy beside real clips through the same Griffin-Lim round trip (the
-ceiling) and chance; Fréchet distance beside real-vs-real (the floor) and an untrained
-generator; diversity and nearest-neighbour distances beside the real clips' own."""
-import keras
+"""How good are the generated clips? Every figure is taken in BirdNET's embedding (as Fréchet Audio
+Distance takes its figures in VGGish's), by a judge that never heard the clips it judges nor the
+recordings the GAN learned from, and every figure comes with the reference that gives it a
+meaning:
+
+- the real clips of the evaluation are recordings held out of the GAN's training, sent through
+  exactly the generated clips' path (scaled to [-1, 1] and clipped, unscaled, Griffin-Lim, written
+  as 16-bit WAV) before they are embedded;
+- the judge is a logistic regression on the embedding (the birdnet member's recipe), cross-fitted
+  on two halves of the held-out recordings: each half's judge labels the other half (the ceiling:
+  what the judge makes of real clips through that path) and, averaged, the generated clips;
+- the Kernel Inception Distance (unbiased; cubic polynomial kernel) and the Fréchet distance (in
+  the embedding's first principal components, which a few hundred clips can estimate) are taken
+  against one half, beside the other half (the floor) and an untrained generator;
+- diversity is the mean distance between two clips of one class; memorization, each clip's
+  distance to its nearest GAN training clip, generated beside held-out real;
+- train on synthetic: the judge's recipe fitted on generated clips, on the GAN's training clips
+  and on both, scored on every held-out clip.
+"""
+import os
+import tempfile
+
 import numpy as np
 import scipy.linalg
 
-from ..features import log_mel
+from ..classical import build_classical
+from ..features import FeatureStore
+from ..splits import group_split
+from .inversion import log_mels_to_audio, write_wav
+
+JUDGE = "birdnet"  # the embedding every figure is taken in
+FRECHET_COMPONENTS = 32
 
 
-def embedding_model(classifier: keras.Model) -> keras.Model:
-    """The classifier's penultimate layer (the 128-d "embedding" before the class layer)."""
-    return keras.Model(classifier.inputs, classifier.get_layer("embedding").output)
+def embed_audio(clips: np.ndarray, audio, workers=None) -> np.ndarray:
+    """Clips (n, n_samples) at audio's rate -> (n, 1024): written as the generated clips are (16-bit
+    WAV, in a temporary folder) and embedded as any file is."""
+    with tempfile.TemporaryDirectory(prefix="freqquest-judge-") as folder:
+        paths = []
+        for k, clip in enumerate(clips):
+            paths.append(os.path.join(folder, f"{k:05d}.wav"))
+            write_wav(paths[-1], clip, audio.sample_rate)
+        found = FeatureStore(audio, None, workers).embeddings(paths, JUDGE, desc="judge's embedding")
+    return found.features
+
+
+def embed_images(images: np.ndarray, scale, audio, n_iter: int, workers=None) -> np.ndarray:
+    """The generated clips' path, for any of the GAN's images (generated, or real log-Mels scaled):
+    unscaled to a log-Mel, Griffin-Lim, a 16-bit WAV, the judge's embedding. (n, 1024)."""
+    return embed_audio(log_mels_to_audio(scale.unscale(images, audio.feature_shape), audio, n_iter, workers), audio, workers)
+
+
+def fit_judge(embeddings: np.ndarray, labels: np.ndarray, seed: int):
+    return build_classical(JUDGE, labels, seed).fit(embeddings, labels)
+
+
+def judge_probabilities(judges: list, embeddings: np.ndarray, n_classes: int) -> np.ndarray:
+    """The mean of the judges' probabilities (a class a judge never saw gets 0 from it)."""
+    out = np.zeros((len(embeddings), n_classes))
+    for judge in judges:
+        out[:, judge.classes_] += judge.predict_proba(embeddings) / len(judges)
+    return out
+
+
+def split_halves(labels: np.ndarray, groups: list, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two halves of the held-out clips, whole recordings on one side, classes in both."""
+    return group_split(labels, groups, 0.5, seed)
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -19,18 +72,43 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if len(a) < 2 or len(b) < 2:
         raise ValueError("the Fréchet distance needs at least 2 samples on each side")
-    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     root = scipy.linalg.sqrtm(cov_a @ cov_b)
     if not np.all(np.isfinite(root)):
         eps = 1e-6 * np.eye(len(cov_a))
         root = scipy.linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
-    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * np.real(root))
+    distance = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a + cov_b - 2.0 * np.real(root))
     return float(max(distance, 0.0))
 
 
-def mean_pairwise_distance(e: np.ndarray) -> float:
-    """Mean Euclidean distance between distinct rows: how spread out a set of samples is."""
+def kernel_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The Kernel Inception Distance (Bińkowski et al. 2018): the unbiased squared MMD with the
+    kernel k(x, y) = (x.y / d + 1)^3. Zero in expectation for two samples of one distribution."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("the kernel distance needs at least 2 samples on each side")
+    d = a.shape[1]
+    k_aa, k_bb, k_ab = ((x @ y.T / d + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
+    m, n = len(a), len(b)
+    return float((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
+                 - 2 * k_ab.mean())
+
+
+class Projection:
+    """Standardization and the first principal components of the reference clips' embedding."""
+
+    def __init__(self, reference: np.ndarray, components: int = FRECHET_COMPONENTS):
+        self.mean, self.std = reference.mean(0), reference.std(0) + 1e-6
+        z = (reference - self.mean) / self.std
+        _, _, vt = np.linalg.svd(z, full_matrices=False)
+        self.basis = vt[: min(components, len(reference) - 1)].T
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std) @ self.basis
+
+
+def pairwise_mean(e: np.ndarray) -> float:
+    """Mean Euclidean distance between two different rows."""
     if len(e) < 2:
         return 0.0
     d = np.sqrt(np.maximum(_squared_distances(e, e), 0.0))
@@ -47,29 +125,36 @@ def _squared_distances(a, b):
     return (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
 
 
-def features_of_audio(clips: np.ndarray, audio_config) -> np.ndarray:
-    return np.stack([log_mel(c, audio_config) for c in clips]) if len(clips) else np.zeros((0, *audio_config.feature_shape), np.float32)
+def accuracy_figures(probabilities: np.ndarray, labels: np.ndarray, classes: list) -> dict:
+    right = probabilities.argmax(1) == labels
+    return {"overall": float(right.mean()),
+            "per_class": {name: float(right[labels == k].mean()) if np.any(labels == k) else None for k, name in enumerate(classes)}}
 
 
-def set_metrics(classifier, embed, features, labels, reference, reference_labels, classes) -> dict:
-    """Accuracy under the classifier, Fréchet distance to `reference` (overall and per class),
-    diversity and nearest-neighbour distance to `reference`."""
-    probabilities = np.asarray(classifier.predict(features, verbose=0))
-    embeddings, reference_embeddings = embed(features), embed(reference)
-    per_class = {}
-    for k, name in enumerate(classes):
-        mine, theirs = embeddings[labels == k], reference_embeddings[reference_labels == k]
-        per_class[name] = {
-            "n": int(len(mine)),
-            "accuracy": float(np.mean(probabilities[labels == k].argmax(1) == k)) if len(mine) else None,
-            "frechet_distance": frechet_distance(mine, theirs) if len(mine) > 1 and len(theirs) > 1 else None,
-            "diversity": mean_pairwise_distance(mine),
-        }
-    return {
-        "n": int(len(features)),
-        "accuracy": float(np.mean(probabilities.argmax(1) == labels)),
-        "frechet_distance": frechet_distance(embeddings, reference_embeddings),
-        "diversity": mean_pairwise_distance(embeddings),
-        "nearest_reference_distance": float(nearest_distances(embeddings, reference_embeddings).mean()),
-        "per_class": per_class,
-    }
+def distance_figures(sets: dict, labels: dict, reference: np.ndarray, reference_labels: np.ndarray, classes: list) -> dict:
+    """KID and Fréchet distance of each set to the reference, overall and per class."""
+    project = Projection(reference)
+    out = {}
+    for name, embeddings in sets.items():
+        figures = {"kid": kernel_distance(embeddings, reference),
+                   "frechet": frechet_distance(project(embeddings), project(reference)), "per_class": {}}
+        for k, cls in enumerate(classes):
+            mine, theirs = embeddings[labels[name] == k], reference[reference_labels == k]
+            figures["per_class"][cls] = ({"kid": kernel_distance(mine, theirs), "frechet": frechet_distance(project(mine), project(theirs))}
+                                         if len(mine) > 1 and len(theirs) > 1 else None)
+        out[name] = figures
+    return out
+
+
+def diversity_figures(embeddings: np.ndarray, labels: np.ndarray, classes: list) -> dict:
+    per_class = {name: pairwise_mean(embeddings[labels == k]) for k, name in enumerate(classes)}
+    return {"mean": float(np.mean(list(per_class.values()))), "per_class": per_class}
+
+
+def train_on_synthetic(sets: dict, test: np.ndarray, test_labels: np.ndarray, n_classes: int, seed: int) -> dict:
+    """The judge's recipe fitted on each (embeddings, labels) set, its accuracy on the test embeddings."""
+    out = {}
+    for name, (embeddings, labels) in sets.items():
+        model = fit_judge(embeddings, labels, seed)
+        out[name] = float(np.mean(judge_probabilities([model], test, n_classes).argmax(1) == test_labels))
+    return out

@@ -1,8 +1,17 @@
 """Generator, projection discriminator, and the GAN as a keras.Model with its own train_step.
 
-The generator maps (noise, class) to a log-Mel "image" scaled to [-1, 1]; the discriminator
-scores (spectrogram, class) with a projection term (Miyato & Koyama 2018): the class embedding
-dotted with the image features, so the class enters every decision without a label channel.
+The generator maps (noise, class) to a log-Mel "image" in [-1, 1]: a dense layer to a small map,
+then blocks of nearest-neighbour upsampling and a 3 x 3 convolution (transposed convolutions
+left a checkerboard: 1.8 times the real clips' high-frequency energy), each normalized by a batch
+normalization whose scale and shift the class chooses, so the class reaches every block, not
+only the input.
+
+The discriminator's spectrally normalized convolutions halve both axes; their last map is summed
+over time only, so its features keep where in the spectrum a sound sits (averaging over both
+axes, as before, shrank its scores 88 times and threw that away). The score is a linear term
+plus the projection of a spectrally normalized class embedding on the features (Miyato & Koyama
+2018); an auxiliary head classifies the clip (AC-GAN, Odena et al. 2017), which the generator is
+also trained to satisfy.
 """
 import math
 
@@ -12,6 +21,31 @@ from keras import layers
 
 from ..augment import roll_time
 from ..config import GAN_LOSSES
+
+
+class ConditionalBatchNorm(layers.Layer):
+    """Batch normalization without its own scale and shift: the class's (1 + gamma, beta) instead,
+    starting at the identity."""
+
+    def __init__(self, n_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_classes = n_classes
+        self.norm = layers.BatchNormalization(center=False, scale=False)
+
+    def build(self, input_shape):
+        channels = input_shape[0][-1]
+        self.gamma = layers.Embedding(self.n_classes, channels, embeddings_initializer="zeros")
+        self.beta = layers.Embedding(self.n_classes, channels, embeddings_initializer="zeros")
+        self.norm.build(input_shape[0])
+        self.gamma.build((None,))
+        self.beta.build((None,))
+
+    def call(self, inputs, training=None):
+        x, label = inputs
+        shape = [-1] + [1] * (len(x.shape) - 2) + [x.shape[-1]]
+        gamma = tf.reshape(self.gamma(label), shape)
+        beta = tf.reshape(self.beta(label), shape)
+        return self.norm(x, training=training) * (1.0 + gamma) + beta
 
 
 def build_generator(latent_dim: int, n_classes: int, shape: tuple, width: int = 32) -> keras.Model:
@@ -25,32 +59,36 @@ def build_generator(latent_dim: int, n_classes: int, shape: tuple, width: int = 
     x = layers.Concatenate()([noise, embedded])
     x = layers.Dense(base[0] * base[1] * 8 * width, use_bias=False)(x)
     x = layers.Reshape((*base, 8 * width))(x)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+    x = layers.LeakyReLU(0.2)(ConditionalBatchNorm(n_classes)([x, label]))
     for filters in (4 * width, 2 * width, width, width):
-        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+        x = layers.UpSampling2D(2, interpolation="nearest")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.LeakyReLU(0.2)(ConditionalBatchNorm(n_classes)([x, label]))
     x = layers.Conv2D(1, 3, padding="same", activation="tanh", dtype="float32")(x)
     x = layers.Cropping2D(((0, 16 * base[0] - n_mels), (0, 16 * base[1] - n_frames)))(x)
     return keras.Model([noise, label], layers.Reshape(shape, name="log_mel")(x), name="generator")
 
 
-def build_discriminator(n_classes: int, shape: tuple, width: int = 32, spectral_norm: bool = False) -> keras.Model:
-    def conv(filters):
-        layer = layers.Conv2D(filters, 4, strides=2, padding="same")
-        return layers.SpectralNormalization(layer) if spectral_norm else layer
+def build_discriminator(n_classes: int, shape: tuple, width: int = 32) -> keras.Model:
+    """(image, class) -> (score, class logits)."""
+    def normalized(layer):
+        return layers.SpectralNormalization(layer)
 
     image = keras.Input(shape, name="log_mel")
     label = keras.Input((), dtype="int32", name="label")
     x = layers.Reshape((*shape, 1))(image)
     for filters in (width, 2 * width, 4 * width, 8 * width):
-        x = layers.LeakyReLU(0.2)(conv(filters)(x))
-    features = layers.GlobalAveragePooling2D()(x)
-    dense = layers.Dense(1)
-    unconditional = (layers.SpectralNormalization(dense) if spectral_norm else dense)(features)
-    embedded = layers.Embedding(n_classes, 8 * width, embeddings_initializer="glorot_uniform", name="class_projection")(label)
+        x = layers.LeakyReLU(0.2)(normalized(layers.Conv2D(filters, 4, strides=2, padding="same"))(x))
+    bands, channels = x.shape[1], x.shape[3]
+    x = layers.Lambda(lambda m: keras.ops.sum(m, axis=2), output_shape=(bands, channels), name="sum_over_time")(x)
+    features = layers.Flatten()(x)
+    unconditional = normalized(layers.Dense(1))(features)
+    one_hot = layers.Lambda(lambda y: keras.ops.one_hot(y, n_classes), output_shape=(n_classes,), name="one_hot")(label)
+    embedded = normalized(layers.Dense(features.shape[-1], use_bias=False, name="class_projection"))(one_hot)
     projection = layers.Dot(axes=1)([embedded, features])
-    score = layers.Add()([unconditional, projection])
-    return keras.Model([image, label], layers.Activation("linear", dtype="float32", name="score")(score), name="discriminator")
+    score = layers.Activation("linear", dtype="float32", name="score")(layers.Add()([unconditional, projection]))
+    logits = layers.Activation("linear", dtype="float32", name="class_logits")(normalized(layers.Dense(n_classes))(features))
+    return keras.Model([image, label], [score, logits], name="discriminator")
 
 
 def discriminator_loss(kind: str, real_scores, fake_scores):
@@ -67,32 +105,33 @@ def generator_loss(kind: str, fake_scores):
     return -tf.reduce_mean(fake_scores)
 
 
-def mode_seeking_loss(fake_a, fake_b, noise_a, noise_b):
-    """Mode seeking (Mao et al. 2019): the inverse of how far two samples of one class lie apart
-    per unit of distance between their noises. It grows when the generator maps different noise to
-    the same spectrogram, the conditional mode collapse a few hundred clips invite."""
-    spread = tf.reduce_mean(tf.abs(fake_a - fake_b), axis=(1, 2)) / tf.reduce_mean(tf.abs(noise_a - noise_b), axis=1)
-    return tf.reduce_mean(1.0 / (spread + 1e-5))
+def class_loss(labels, logits):
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
 class ConditionalGAN(keras.Model):
     """fit() on batches of (scaled log-Mel, class index); one discriminator and one generator
-    update per batch, each with its own optimizer."""
+    update per batch, each with its own optimizer. With `ema_decay`, a moving average of the
+    generator's weights (warmed up over the first steps) is kept beside it and samples are drawn
+    from that (Karras et al. 2018)."""
 
     def __init__(self, generator, discriminator, latent_dim: int, loss: str = "hinge", gp_weight: float = 10.0, seed: int = 0,
-                 mode_seeking_weight: float = 0.0, diff_augment: bool = False, **kwargs):
+                 class_weight: float = 1.0, diff_augment: bool = False, ema_generator=None, ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if loss not in GAN_LOSSES:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
         self.generator = generator
         self.discriminator = discriminator
+        self.ema_generator = ema_generator
+        self.ema_decay = ema_decay
         self.latent_dim = latent_dim
         self.loss_kind = loss
         self.gp_weight = gp_weight
-        self.mode_seeking_weight = mode_seeking_weight
+        self.class_weight = class_weight
         self.diff_augment = diff_augment
         self.noise_seed = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "gradient_penalty", "mode_seeking", "real_score", "fake_score")}
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("d_loss", "g_loss", "gradient_penalty", "class_loss", "real_score", "fake_score")}
 
     def compile(self, g_optimizer, d_optimizer):
         super().compile()
@@ -111,6 +150,11 @@ class ConditionalGAN(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    @property
+    def sampling_generator(self):
+        """The generator samples are drawn from: the moving average where there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
 
     def noise(self, batch):
         return keras.random.normal((batch, self.latent_dim), seed=self.noise_seed)
@@ -140,7 +184,7 @@ class ConditionalGAN(keras.Model):
         between = real + weight * (fake - real)
         with tf.GradientTape() as tape:
             tape.watch(between)
-            scores = self.discriminator([between, labels], training=True)
+            scores, _ = self.discriminator([between, labels], training=True)
         gradients = tape.gradient(scores, between)
         norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=(1, 2)) + 1e-12)
         return tf.reduce_mean(tf.square(norms - 1.0))
@@ -152,28 +196,33 @@ class ConditionalGAN(keras.Model):
 
         fake = self.generator([self.noise(batch), labels], training=True)
         with tf.GradientTape() as tape:
-            real_scores = self.discriminator([self.augment(real), labels], training=True)
-            fake_scores = self.discriminator([self.augment(fake), labels], training=True)
+            real_scores, real_logits = self.discriminator([self.augment(real), labels], training=True)
+            fake_scores, _ = self.discriminator([self.augment(fake), labels], training=True)
             d_loss = discriminator_loss(self.loss_kind, real_scores, fake_scores)
             penalty = self.gradient_penalty(real, fake, labels) if self.loss_kind == "wgan-gp" else tf.constant(0.0)
-            d_total = d_loss + self.gp_weight * penalty
+            d_class = class_loss(labels, real_logits)
+            d_total = d_loss + self.gp_weight * penalty + self.class_weight * d_class
             scaled = self.d_optimizer.scale_loss(d_total)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
         with tf.GradientTape() as tape:
-            # two samples per label: the adversarial loss sees both, the mode-seeking term their distance
-            noise = self.noise(2 * batch)
-            fakes = tf.cast(self.generator([noise, tf.concat([labels, labels], 0)], training=True), "float32")
-            g_loss = generator_loss(self.loss_kind, self.discriminator([self.augment(fakes), tf.concat([labels, labels], 0)],
-                                                                       training=True))
-            seeking = mode_seeking_loss(fakes[:batch], fakes[batch:], noise[:batch], noise[batch:])
-            g_total = g_loss + self.mode_seeking_weight * seeking
+            fakes = tf.cast(self.generator([self.noise(batch), labels], training=True), "float32")
+            scores, logits = self.discriminator([self.augment(fakes), labels], training=True)
+            g_loss = generator_loss(self.loss_kind, scores)
+            g_total = g_loss + self.class_weight * class_loss(labels, logits)
             scaled = self.g_optimizer.scale_loss(g_total)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        if self.ema_generator is not None:
+            # warmed up as tf.train.ExponentialMovingAverage's num_updates does: a short run's average
+            # would otherwise still hold much of the untrained generator (0.999 ** 1600 = 0.2)
+            steps = tf.cast(self.g_optimizer.iterations, "float32")
+            decay = tf.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+            for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+                average.assign(decay * average + (1.0 - decay) * weight)
 
-        for name, value in (("d_loss", d_total), ("g_loss", g_loss), ("gradient_penalty", penalty), ("mode_seeking", seeking),
+        for name, value in (("d_loss", d_total), ("g_loss", g_loss), ("gradient_penalty", penalty), ("class_loss", d_class),
                             ("real_score", tf.reduce_mean(real_scores)), ("fake_score", tf.reduce_mean(fake_scores))):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

@@ -1,4 +1,5 @@
 """Generated clips a person can look at and listen to: spectrogram grids and .wav files."""
+import dataclasses
 import os
 
 import keras
@@ -12,18 +13,45 @@ import pandas as pd  # noqa: E402
 
 from ..config import AudioConfig  # noqa: E402
 from ..reports import save_figure  # noqa: E402
-from .inversion import log_mels_to_audio, unscale_log_mel, write_wav  # noqa: E402
+from .inversion import GanScale, log_mels_to_audio, write_wav  # noqa: E402
 
 AUDIO_DIR = "gan_generated_audio"
 PLOT_DIR = "gan_spectrogram_plots"
 
 
-def sample_log_mels(generator, n_classes: int, per_class: int, latent_dim: int, seed: int, top_db: float, db_range: float):
-    """per_class log-Mels (dB) of every class from seeded noise: (dbs, labels)."""
-    labels = np.repeat(np.arange(n_classes, dtype=np.int32), per_class)
-    noise = np.random.default_rng(seed).standard_normal((len(labels), latent_dim)).astype(np.float32)
-    scaled = np.asarray(generator.predict([noise, labels], batch_size=64, verbose=0))
-    return unscale_log_mel(scaled, top_db, db_range), labels
+@dataclasses.dataclass
+class Sampler:
+    """A generator and what turns its images into log-Mels. With `candidates` above 1, each image
+    is the one of that many (drawn for its class) that the discriminator's own classifier head
+    finds likeliest to be of the class: the GAN chooses, never the judge of the evaluation."""
+
+    generator: keras.Model
+    scale: GanScale
+    latent_dim: int
+    feature_shape: tuple
+    n_classes: int
+    discriminator: keras.Model | None = None
+    candidates: int = 1
+
+    def images(self, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """per_class images of every class from seeded noise: (images in [-1, 1], labels)."""
+        labels = np.repeat(np.arange(self.n_classes, dtype=np.int32), per_class)
+        drawn = np.repeat(labels, self.candidates)
+        noise = np.random.default_rng(seed).standard_normal((len(drawn), self.latent_dim)).astype(np.float32)
+        images = np.asarray(self.generator.predict([noise, drawn], batch_size=64, verbose=0))
+        if self.candidates == 1:
+            return images, labels
+        _, logits = self.discriminator.predict([images, drawn], batch_size=64, verbose=0)
+        logits = np.asarray(logits, np.float64)
+        log_p = logits[np.arange(len(drawn)), drawn] - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) \
+            - logits.max(1)
+        best = log_p.reshape(len(labels), self.candidates).argmax(1)
+        return images.reshape(len(labels), self.candidates, *images.shape[1:])[np.arange(len(labels)), best], labels
+
+    def log_mels(self, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """per_class log-Mels (dB, the full feature shape) of every class from seeded noise: (dbs, labels)."""
+        images, labels = self.images(per_class, seed)
+        return self.scale.unscale(images, self.feature_shape), labels
 
 
 def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str) -> None:
@@ -47,24 +75,23 @@ class SampleWriter(keras.callbacks.Callback):
     grid_path, {class: wav_path})`, when given, is called with what was just written (the
     notebook displays it live)."""
 
-    def __init__(self, run_dir, classes, audio: AudioConfig, latent_dim, top_db, db_range, every, epochs, n_iter, seed,
-                 on_samples=None):
+    def __init__(self, run_dir, classes, audio: AudioConfig, scale: GanScale, config, on_samples=None):
         super().__init__()
-        self.run_dir, self.classes, self.audio = run_dir, classes, audio
-        self.latent_dim, self.top_db, self.db_range = latent_dim, top_db, db_range
-        self.every, self.epochs, self.n_iter, self.seed = every, epochs, n_iter, seed
+        self.run_dir, self.classes, self.audio, self.scale, self.config = run_dir, classes, audio, scale, config
         self.on_samples = on_samples
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
-        if number % self.every and number != self.epochs:
+        if number % self.config.sample_every and number != self.config.epochs:
             return
-        dbs, labels = sample_log_mels(self.model.generator, len(self.classes), 3, self.latent_dim, self.seed, self.top_db, self.db_range)
+        sampler = Sampler(self.model.sampling_generator, self.scale, self.config.latent_dim, self.audio.feature_shape,
+                          len(self.classes), self.model.discriminator, self.config.candidates)
+        dbs, labels = sampler.log_mels(3, self.config.seed)
         grid = os.path.join(self.run_dir, PLOT_DIR, f"epoch_{number:03d}.png")
         plot_spectrogram_grid(dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}")
         first = np.searchsorted(labels, np.arange(len(self.classes)))
         wavs = {}
-        for name, audio in zip(self.classes, log_mels_to_audio(dbs[first], self.audio, self.n_iter)):
+        for name, audio in zip(self.classes, log_mels_to_audio(dbs[first], self.audio, self.config.griffin_lim_iters)):
             wavs[name] = os.path.join(self.run_dir, AUDIO_DIR, f"{name}_ep{number}.wav")
             write_wav(wavs[name], audio, self.audio.sample_rate)
         if self.on_samples:

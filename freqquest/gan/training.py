@@ -23,10 +23,15 @@ HISTORY = "history.csv"
 
 
 def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN:
+    """The GAN of `config` for images of `shape` (GanScale.image_shape)."""
     generator = build_generator(config.latent_dim, n_classes, shape, config.width)
-    discriminator = build_discriminator(n_classes, shape, config.width, spectral_norm=config.loss == "hinge")
+    discriminator = build_discriminator(n_classes, shape, config.width)
+    average = None
+    if config.ema_decay:
+        average = build_generator(config.latent_dim, n_classes, shape, config.width)
+        average.set_weights(generator.get_weights())
     gan = ConditionalGAN(generator, discriminator, config.latent_dim, config.loss, config.gp_weight, config.seed,
-                         config.mode_seeking_weight, config.diff_augment)
+                         config.class_weight, config.diff_augment, average, config.ema_decay)
     gan.compile(
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
@@ -36,9 +41,10 @@ def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN
 
 
 def write_gan_config(run_dir, audio: AudioConfig, config: GanConfig, classes: list, top_db: float, data_root,
-                     holdout_fraction: float) -> None:
+                     holdout_fraction: float, eval_data=None) -> None:
     payload = {"audio": to_dict(audio), "gan": to_dict(config), "classes": list(classes), "top_db": float(top_db),
-               "holdout_fraction": holdout_fraction, "data": os.path.abspath(data_root), "versions": library_versions()}
+               "holdout_fraction": holdout_fraction, "data": os.path.abspath(data_root),
+               "eval_data": os.path.abspath(eval_data) if eval_data else None, "versions": library_versions()}
     write_text_atomic(os.path.join(run_dir, RUN_CONFIG), json.dumps(payload, indent=2))
 
 
@@ -71,6 +77,8 @@ def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
     os.makedirs(staging)
     gan.generator.save_weights(os.path.join(staging, "generator.weights.h5"))
     gan.discriminator.save_weights(os.path.join(staging, "discriminator.weights.h5"))
+    if gan.ema_generator is not None:
+        gan.ema_generator.save_weights(os.path.join(staging, "ema_generator.weights.h5"))
     np.savez(os.path.join(staging, "state.npz"),
              **{f"g_{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)},
              **{f"d_{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)},
@@ -106,6 +114,8 @@ def load_checkpoint(gan: ConditionalGAN, run_dir, models_only: bool = False) -> 
         return 0
     gan.generator.load_weights(os.path.join(directory, "generator.weights.h5"))
     gan.discriminator.load_weights(os.path.join(directory, "discriminator.weights.h5"))
+    if gan.ema_generator is not None:
+        gan.ema_generator.load_weights(os.path.join(directory, "ema_generator.weights.h5"))
     if not models_only:
         state = np.load(os.path.join(directory, "state.npz"))
         for prefix, optimizer in (("g", gan.g_optimizer), ("d", gan.d_optimizer)):

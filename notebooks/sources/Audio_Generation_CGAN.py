@@ -13,19 +13,20 @@
 # %% tags=["parameters"]
 DATA = None  # competition root; None: search ./data, /kaggle/input, /content, else the demo
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-LOSS = "hinge"  # hinge | bce | wgan-gp
-EPOCHS = 100
-BATCH_SIZE = 32
-WIDTH = 16  # filters of the networks' narrowest layer
-LATENT_DIM = 64
-MODE_SEEKING_WEIGHT = 0.0  # > 0 pushes samples of one class apart (more diverse, less recognizable here)
-DIFF_AUGMENT = False  # the discriminator sees clips randomly rolled and partly silenced
+# The recipe: a preset, and None keeps its setting (python Audio_Generation_CGAN.py --help lists them)
+PRESET = None  # "gpu" (longer and wider) when the notebook has a GPU, else "cpu" (the recipe measured on 2 cores)
+LOSS = None  # hinge | bce | wgan-gp
+EPOCHS = None
+BATCH_SIZE = None
+WIDTH = None  # filters of the networks' narrowest layer
+LATENT_DIM = None
+DIFF_AUGMENT = None  # the discriminator sees clips randomly rolled and partly silenced
 SAMPLE_EVERY = 5  # epochs between spectrogram grids and .wav files
-GRIFFIN_LIM_ITERS = 32
+GRIFFIN_LIM_ITERS = None
 SEED = 42
-EVALUATE = True  # conditional accuracy, Fréchet distance, diversity, train-on-synthetic (trains three small classifiers)
-EVAL_PER_CLASS = 10  # generated and real clips per class in the evaluation
-EVAL_PRESET = "scratch"  # classification preset of the evaluation's networks
+EVALUATE = True  # judged in BirdNET's embedding: conditional accuracy, KID and Fréchet distance, diversity, memorization
+EVAL_PER_CLASS = 50  # generated clips, and held-out real clips in each half, per class, judged in BirdNET's embedding
+EVAL_DATA = None  # a competition whose training clips (other recordings) evaluate the GAN; None: 20% held out
 GENERATE_PER_CLASS = 10  # clips per class written for download at the end
 RUN_DIR = None  # None: runs/<time>-cgan-<loss> (under /kaggle/working on Kaggle)
 GENERATED_DIR = None  # None: <run>/generated
@@ -46,15 +47,16 @@ import pandas as pd
 from IPython.display import Audio, FileLink, Image, display
 
 from freqquest import paths
-from freqquest.config import GanConfig
+from freqquest.config import gan_preset_config
 from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generate, per_class_table, run_gan_training
-from freqquest.training import describe_strategy, select_strategy
+from freqquest.training import describe_strategy, gpus_visible, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-gan_config = GanConfig(loss=LOSS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM,
-                       mode_seeking_weight=MODE_SEEKING_WEIGHT, diff_augment=DIFF_AUGMENT, sample_every=SAMPLE_EVERY,
-                       griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
-run_dir = RUN_DIR or paths.default_run_dir(f"cgan-{LOSS}")
+recipe = dict(loss=LOSS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM, diff_augment=DIFF_AUGMENT,
+              sample_every=SAMPLE_EVERY, griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
+gan_config = gan_preset_config(PRESET or ("gpu" if gpus_visible() else "cpu"),
+                               **{name: value for name, value in recipe.items() if value is not None})
+run_dir = RUN_DIR or paths.default_run_dir(f"cgan-{gan_config.loss}")
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"GAN: {gan_config}")
 
@@ -74,16 +76,16 @@ def show_samples(epoch, grid_path, wav_paths):
 
 
 run_dir = run_gan_training(GanOptions(data=DATA, demo=DEMO, run_dir=run_dir, cache_dir=CACHE_DIR, workers=WORKERS,
-                                      evaluate=EVALUATE, eval_per_class=EVAL_PER_CLASS, eval_preset=EVAL_PRESET,
+                                      evaluate=EVALUATE, eval_per_class=EVAL_PER_CLASS, eval_data=EVAL_DATA,
                                       gan=gan_config, on_samples=show_samples))
 display(Image(os.path.join(run_dir, "losses.png")))
 
 # %% [markdown]
 # ## How good are the clips?
-# Conditional accuracy (does a classifier hear the class that was asked for?) beside real clips through the same
-# Griffin-Lim round trip (the ceiling), an untrained generator and chance; Fréchet distance in the classifier's
-# embedding beside two halves of the real clips (the floor); diversity; distance to the nearest real clip
-# (memorization); and accuracy on held-out recordings when training on synthetic clips.
+# Judged in BirdNET's embedding by a judge that never heard the judged clips nor the GAN's recordings: conditional
+# accuracy beside held-out real clips through the same Griffin-Lim path (the ceiling), an untrained generator and
+# chance; kernel (KID) and Fréchet distances beside two halves of the real clips (the floor); diversity; each clip's
+# distance to its nearest training clip (memorization); and held-out accuracy when training on synthetic clips.
 
 # %%
 if EVALUATE:
