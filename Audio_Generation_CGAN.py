@@ -18,8 +18,7 @@ NUMBERS = ("epochs", "batch_size", "latent_dim", "width", "g_learning_rate", "d_
            "seed", "sample_every", "griffin_lim_iters", "candidates")
 MEANINGS = {"candidates": "each sample the likeliest of its class, by the discriminator's classifier head, among this many "
                           "drawn; also for --generate and --evaluate "}
-SWITCHES = {"diff_augment": "the discriminator sees real and generated clips randomly rolled and partly silenced (DiffAugment)",
-            "per_clip_level": "each clip scaled from its own loudest pixel rather than the training set's",
+SWITCHES = {"per_clip_level": "each clip scaled from its own loudest pixel rather than the training set's",
             "half_resolution": "the GAN's images at half the log-Mel's resolution, stretched back before Griffin-Lim"}
 GAN_OPTIONS = ("loss", *NUMBERS, *SWITCHES)  # the recipe's settings a flag can give
 

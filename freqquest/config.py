@@ -283,7 +283,6 @@ class GanConfig:
     gp_weight: float = 10.0
     class_weight: float = 1.0  # the auxiliary classifier's loss, for both networks (0: off)
     ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
-    diff_augment: bool = False
     db_range: float = 80.0
     per_clip_level: bool = True  # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
     half_resolution: bool = True  # the GAN's images at half the log-Mel's resolution, stretched back for inversion

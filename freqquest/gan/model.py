@@ -19,7 +19,6 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..augment import roll_time
 from ..config import GAN_LOSSES
 
 
@@ -116,7 +115,7 @@ class ConditionalGAN(keras.Model):
     from that (Karras et al. 2018)."""
 
     def __init__(self, generator, discriminator, latent_dim: int, loss: str = "hinge", gp_weight: float = 10.0, seed: int = 0,
-                 class_weight: float = 1.0, diff_augment: bool = False, ema_generator=None, ema_decay: float = 0.0, **kwargs):
+                 class_weight: float = 1.0, ema_generator=None, ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if loss not in GAN_LOSSES:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
@@ -128,7 +127,6 @@ class ConditionalGAN(keras.Model):
         self.loss_kind = loss
         self.gp_weight = gp_weight
         self.class_weight = class_weight
-        self.diff_augment = diff_augment
         self.noise_seed = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("d_loss", "g_loss", "gradient_penalty", "class_loss", "real_score", "fake_score")}
@@ -162,21 +160,6 @@ class ConditionalGAN(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
-    def augment(self, x):
-        """DiffAugment (Zhao et al. 2020), what the discriminator sees when switched on: each clip
-        rolled in time and a quarter of its frames silenced, drawn anew for real and generated
-        batches alike and differentiable, so a discriminator on a few hundred clips cannot
-        memorize them."""
-        if not self.diff_augment:
-            return x
-        batch, frames = tf.shape(x)[0], x.shape[2]
-        x = roll_time(x, keras.random.randint((batch,), 0, frames, seed=self.noise_seed))
-        width = frames // 4
-        start = keras.random.randint((batch, 1), 0, frames - width + 1, seed=self.noise_seed)
-        position = tf.range(frames)[None, :]
-        silenced = (position >= start) & (position < start + width)
-        return tf.where(silenced[:, None, :], -tf.ones_like(x), x)
-
     def gradient_penalty(self, real, fake, labels):
         """WGAN-GP: the critic's gradient norm pushed to 1 on points between real and fake,
         with interpolation weights drawn uniformly from [0, 1]."""
@@ -196,8 +179,8 @@ class ConditionalGAN(keras.Model):
 
         fake = self.generator([self.noise(batch), labels], training=True)
         with tf.GradientTape() as tape:
-            real_scores, real_logits = self.discriminator([self.augment(real), labels], training=True)
-            fake_scores, _ = self.discriminator([self.augment(fake), labels], training=True)
+            real_scores, real_logits = self.discriminator([real, labels], training=True)
+            fake_scores, _ = self.discriminator([fake, labels], training=True)
             d_loss = discriminator_loss(self.loss_kind, real_scores, fake_scores)
             penalty = self.gradient_penalty(real, fake, labels) if self.loss_kind == "wgan-gp" else tf.constant(0.0)
             d_class = class_loss(labels, real_logits)
@@ -208,7 +191,7 @@ class ConditionalGAN(keras.Model):
 
         with tf.GradientTape() as tape:
             fakes = tf.cast(self.generator([self.noise(batch), labels], training=True), "float32")
-            scores, logits = self.discriminator([self.augment(fakes), labels], training=True)
+            scores, logits = self.discriminator([fakes, labels], training=True)
             g_loss = generator_loss(self.loss_kind, scores)
             g_total = g_loss + self.class_weight * class_loss(labels, logits)
             scaled = self.g_optimizer.scale_loss(g_total)

@@ -20,7 +20,6 @@ EPOCHS = None
 BATCH_SIZE = None
 WIDTH = None  # filters of the networks' narrowest layer
 LATENT_DIM = None
-DIFF_AUGMENT = None  # the discriminator sees clips randomly rolled and partly silenced
 SAMPLE_EVERY = 5  # epochs between spectrogram grids and .wav files
 GRIFFIN_LIM_ITERS = None
 SEED = 42
@@ -52,7 +51,7 @@ from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generat
 from freqquest.training import describe_strategy, gpus_visible, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(loss=LOSS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM, diff_augment=DIFF_AUGMENT,
+recipe = dict(loss=LOSS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM,
               sample_every=SAMPLE_EVERY, griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
 gan_config = gan_preset_config(PRESET or ("gpu" if gpus_visible() else "cpu"),
                                **{name: value for name, value in recipe.items() if value is not None})
