@@ -13,12 +13,12 @@ embedding of each clip; a log-Mel CNN blended with classical models with --prese
 import argparse
 import sys
 
-from freqquest.config import (CLASSICAL_MODELS, EMBEDDINGS, FIT_MODES, MODELS, NO_NETWORK, NORMALIZATIONS, OPTIMIZERS,
-                              PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig, TrainConfig, describe_preset,
-                              preset_config)
+from freqquest.config import (BIRDNET_TUNABLE, CLASSICAL_MODELS, EMBEDDINGS, FIT_MODES, MODELS, NO_NETWORK,
+                              NORMALIZATIONS, OPTIMIZERS, PRESETS, PRETRAINABLE_MODELS, SCHEDULES, AudioConfig, TrainConfig,
+                              describe_preset, preset_config)
 
 DEFAULT_AUDIO = AudioConfig()
-RECIPE_OPTIONS = ("model", "width", "weights", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed",
+RECIPE_OPTIONS = ("model", "width", "weights", "tune_from", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "seed",
                   "folds", "val_fraction", "tta", "normalization", "time_shift", "gain_db", "time_masks", "freq_masks",
                   "mixup_alpha", "label_smoothing", "blend", "embeddings", "match_bandwidth", "recording_vote")
 
@@ -66,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--weights", metavar="imagenet|FILE",
                         help="efficientnetv2b0 only: start from ImageNet's weights (downloaded once; needs internet) "
                         "or from a weights file (default: random weights)")
+    recipe.add_argument("--tune-from", choices=BIRDNET_TUNABLE,
+                        help="birdnet only: the first of BirdNET's segments to fine-tune; those before it stay frozen and "
+                        "what they compute of each clip is cached (default: the preset's)")
     recipe.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner")
     recipe.add_argument("--batch-size", type=int, help="global batch size")
     recipe.add_argument("--learning-rate", type=float)

@@ -40,13 +40,14 @@ import Audio_Classification_Kaggle as cli  # noqa: E402
 from freqquest.bandwidth import match_bandwidth, readable_rates  # noqa: E402
 from freqquest.config import EMBEDDINGS, PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
+from freqquest.embeddings import recipe_embedders  # noqa: E402
 from freqquest.features import FeatureStore  # noqa: E402
-from freqquest.inference import average_members, predict_members, to_class_names  # noqa: E402
+from freqquest.members import average_members, load_blend  # noqa: E402
 from freqquest.inputs import extract_clip_set  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
 from freqquest.recordings import KnownRecordings, recording_fingerprints, vote_by_recording  # noqa: E402
-from freqquest.submission import make_submission, write_submission  # noqa: E402
-from freqquest.training import HISTORY, fold_dir, load_blend  # noqa: E402
+from freqquest.submission import make_submission, to_class_names, write_submission  # noqa: E402
+from freqquest.training import HISTORY, fold_dir  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
 ZOO = ["--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"]
@@ -132,14 +133,14 @@ class TestView:
 def test_view(run_dir, root, competition, store) -> TestView:
     saved = read_run_config(run_dir)
     config = saved["train"]
-    test = extract_clip_set(store, [p for p in competition.test_paths if p is not None], config.embedding_models, "test")
+    test = extract_clip_set(store, [p for p in competition.test_paths if p is not None], recipe_embedders(config), "test")
     blend = load_blend(run_dir, config, len(saved["classes"]))
     rates = readable_rates(test)
     match_bandwidth(blend, dataclasses.replace(config, match_bandwidth=True), store, competition.train_paths,
                     competition.train_labels, rates, run_dir)
     readable = test.inputs.take(test.ok)
-    members = predict_members(blend, readable, config.tta, rates[test.ok])
-    unmatched = predict_members(blend, readable, config.tta)
+    members = blend.predict(readable, rates[test.ok])
+    unmatched = blend.predict(readable)
     train = store.log_mels(competition.train_paths, "train log-Mels")
     known = KnownRecordings.of_training_clips(recording_fingerprints(train.features[train.ok], store.audio),
                                               competition.train_labels[train.ok], np.asarray(competition.train_groups)[train.ok],

@@ -2,6 +2,7 @@
 
 Every op takes a batch `x` of shape (batch, n_mels, n_frames) in dB and one-hot labels `y`,
 and draws from one `tf.random.Generator`, so a seed gives the same augmented epochs again.
+Mixup takes a batch of any shape (the birdnet network's activations too).
 """
 import tensorflow as tf
 
@@ -57,7 +58,8 @@ def mixup(x, y, generator: tf.random.Generator, alpha: float):
     b = tf.random.stateless_gamma([batch], seed=seeds[:, 1], alpha=alpha)
     weight = a / (a + b)
     partner = tf.argsort(generator.uniform([batch]))
-    x = weight[:, None, None] * x + (1 - weight[:, None, None]) * tf.gather(x, partner)
+    each = tf.reshape(weight, [-1] + [1] * (len(x.shape) - 1))  # one weight per example, whatever its rank
+    x = each * x + (1 - each) * tf.gather(x, partner)
     y = weight[:, None] * y + (1 - weight[:, None]) * tf.gather(y, partner)
     return x, y
 

@@ -21,10 +21,10 @@ import numpy as np
 
 from .audio import native_rate
 from .classical import classical_path, load_or_fit_classical
-from .config import CLASSICAL_MODELS, AudioConfig, TrainConfig
+from .config import AudioConfig, TrainConfig
 from .features import FeatureStore
-from .inference import Blend
 from .inputs import ClipInputs
+from .members import Blend
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +51,22 @@ def matched_dir(directory, rate: int) -> str:
 
 def match_bandwidth(blend: Blend, config: TrainConfig, store: FeatureStore, train_paths: list, train_labels: np.ndarray,
                     rates: np.ndarray, directory, save: bool = True, judged: str = "test") -> None:
-    """Fill `blend.matched` for the low rates among `rates`, those of the clips the blend is about
-    to judge (0 for a clip that is not judged), with the blend's classical models fitted on
-    `train_paths` resampled to each rate. Models saved in `directory` before are loaded, so
+    """Give each member of `blend` that matches bandwidth a model for each low rate among `rates`
+    (those of the clips the blend is about to judge; 0 for a clip it does not judge), fitted on
+    `train_paths` resampled to that rate. Models saved in `directory` before are loaded, so
     --resume and --predict-only reuse them; new ones are saved there only when `save`. Nothing
-    is fitted when `config.match_bandwidth` is off or the blend has no classical models."""
-    matchable = [name for name in blend.classical if name in CLASSICAL_MODELS]
-    if not (config.match_bandwidth and matchable):
+    is fitted when `config.match_bandwidth` is off or no member matches bandwidth."""
+    members = blend.matchable()
+    if not (config.match_bandwidth and members):
         return
     train_labels = np.asarray(train_labels)
+    names = ", ".join(m.name for m in members)
     for rate in low_rates(rates, store.audio):
         band_limited = store.log_mels(train_paths, f"train log-Mels at {rate} Hz", band_limit=rate)
         inputs, y = ClipInputs(band_limited.features[band_limited.ok]), train_labels[band_limited.ok]
         rate_dir = matched_dir(directory, rate)
-        blend.matched[rate] = {name: [load_or_fit_classical(rate_dir, name, inputs, y, config.seed, save)] for name in matchable}
-        saved = all(os.path.isfile(classical_path(rate_dir, name)) for name in matchable)
+        for member in members:
+            member.matched[rate] = load_or_fit_classical(rate_dir, member.name, inputs, y, config.seed, save)
+        saved = all(os.path.isfile(classical_path(rate_dir, m.name)) for m in members)
         log.info("%d %s clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
-                 int(np.sum(rates == rate)), judged, rate, ", ".join(matchable), rate, rate_dir if saved else "not saved")
+                 int(np.sum(rates == rate)), judged, rate, names, rate, rate_dir if saved else "not saved")

@@ -57,7 +57,14 @@ class AudioConfig:
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
-MODELS = ("cnn", "resnet", "efficientnetv2b0")  # the networks (models/); "none" trains none
+MODELS = ("cnn", "resnet", "efficientnetv2b0", "birdnet")  # the networks (models/); "none" trains none
+BIRDNET = "birdnet"  # the network that fine-tunes BirdNET's last segments on its frozen first ones (models/birdnet.py)
+# the segments a birdnet network may start training at: what comes before is frozen, and cached (embeddings/birdnet.py)
+BIRDNET_TUNABLE = ("BLOCK_4-1", "BLOCK_4-3", "BLOCK_4-4", "POST")
+# Adam's step when none is given: a network trained from scratch takes 1e-3; fine-tuning BirdNET's
+# pretrained segments at 1e-3 throws away what they know (benchmarks/README.md), 1e-4 keeps it.
+LEARNING_RATES = {BIRDNET: 1e-4}
+DEFAULT_LEARNING_RATE = 1e-3
 NO_NETWORK = "none"
 NETWORK = "network"  # the fold networks' name among the blend's members
 OPTIMIZERS = ("adam", "adamw")
@@ -75,7 +82,7 @@ class TrainConfig:
     width: int = 32
     epochs: int = 60
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # None: the network's own (LEARNING_RATES)
     optimizer: str = "adam"
     weight_decay: float = 1e-4
     schedule: str = "plateau"
@@ -85,6 +92,7 @@ class TrainConfig:
     folds: int = 1
     normalization: str = "clip"
     weights: str | None = None  # pretrainable models only: "imagenet" or a weights file; None starts from random weights
+    tune_from: str = "POST"  # birdnet only: the first segment trained; those before it stay as BirdNET has them
     early_stopping_patience: int = 12
     reduce_lr_patience: int = 5
     label_smoothing: float = 0.0
@@ -103,6 +111,8 @@ class TrainConfig:
     preset: str | None = None
 
     def __post_init__(self):
+        if self.learning_rate is None:  # frozen: set once, here, so a saved config says the rate it trained with
+            object.__setattr__(self, "learning_rate", LEARNING_RATES.get(self.model, DEFAULT_LEARNING_RATE))
         if self.model not in (*MODELS, NO_NETWORK):
             raise ValueError(f"model must be one of {(*MODELS, NO_NETWORK)}, got {self.model!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.width < 1:
@@ -113,6 +123,11 @@ class TrainConfig:
             raise ValueError(f"folds and tta must be at least 1, got folds={self.folds}, tta={self.tta}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        if self.model == BIRDNET and (self.time_shift or self.gain_db or self.time_masks or self.freq_masks):
+            raise ValueError("time shift, gain and SpecAugment masks augment log-Mels; the birdnet network reads BirdNET's "
+                             "windows (its time shifts) and takes mixup and label smoothing")
+        if self.tune_from not in BIRDNET_TUNABLE:
+            raise ValueError(f"tune_from must be one of {BIRDNET_TUNABLE}, got {self.tune_from!r}")
         if self.weights is not None and self.model not in PRETRAINABLE_MODELS:
             raise ValueError(f"weights apply to {', '.join(PRETRAINABLE_MODELS)}, not to {self.model!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -159,8 +174,10 @@ class TrainConfig:
 
     @property
     def member_names(self) -> tuple:
-        """The blend's members for a person: the network by its architecture, e.g. ('cnn', 'logreg', 'svm')."""
-        return (self.model,) * self.trains_network + self.fitted_members
+        """The blend's members for a person: the network by its architecture, e.g. ('cnn', 'logreg', 'svm'),
+        ('tuned-birdnet', 'birdnet') for BirdNET fine-tuned beside the logistic regression on its embedding."""
+        network = "tuned-birdnet" if self.model == BIRDNET else self.model
+        return (network,) * self.trains_network + self.fitted_members
 
     @property
     def augments(self) -> bool:

@@ -13,6 +13,8 @@ import shutil
 import numpy as np
 import soundfile as sf
 
+from .io import naming
+
 log = logging.getLogger(__name__)
 
 CLASSES = ("dog_bark", "drilling", "engine_idling", "siren", "street_music")
@@ -113,6 +115,14 @@ def build_demo(root, train_per_class: int = 20, test_per_class: int = 6, seed: i
     # built in a staging folder and moved into place, so a half-built demo is never used
     staging = root.rstrip(os.sep) + ".building"
     shutil.rmtree(staging, ignore_errors=True)
+    with naming(staging):
+        _write_demo(staging, recipe, seed, train_per_class, test_per_class)
+    shutil.rmtree(root, ignore_errors=True)
+    os.replace(staging, root)
+    return root
+
+
+def _write_demo(staging, recipe: dict, seed: int, train_per_class: int, test_per_class: int) -> None:
     rng = np.random.default_rng(seed)
     answers = []
     for class_id, name in enumerate(CLASSES):
@@ -133,9 +143,6 @@ def build_demo(root, train_per_class: int = 20, test_per_class: int = 6, seed: i
     _write_csv(os.path.join(staging, "solution.csv"), [answers[i] for i in order])
     with open(os.path.join(staging, MARKER), "w") as f:
         json.dump(recipe, f)
-    shutil.rmtree(root, ignore_errors=True)
-    os.replace(staging, root)
-    return root
 
 
 def _write_csv(path, rows) -> None:

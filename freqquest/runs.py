@@ -22,6 +22,11 @@ class RunInterrupted(Exception):
         super().__init__(f"interrupted: {saved}")
 
 
+class SubmissionUnwritten(Exception):
+    """The run finished and is saved, but its submission could not be written; the message says
+    why and gives the --predict-only command that writes it."""
+
+
 def is_run_folder(run_dir) -> bool:
     return os.path.isfile(os.path.join(run_dir, RUN_CONFIG))
 

@@ -5,7 +5,8 @@ import logging
 
 from . import quiet
 from .dataset import CompetitionError
-from .runs import RunInterrupted
+from .io import os_error_line
+from .runs import RunInterrupted, SubmissionUnwritten
 
 log = logging.getLogger("freqquest")
 
@@ -16,11 +17,6 @@ def start(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quiet.configure(verbose)
     quiet.import_tensorflow()
-
-
-def os_error_line(error: OSError) -> str:
-    """e.g. 'runs/x/config.json: Permission denied'; our own errors carry their whole message."""
-    return f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error)
 
 
 def run_guarded(work) -> int:
@@ -36,7 +32,7 @@ def run_guarded(work) -> int:
     except OSError as error:
         log.error("error: %s", os_error_line(error))
         return 2
-    except (CompetitionError, ValueError) as error:
+    except (CompetitionError, ValueError, SubmissionUnwritten) as error:
         log.error("error: %s", error)
         return 2
     return 0

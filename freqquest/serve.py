@@ -1,22 +1,27 @@
 """A small web app over a finished run: upload or record a clip, see what the run hears.
 
     python -m freqquest.serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--max-upload-mb 20] [--max-seconds 60]
+                                      [--workers 2] [--queue 8]
 
-`POST /api/predict` (multipart, field `file`) answers with the top classes, the per-window
-timeline, a downsampled waveform, the log-Mel of the deciding window, its heatmap (Grad-CAM of
-the network, or the occlusion curve of a run without one), feature maps and the time each step
-took; `GET /api/health`, `GET /api/model`; OpenAPI docs at `/docs`; the page at `/`, served with
-everything it loads (no CDN). The run is loaded once at start-up and warmed up.
+`POST /api/predict` (multipart, field `file`) answers with the top classes, each member's
+probabilities, the per-window timeline, a downsampled waveform and the time it took: the run's
+own time, nothing more. `POST /api/explain` (the same file) answers with what the page draws
+next: the spectrogram of the deciding window, its heatmap (Grad-CAM of the network, or the
+occlusion curve of a run without one) and feature maps. `GET /api/health`, `GET /api/model`;
+OpenAPI docs at `/docs`; the page at `/`, served with everything it loads (no CDN). The run is
+loaded once at start-up and warmed up.
 
 What a public endpoint needs: the body is cut off past `--max-upload-mb` (413; FastAPI counts
 the streamed bytes, so a chunked or lying upload is stopped too), a clip longer than
 `--max-seconds` is refused (422), the content is sniffed rather than the file name trusted (415
 for anything that is not WAV, FLAC, OGG or MP3; 422 for one that does not decode), the upload
 lives in a temporary folder removed when the request ends, errors or not, and the server listens
-on 127.0.0.1 unless `--host` says otherwise. Requests are answered one at a time by the models
-(a lock), so concurrent ones get exactly what they would alone.
+on 127.0.0.1 unless `--host` says otherwise. `--workers` requests are answered side by side (one
+per core by default; each gets its own BirdNET interpreter), up to `--queue` more wait their
+turn, and any beyond that get 503 at once rather than a minute's wait.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -71,12 +76,16 @@ def waveform_points(clip: np.ndarray, n: int = WAVEFORM_POINTS) -> list:
 
 
 class Service:
-    """The run and the limits, shared by the app's routes."""
+    """The run, the limits and the admission of requests, shared by the app's routes."""
 
-    def __init__(self, run_dir, max_seconds: float, cache_dir=None):
+    def __init__(self, run_dir, max_seconds: float, cache_dir=None, workers: int = 2, queue: int = 8):
+        if workers < 1 or queue < 0:
+            raise ValueError(f"workers must be at least 1 and queue not negative, got {workers} and {queue}")
         self.predictor = Predictor(run_dir, cache_dir)
         self.max_seconds = max_seconds
-        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(workers)
+        self.capacity, self.admitted = workers + queue, 0  # answered or waiting
+        self.admission = threading.Lock()
         self.warm_up()
 
     def warm_up(self) -> None:
@@ -85,7 +94,23 @@ class Service:
             path = os.path.join(folder, "warmup.wav")
             noise = np.random.default_rng(0).normal(0, 0.1, int(self.predictor.audio.sample_rate)).astype(np.float32)
             sf.write(path, noise, self.predictor.audio.sample_rate, subtype="PCM_16")
-            self.answer(path, "warmup.wav", top_k=1)
+            self.predict(path, "warmup.wav", top_k=1)
+            self.explain(path, "warmup.wav")
+
+    @contextlib.contextmanager
+    def turn(self):
+        """A request's turn at the models: at once when a worker is free, after the requests ahead
+        of it when the queue has room, 503 when it is full."""
+        with self.admission:
+            if self.admitted >= self.capacity:
+                raise Refused(503, f"the server is busy ({self.admitted} requests answered or waiting); try again in a moment")
+            self.admitted += 1
+        try:
+            with self.slots:
+                yield
+        finally:
+            with self.admission:
+                self.admitted -= 1
 
     def model_info(self) -> dict:
         saved, config = self.predictor.saved, self.predictor.config
@@ -106,46 +131,50 @@ class Service:
         if header.seconds > self.max_seconds:
             raise Refused(422, f"{name} is {header.seconds:.1f} s long; this server takes clips of at most {self.max_seconds:g} s")
 
-    def answer(self, path: str, name: str, top_k: int = 5) -> dict:
-        from .explain import explain, hz_ticks  # TensorFlow: imported once the scripts have quietened it
+    def _prediction(self, path: str, name: str):
+        try:
+            return self.predictor.predict(path)
+        except ValueError as error:
+            raise Refused(422, f"{name} could not be decoded: {error}") from None
 
-        timings = {}
+    def predict(self, path: str, name: str, top_k: int = 5) -> dict:
         started = time.time()
-        with self.lock:
-            t = time.time()
-            try:
-                prediction = self.predictor.predict(path)
-            except ValueError as error:
-                raise Refused(422, f"{name} could not be decoded: {error}") from None
-            timings["predict_s"] = time.time() - t
-            t = time.time()
-            explanation = explain(self.predictor, path, prediction)
-            timings["explain_s"] = time.time() - t
-        timings["total_s"] = time.time() - started
-        e = explanation
+        prediction = self._prediction(path, name)
         return {
             "file": name, "seconds": prediction.seconds, "sample_rate": prediction.sample_rate, "shown": prediction.shown,
             "top": [{"class": c, "probability": p} for c, p in prediction.top_k(top_k)],
             "members": {m: dict(zip(prediction.classes, map(float, v.mean(axis=0)))) for m, v in prediction.members.items()},
             "windows": [{"start": float(s), "probabilities": dict(zip(prediction.classes, map(float, w)))}
                         for s, w in zip(prediction.starts, prediction.windows)],
-            "deciding_window": prediction.deciding_window,
-            "waveform": {"seconds": prediction.seconds, "points": waveform_points(e.waveform)},
-            "log_mel": {"start": e.window_start, "seconds": e.window_seconds, "values": shrink(e.log_mel),
-                        "hz_ticks": [[round(band / e.log_mel.shape[0], 4), hz] for band, hz in hz_ticks(e)]},
+            "deciding_window": prediction.deciding_window, "window_seconds": self.predictor.audio.duration,
+            "waveform": {"seconds": prediction.seconds, "points": waveform_points(prediction.audio)},
+            "notes": prediction.notes, "timings": {"predict_s": round(time.time() - started, 4)},
+        }
+
+    def explain(self, path: str, name: str) -> dict:
+        from .explain import explain, hz_ticks  # TensorFlow: imported once the scripts have quietened it
+
+        started = time.time()
+        e = explain(self.predictor, self._prediction(path, name))
+        return {
+            "file": name, "top": e.prediction.classes[e.prediction.top], "deciding_window": e.prediction.deciding_window,
+            "spectrogram": {"start": e.window_start, "seconds": e.window_seconds, "values": shrink(e.spectrogram),
+                            "title": e.spectrogram_title,
+                            "hz_ticks": [[round(band / e.spectrogram.shape[0], 4), hz] for band, hz in hz_ticks(e)]},
             "heatmap": {"kind": "grad-cam" if e.heatmap is not None else "occlusion", "note": e.note,
                         "values": shrink(e.heatmap) if e.heatmap is not None else [round(float(v), 4) for v in e.occlusion]},
             "feature_maps": [{"layer": layer, "channels": [shrink(c, (32, 48)) for c in maps]} for layer, maps in e.feature_maps.items()],
-            "notes": prediction.notes, "timings": {k: round(v, 4) for k, v in timings.items()},
+            "timings": {"explain_s": round(time.time() - started, 4)},
         }
 
 
-def create_app(run_dir, max_upload_bytes: int = 20 * 2 ** 20, max_seconds: float = 60.0, cache_dir=None):
+def create_app(run_dir, max_upload_bytes: int = 20 * 2 ** 20, max_seconds: float = 60.0, cache_dir=None, workers: int = 2,
+               queue: int = 8):
     from fastapi import FastAPI, Request, UploadFile
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
 
-    service = Service(run_dir, max_seconds, cache_dir)
+    service = Service(run_dir, max_seconds, cache_dir, workers, queue)
     app = FastAPI(title="freqquest", description="What a freqquest run hears in a clip", max_body_size=max_upload_bytes)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
@@ -165,10 +194,10 @@ def create_app(run_dir, max_upload_bytes: int = 20 * 2 ** 20, max_seconds: float
     def model() -> dict:
         return service.model_info()
 
-    @app.post("/api/predict")
-    def predict(file: UploadFile, top_k: int = 5) -> dict:
+    def answered(file: UploadFile, answer) -> dict:
+        """`answer(path, name)` for the upload, in a temporary folder removed afterwards, once admitted."""
         name = os.path.basename(file.filename or "upload")
-        with tempfile.TemporaryDirectory(prefix="freqquest-upload-") as folder:
+        with service.turn(), tempfile.TemporaryDirectory(prefix="freqquest-upload-") as folder:
             path = os.path.join(folder, "clip")
             with open(path, "wb") as out:
                 while block := file.file.read(1 << 20):
@@ -176,7 +205,17 @@ def create_app(run_dir, max_upload_bytes: int = 20 * 2 ** 20, max_seconds: float
             with open(path, "rb") as f:
                 head = f.read(16)
             service.check(path, head, name)
-            return service.answer(path, name, max(1, min(top_k, len(service.predictor.classes))))
+            return answer(path, name)
+
+    @app.post("/api/predict")
+    def predict(file: UploadFile, top_k: int = 5) -> dict:
+        """The top classes of a clip, each window's and each member's probabilities: the run's answer alone."""
+        return answered(file, lambda path, name: service.predict(path, name, max(1, min(top_k, len(service.predictor.classes)))))
+
+    @app.post("/api/explain")
+    def explain(file: UploadFile) -> dict:
+        """Why: the deciding window's spectrogram, its heatmap and feature maps (the page asks after the bars)."""
+        return answered(file, service.explain)
 
     app.state.service = service
     return app
@@ -190,6 +229,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload accepted (default 20)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip accepted (default 60)")
+    p.add_argument("--workers", type=int, default=2, help="requests answered side by side (default 2: one per core of a laptop)")
+    p.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker; more get 503 (default 8)")
     p.add_argument("--cache-dir", metavar="DIR", help="feature cache, for matching a low rate the run has no models for")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and C++ log lines")
     return p.parse_args(argv)
@@ -204,7 +245,8 @@ def main(argv=None) -> int:
     def work():
         import uvicorn
 
-        app = create_app(args.run_dir, int(args.max_upload_mb * 2 ** 20), args.max_seconds, args.cache_dir)
+        app = create_app(args.run_dir, int(args.max_upload_mb * 2 ** 20), args.max_seconds, args.cache_dir, args.workers,
+                         args.queue)
         uvicorn.run(app, host=args.host, port=args.port)
 
     return scripts.run_guarded(work)

@@ -14,6 +14,12 @@ def make_submission(ids: list, class_names: list) -> pd.DataFrame:
     return pd.DataFrame({"ID": list(ids), "Class": list(class_names)}, columns=HEADER)
 
 
+def to_class_names(probabilities, classes: list, usable, fallback: str) -> list:
+    """The most probable class per row; `fallback` where the row's clip could not be read."""
+    best = probabilities.argmax(axis=1)
+    return [classes[b] if ok else fallback for b, ok in zip(best, usable)]
+
+
 def validate_submission(frame: pd.DataFrame, expected_ids: list, classes: list) -> None:
     """Header ID,Class; every expected ID exactly once, in the expected order; known classes only."""
     if list(frame.columns) != HEADER:

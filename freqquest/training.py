@@ -1,7 +1,6 @@
 """Fit a model with checkpoints, learning-rate and early-stopping callbacks; resumable;
 on every GPU with mixed precision when there are GPUs (a TPU when one is attached), on the
 CPU otherwise, with the same code."""
-import dataclasses
 import json
 import logging
 import os
@@ -12,11 +11,10 @@ import pandas as pd
 import tensorflow as tf
 
 from .augment import batch_augmenter
-from .classical import load_classical, load_or_fit_classical
 from .config import TrainConfig
-from .inference import Blend
 from .inputs import ClipInputs
-from .io import write_text_atomic
+from .io import naming, write_text_atomic
+from .members import blend_for_fold
 from .models import build_model
 from .splits import fold_splits
 
@@ -26,7 +24,6 @@ BEST_MODEL = "model.keras"
 HISTORY = "history.csv"
 BACKUP_DIR = "backup"
 FOLD_DONE = "fold_done.json"
-CLASSICAL_DIR = "classical"  # the classical models fitted on every training clip
 
 
 def select_strategy(devices=None) -> tf.distribute.Strategy:
@@ -115,7 +112,7 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
 
     with strategy.scope():
         model = build_model(config.model, x_train.shape[1:], n_classes, config.normalization, stats, config.width,
-                            config.weights)
+                            config.weights, config.tune_from)
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -136,14 +133,15 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
         callbacks.insert(2, keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5))
     augment = batch_augmenter(config, config.seed) if config.augments else None
-    model.fit(
-        make_dataset(x_train, y_train, n_classes, config.batch_size, shuffle=True, seed=config.seed, augment=augment),
-        validation_data=make_dataset(x_val, y_val, n_classes, config.batch_size, shuffle=False, seed=config.seed),
-        epochs=config.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset shuffles itself, seeded
-        verbose=2,
-    )
+    with naming(run_dir):  # the checkpoints are written there
+        model.fit(
+            make_dataset(x_train, y_train, n_classes, config.batch_size, shuffle=True, seed=config.seed, augment=augment),
+            validation_data=make_dataset(x_val, y_val, n_classes, config.batch_size, shuffle=False, seed=config.seed),
+            epochs=config.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself, seeded
+            verbose=2,
+        )
     return keras.models.load_model(best_path)
 
 
@@ -152,40 +150,27 @@ def fold_dir(run_dir, fold: int) -> str:
 
 
 def train_folds(inputs: ClipInputs, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
-    """One network per fold of `fold_splits` (unless the recipe has none), each in
-    run_dir/fold_<k>, and the classical models of `config.blend` and `config.embeddings` fitted
-    on the same clips. Yields (fold, the fold's Blend, train_idx, val_idx). A fold whose network
-    finished before (its folder has FOLD_DONE) is loaded, not retrained, and saved classical
-    models are loaded, so an interrupted K-fold run resumes at the fold it was in."""
+    """The members of the recipe made for each fold of `fold_splits` in run_dir/fold_<k> (a
+    network trained, classical models fitted on the fold's training clips). Yields (fold, the
+    fold's Blend, train_idx, val_idx). What a fold finished before is loaded, not made again (a
+    network whose folder has FOLD_DONE, a saved classical model), so an interrupted K-fold run
+    resumes at the fold it was in."""
     for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
-        directory = fold_dir(run_dir, fold)
         log.info("fold %d/%d: %d training clips, %d validation clips of other recordings", fold + 1, config.folds,
                  len(train_idx), len(val_idx))
-        networks = [fold_network(inputs.log_mels, y, train_idx, val_idx, n_classes, dataclasses.replace(config, seed=config.seed + fold),
-                                 directory, strategy)] if config.trains_network else []
-        fold_inputs = inputs.take(train_idx)
-        classical = {name: [load_or_fit_classical(directory, name, fold_inputs, y[train_idx], config.seed + fold)]
-                     for name in config.fitted_members}
-        yield fold, Blend(n_classes, networks, classical), train_idx, val_idx
+        blend = blend_for_fold(config, inputs, y, train_idx, val_idx, n_classes, fold_dir(run_dir, fold), strategy,
+                               config.seed + fold)
+        yield fold, blend, train_idx, val_idx
 
 
-def fold_network(x, y, train_idx, val_idx, n_classes: int, config: TrainConfig, directory, strategy=None):
+def fold_network(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, directory, strategy=None):
     """The fold's network: loaded when it finished before (FOLD_DONE), else trained."""
     if os.path.isfile(os.path.join(directory, FOLD_DONE)):
         log.info("  its network finished before; loading it")
         return keras.models.load_model(os.path.join(directory, BEST_MODEL))
-    model = train(x[train_idx], y[train_idx], x[val_idx], y[val_idx], n_classes, config, directory, strategy)
-    write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(train_idx), "val": len(val_idx)}))
+    model = train(x_train, y_train, x_val, y_val, n_classes, config, directory, strategy)
+    write_text_atomic(os.path.join(directory, FOLD_DONE), json.dumps({"train": len(x_train), "val": len(x_val)}))
     return model
-
-
-def fit_classical_on_all(inputs: ClipInputs, y, config: TrainConfig, run_dir) -> dict:
-    """The classical models of `config.blend` and `config.embeddings` refitted on every training
-    clip, for the test predictions; the folds' own fits give the validation figures. Refitting
-    costs seconds and matters with few recordings: on the honest benchmark the logistic
-    regression scored 0.68 fitted on 80% of the clips and 0.72 on all of them."""
-    directory = os.path.join(run_dir, CLASSICAL_DIR)
-    return {name: [load_or_fit_classical(directory, name, inputs, y, config.seed)] for name in config.fitted_members}
 
 
 def load_fold_models(run_dir, folds: int) -> list:
@@ -195,12 +180,3 @@ def load_fold_models(run_dir, folds: int) -> list:
     if missing:
         raise FileNotFoundError(f"{', '.join(missing)} not found: {run_dir} is not a finished freqquest run")
     return [keras.models.load_model(p) for p in paths]
-
-
-def load_blend(run_dir, config: TrainConfig, n_classes: int) -> Blend:
-    """What a finished run predicts the test clips with: its fold networks (if it has any) and
-    its classical models fitted on every training clip."""
-    directory = os.path.join(run_dir, CLASSICAL_DIR)
-    classical = {name: [load_classical(directory, name)] for name in config.fitted_members}
-    networks = load_fold_models(run_dir, config.folds) if config.trains_network else []
-    return Blend(n_classes, networks, classical)

@@ -82,3 +82,12 @@ def birdnet_run(tmp_path_factory, demo_root):
     """A finished run of the default recipe (the birdnet member), without the recording vote. Shared."""
     folder = tmp_path_factory.mktemp("birdnet")
     return _run_on(demo_root, folder / "run", folder / "cache", [])
+
+
+@pytest.fixture(scope="session")
+def tuned_run(tmp_path_factory, demo_root):
+    """A finished run that fine-tunes BirdNET: two folds of one epoch, beside the logistic
+    regression on BirdNET's embedding; no recording vote. Shared."""
+    folder = tmp_path_factory.mktemp("tuned")
+    return _run_on(demo_root, folder / "run", folder / "cache", ["--model", "birdnet", "--epochs", "1", "--folds", "2",
+                                                                 "--batch-size", "16"])

@@ -9,7 +9,7 @@ from freqquest.bandwidth import low_rates, match_bandwidth, matched_dir, native_
 from freqquest.classical import fit_classical, predict_classical
 from freqquest.config import AudioConfig, TrainConfig
 from freqquest.features import FeatureStore
-from freqquest.inference import Blend
+from freqquest.members import Blend, ClassicalMember
 from freqquest.inputs import ClipInputs
 
 from .conftest import write_tone
@@ -62,43 +62,44 @@ def test_low_rates_are_those_whose_nyquist_is_below_the_top_mel_band():
 def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(tmp_path, train, test_set):
     paths, labels = train
     x = ClipInputs(STORE.log_mels(paths).features)
-    blend = Blend(2, [], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
+    logreg = ClassicalMember("logreg", fit_classical("logreg", x, labels, seed=0), 2)
+    blend = Blend(2, [logreg])
     run_dir = tmp_path / "run"
     cached = FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1)
     match_bandwidth(blend, CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
 
-    assert sorted(blend.matched) == [8000, 11025]
+    assert sorted(logreg.matched) == [8000, 11025]
     assert os.listdir(matched_dir(run_dir, 8000)) == ["logreg.joblib"]
     for rate in (8000, 11025):
         band_limited = ClipInputs(STORE.log_mels(paths, band_limit=rate).features)
         expected = fit_classical("logreg", band_limited, labels, seed=0)
         judged = ClipInputs(test_set.features)
-        np.testing.assert_allclose(predict_classical("logreg", blend.matched[rate]["logreg"][0], judged, 2),
+        np.testing.assert_allclose(predict_classical("logreg", logreg.matched[rate], judged, 2),
                                    predict_classical("logreg", expected, judged, 2), rtol=1e-5, atol=1e-6)
 
     saved = os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib"))
-    again = Blend(2, [], dict(blend.classical))
-    match_bandwidth(again, CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
+    again = ClassicalMember("logreg", logreg.model, 2)
+    match_bandwidth(Blend(2, [again]), CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
     assert sorted(again.matched) == [8000, 11025]
     assert os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib")) == saved  # loaded, not refitted
 
 
 @pytest.mark.parametrize("config,classical", [(dataclasses.replace(CONFIG, match_bandwidth=False), True), (CONFIG, False)])
-def test_nothing_is_matched_when_switched_off_or_without_classical_models(tmp_path, train, test_set, config, classical):
+def test_nothing_is_matched_when_switched_off_or_without_members_on_log_mel_statistics(tmp_path, train, test_set, config, classical):
     paths, labels = train
     x = ClipInputs(STORE.log_mels(paths).features)
-    blend = Blend(2, [], {"logreg": [fit_classical("logreg", x, labels, seed=0)]} if classical else {})
-    match_bandwidth(blend, config, STORE, paths, labels, readable_rates(test_set), tmp_path / "run")
-    assert blend.matched == {} and not (tmp_path / "run").exists()
+    members = [ClassicalMember("logreg" if classical else "birdnet", fit_classical("logreg", x, labels, seed=0), 2)]
+    match_bandwidth(Blend(2, members), config, STORE, paths, labels, readable_rates(test_set), tmp_path / "run")
+    assert members[0].matched == {} and not (tmp_path / "run").exists()
 
 
 def test_only_the_rates_of_the_judged_clips_are_matched(tmp_path, train, test_set, caplog):
     """Rate 0 marks a clip that is not judged (unreadable, or not in this fold's validation)."""
     paths, labels = train
     x = ClipInputs(STORE.log_mels(paths).features)
-    blend = Blend(2, [], {"logreg": [fit_classical("logreg", x, labels, seed=0)]})
+    logreg = ClassicalMember("logreg", fit_classical("logreg", x, labels, seed=0), 2)
     caplog.set_level("INFO")
-    match_bandwidth(blend, CONFIG, STORE, paths, labels, np.array([0, 44100, 11025, 0, 0]), tmp_path / "fold_1",
+    match_bandwidth(Blend(2, [logreg]), CONFIG, STORE, paths, labels, np.array([0, 44100, 11025, 0, 0]), tmp_path / "fold_1",
                     judged="validation")
-    assert sorted(blend.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]
+    assert sorted(logreg.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]
     assert "1 validation clip(s) recorded at 11025 Hz: judged by logreg" in caplog.text

@@ -98,18 +98,19 @@ def test_parallel_workers_give_the_embeddings_of_one_process(tones):
 def test_a_clip_set_holds_log_mels_and_embeddings_and_the_reason_a_file_failed(tmp_path, tones):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"not audio at all")
-    clips = extract_clip_set(FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1), tones + [str(broken)], ("birdnet",))
-    assert clips.inputs.log_mels.shape == (5, 128, 173) and clips.inputs.embeddings["birdnet"].shape == (5, 1024)
+    clips = extract_clip_set(FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1), tones + [str(broken)],
+                             {"birdnet": get_embedder("birdnet")})
+    assert clips.inputs.log_mels.shape == (5, 128, 173) and clips.inputs.pretrained["birdnet"].shape == (5, 1024)
     assert clips.ok.tolist() == [True] * 4 + [False]
     assert list(clips.failed) == [str(broken)] and "not decodable as audio" in clips.failed[str(broken)]
     assert clips.describe_counts() == "log-Mel 4 extracted, 0 from the cache; birdnet 4 extracted, 0 from the cache"
     taken = clips.inputs.take(np.array([3, 0]))
-    np.testing.assert_array_equal(taken.rows("birdnet"), clips.inputs.embeddings["birdnet"][[3, 0]])
+    np.testing.assert_array_equal(taken.rows("birdnet"), clips.inputs.pretrained["birdnet"][[3, 0]])
     assert taken.rows("logreg").shape == (2, 840)
 
 
 def test_a_member_whose_embedding_was_not_extracted_is_a_clear_error():
-    with pytest.raises(ValueError, match="the birdnet member needs the birdnet embeddings"):
+    with pytest.raises(ValueError, match="these clips have no birdnet features: they were not extracted"):
         ClipInputs(np.zeros((2, 8, 5), np.float32)).rows("birdnet")
 
 

@@ -18,11 +18,11 @@ import Audio_Classification_Kaggle as cli
 from freqquest.classical import load_classical, predict_classical
 from freqquest.config import PRESETS, AudioConfig, TrainConfig, preset_config, read_run_config
 from freqquest.demo import DURATION, RECIPES, SAMPLE_RATE
+from freqquest.embeddings import get_embedder
 from freqquest.features import FeatureStore
-from freqquest.inference import average_members, predict_members
 from freqquest.inputs import ClipInputs, extract_clip_set
+from freqquest.members import load_blend
 from freqquest.submission import validate_submission
-from freqquest.training import load_blend
 
 from .conftest import TOOLS, US8K5, needs_us8k5
 
@@ -178,7 +178,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     caplog.set_level(logging.INFO)
     assert cli.main(["--run-dir", "runs/first"]) == 0
     assert "DEMO RUN ON SYNTHETIC AUDIO" in caplog.text
-    assert caplog.text.count("licence: the birdnet embedding is BirdNET v2.4") == 1
+    assert caplog.text.count("licence: BirdNET v2.4") == 1 and "is licensed CC BY-NC-SA 4.0" in caplog.text
     root = tmp_path / "data" / "demo"
     run = tmp_path / "runs" / "first"
     assert RUN_FILES <= set(os.listdir(run)) and os.listdir(run / "fold_1") == ["birdnet.joblib"]
@@ -213,7 +213,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     caplog.clear()
     assert cli.main(["--preset", "scratch", "--epochs", "1", "--run-dir", "runs/second", "--model", "resnet", "--folds", "2",
                      "--tta", "2", "--time-masks", "1", "--mixup", "0.2", "--blend", "logreg", "--out", "second.csv"]) == 0
-    assert "licence: the birdnet" not in caplog.text
+    assert "licence: BirdNET" not in caplog.text
     assert set(os.listdir(tmp_path / "runs" / "second" / "fold_2")) == NETWORK_FILES | {"logreg.joblib"}
     assert "features of the train clips: log-Mel 0 extracted, 100 from the cache; of the test clips: log-Mel 0 extracted, 30 from the cache" in caplog.text
     second = check_submission(tmp_path / "second.csv", root, config["classes"])
@@ -320,8 +320,9 @@ def test_slices_of_one_recording_vote_together(tmp_path, demo_root, caplog):
 
     voted = pd.read_csv(run / "test_probabilities.csv").set_index("ID").loc[test_ids, CLASSES].to_numpy()
     store = FeatureStore(AudioConfig(), str(tmp_path / "cache"))
-    clips = extract_clip_set(store, [root / "test" / "test" / i for i in test_ids], ("birdnet",))
-    before = average_members(predict_members(load_blend(run, read_run_config(run)["train"], 5), clips.inputs))
+    clips = extract_clip_set(store, [root / "test" / "test" / i for i in test_ids], {"birdnet": get_embedder("birdnet")})
+    blend = load_blend(run, read_run_config(run)["train"], 5)
+    before = blend.average(blend.predict(clips.inputs))
     assert np.abs(before - before[0]).max() > 1e-4  # the slices differ before the vote
     np.testing.assert_array_equal(voted, np.repeat(voted[:1], 3, axis=0))
     np.testing.assert_allclose(voted[0], before.mean(axis=0), atol=1e-6)

@@ -165,3 +165,37 @@ def test_a_log_mel_extractor_is_named_by_its_config_and_band_limit():
     assert LogMel(SMALL, 8000).cache_name == SMALL.cache_key() + "-8000hz"
     assert LogMel(SMALL).shape == (32, 63)
     assert LogMel(SMALL, 8000).describe()["band_limit"] == 8000 and "band_limit" not in LogMel(SMALL).describe()
+
+
+def _cut(path, size):
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+DAMAGE = {
+    "a truncated header": lambda npy, keys: _cut(npy, 100),
+    "truncated data": lambda npy, keys: _cut(npy, os.path.getsize(npy) // 2),
+    "a wrong shape": lambda npy, keys: np.save(npy, np.zeros((4, 32, 63), np.float32)),
+    "a wrong dtype": lambda npy, keys: np.save(npy, np.zeros((5, 32, 63), np.float64)),
+    "a missing array": lambda npy, keys: os.remove(npy),
+    "a key list that is not JSON": lambda npy, keys: _cut(keys, 7),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_shard_is_reported_once_removed_and_its_clips_extracted_again(damage, tmp_path, clips, monkeypatch, caplog):
+    monkeypatch.setattr(features, "SHARD_CLIPS", 5)
+    store = FeatureStore(SMALL, str(tmp_path / "cache"), workers=1)
+    clean = store.log_mels(clips)
+    directory = tmp_path / "cache" / SMALL.cache_key()
+    keys = next(p for p in sorted(directory.glob("shard-*.json")) if len(json.loads(p.read_text())) == 5)
+    DAMAGE[damage](keys.with_suffix(".npy"), keys)
+    healed = store.log_mels(clips)
+    assert (healed.n_extracted, healed.n_cached) == (5, 7)
+    np.testing.assert_array_equal(healed.features, clean.features)
+    reports = [r.getMessage() for r in caplog.records if "does not read" in r.getMessage()]
+    assert len(reports) == 1 and str(directory / keys.stem) in reports[0] and "extracted again" in reports[0]
+    assert not keys.exists()
+    caplog.clear()
+    again = store.log_mels(clips)
+    assert (again.n_extracted, again.n_cached) == (0, 12) and not caplog.records

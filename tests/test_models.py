@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from freqquest.config import PRETRAINABLE_MODELS, TrainConfig
-from freqquest.models import BUILDERS, NAMES, PRETRAINABLE, build_model
+from freqquest.models import BUILDERS, LOG_MEL_MODELS, PRETRAINABLE, build_model
 from freqquest.models.efficientnet import IMAGENET_FILE, IMAGENET_MD5, IMAGENET_URL
 
 SHAPE = (32, 63)
@@ -14,7 +14,7 @@ def batch():
     return np.random.default_rng(0).normal(-40, 20, size=(3, *SHAPE)).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", LOG_MEL_MODELS)
 @pytest.mark.parametrize("normalization", ["clip", "global"])
 def test_models_output_probabilities(name, normalization, batch):
     model = build_model(name, SHAPE, 5, normalization, stats=(-40.0, 400.0))
@@ -46,7 +46,7 @@ def test_width_sets_the_filters_of_every_stage(name):
     assert wide.count_params() > 2 * narrow.count_params()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", LOG_MEL_MODELS)
 def test_saved_model_predicts_the_same(tmp_path, name, batch):
     model = build_model(name, SHAPE, 5)
     model.save(tmp_path / "m.keras")

@@ -36,7 +36,8 @@ def test_a_test_clip_gets_the_probabilities_of_the_submission(fixture, request, 
         assert len(prediction.starts) == 1 and prediction.shown == "the blend"
         np.testing.assert_allclose(prediction.probabilities, expected.loc[path.name, CLASSES].to_numpy(), atol=2e-5)
     if fixture == "scratch_run":
-        assert sorted(predictor.blend.matched) == [8000] and predictor.predict(clips[0]).sample_rate == 8000
+        assert [sorted(m.matched) for m in predictor.blend.matchable()] == [[8000], [8000]]
+        assert predictor.predict(clips[0]).sample_rate == 8000
 
 
 def test_one_member_alone(scratch_run, lowrate_demo):
@@ -130,8 +131,9 @@ def test_explain_writes_a_figure_per_clip(fixture, kind, request, demo_root, tmp
     figure = out / (clip.stem + ".png")
     assert figure.is_file() and figure.stat().st_size > 20_000
     predictor = Predictor(run)
-    e = explain.explain(predictor, clip, predictor.predict(clip))
-    assert e.log_mel.shape == (128, 173)
+    e = explain.explain(predictor, predictor.predict(clip))
+    assert e.spectrogram.shape == (128, 173) and e.spectrogram_title == "log-Mel of the deciding window"
+    assert e.band_hz.shape == (128,) and np.all(np.diff(e.band_hz) > 0)
     if kind == "grad-cam":
         assert e.heatmap.shape == (128, 173) and e.occlusion is None and len(e.feature_maps) == 3
         assert "Grad-CAM of the network member (2 fold networks averaged); the run blends it with logreg, svm" in e.note
@@ -146,8 +148,7 @@ def test_the_figure_of_a_long_clip_has_its_timeline(birdnet_run, tmp_path, monke
     predictor = Predictor(birdnet_run)
     figures = []
     monkeypatch.setattr(explain, "save_figure", lambda fig, path, tight: figures.append(fig))
-    explain.plot_explanation(explain.explain(predictor, tmp_path / "seven.wav", predictor.predict(tmp_path / "seven.wav")),
-                             tmp_path / "seven.png")
+    explain.plot_explanation(explain.explain(predictor, predictor.predict(tmp_path / "seven.wav")), tmp_path / "seven.png")
     axes = figures[0].axes
     assert any(ax.get_title().startswith("each window") for ax in axes)
     assert "time (s)" in {ax.get_xlabel() for ax in axes} and any(ax.get_ylabel() == "frequency (Hz)" for ax in axes)

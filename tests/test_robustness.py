@@ -361,3 +361,80 @@ def test_the_plots_say_what_they_show(tmp_path, monkeypatch):
         tmp_path / "gan.csv", index=False)
     samples.plot_gan_history(tmp_path / "gan.csv", tmp_path / "losses.png")
     assert all(line.get_marker() == "o" for ax in figures.pop().axes for line in ax.get_lines())
+
+
+# -- a full disk, a damaged cache -----------------------------------------------------------------------------------------
+
+def test_a_write_that_fails_for_want_of_space_names_its_output_and_keeps_the_old_one(tmp_path):
+    from freqquest.io import atomic_path
+
+    out = tmp_path / "submission.csv"
+    out.write_text("the previous submission")
+    with pytest.raises(OSError) as raised:
+        with atomic_path(out) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise OSError(28, "No space left on device")  # what a write on a full disk raises: no file named
+    assert raised.value.errno == 28 and raised.value.filename == str(out)
+    assert out.read_text() == "the previous submission" and os.listdir(tmp_path) == ["submission.csv"]
+
+
+def test_a_full_disk_at_the_submission_keeps_the_old_one_and_gives_the_command_that_writes_it(demo_root, tmp_path, monkeypatch,
+                                                                                              caplog):
+    import shlex
+
+    from freqquest import pipeline
+    from freqquest.io import atomic_path
+
+    out, run = tmp_path / "full" / "submission.csv", tmp_path / "run"
+    out.parent.mkdir()
+    out.write_text("the previous submission")
+
+    def full_disk(frame, path, *args):
+        with atomic_path(path) as tmp:
+            frame.head(2).to_csv(tmp)
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_submission", full_disk)
+    common = ["--data", str(demo_root), "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(common + CHEAP + ["--run-dir", str(run), "--out", str(out)]) == 2
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("error:"))
+    assert line.startswith(f"error: {out}: No space left on device; the run is complete in {run}")
+    assert out.read_text() == "the previous submission" and os.listdir(out.parent) == ["submission.csv"]
+    assert (run / "summary.json").is_file() and "is incomplete" not in caplog.text
+    monkeypatch.undo()
+    command = shlex.split(line.split("write the submission with: ")[1])
+    assert command[:2] == ["python", "Audio_Classification_Kaggle.py"]
+    assert cli.main(command[2:] + ["--cache-dir", str(tmp_path / "cache")]) == 0
+    assert pd.read_csv(out).shape == (30, 2)
+
+
+def test_a_damaged_cache_costs_a_re_extraction_never_the_run(demo_root, tmp_path, monkeypatch, caplog):
+    """The default recipe (log-Mels and BirdNET's embedding), its cache written in shards of 40
+    clips; then four shards damaged four ways (the first as a full disk leaves one: cut to 100
+    bytes): the next run re-extracts those clips, says so once per shard, and writes the same
+    submission with the same features."""
+    from freqquest import features
+
+    monkeypatch.setattr(features, "SHARD_CLIPS", 40)
+    cache = tmp_path / "cache"
+    common = ["--data", str(demo_root), "--cache-dir", str(cache), "--no-recording-vote"]
+    assert cli.main(common + ["--run-dir", str(tmp_path / "clean"), "--out", str(tmp_path / "clean.csv")]) == 0
+    embeddings = sorted(p for p in (cache).glob("birdnet-*/shard-*.npy"))
+    log_mels = sorted(p for p in (cache).glob(f"{AudioConfig().cache_key()}/shard-*.npy"))
+    assert len(embeddings) >= 2 and len(log_mels) >= 2
+    with open(embeddings[0], "r+b") as f:
+        f.truncate(100)
+    os.remove(embeddings[1])
+    rows = len(json.loads(log_mels[0].with_suffix(".json").read_text()))
+    np.save(log_mels[0], np.zeros((rows, 128, 173), np.float64))
+    np.save(log_mels[1], np.zeros((rows - 1, 128, 173), np.float32))
+    caplog.clear()
+    assert cli.main(common + ["--run-dir", str(tmp_path / "healed"), "--out", str(tmp_path / "healed.csv")]) == 0
+    reports = [r.getMessage() for r in caplog.records if "does not read" in r.getMessage()]
+    assert sorted(r.split(" does not read")[0].split("feature cache: ")[1] for r in reports) == sorted(
+        str(p.with_suffix("")) for p in embeddings[:2] + log_mels[:2])
+    assert pd.read_csv(tmp_path / "healed.csv").equals(pd.read_csv(tmp_path / "clean.csv"))
+    clean = pd.read_csv(tmp_path / "clean" / "test_probabilities.csv")
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "healed" / "test_probabilities.csv").iloc[:, 1:], clean.iloc[:, 1:],
+                               atol=1e-6)

@@ -50,8 +50,8 @@ def encoded(fmt: str, seconds=2.0, rate=22050, subtype=None) -> bytes:
     return buffer.getvalue()
 
 
-def post(client, data: bytes, name="clip.wav"):
-    return client.post("/api/predict", files={"file": (name, data, "application/octet-stream")})
+def post(client, data: bytes, name="clip.wav", path="/api/predict"):
+    return client.post(path, files={"file": (name, data, "application/octet-stream")})
 
 
 def test_health_model_docs_and_the_page(client):
@@ -81,10 +81,17 @@ def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, 
     direct = Predictor(scratch_run).predict(tmp_path / "clip")
     assert answer["top"][0]["class"] == CLASSES[direct.top]
     assert answer["top"][0]["probability"] == pytest.approx(float(direct.probabilities.max()), abs=1e-5)
-    assert answer["sample_rate"] == rate and answer["heatmap"]["kind"] == "grad-cam"
-    assert len(answer["log_mel"]["values"]) == 64 and len(answer["heatmap"]["values"][0]) == len(answer["log_mel"]["values"][0])
-    assert len(answer["waveform"]["points"]) == 800 and len(answer["feature_maps"]) == 3
-    assert set(answer["timings"]) == {"predict_s", "explain_s", "total_s"}
+    assert answer["sample_rate"] == rate and len(answer["waveform"]["points"]) == 800 and answer["window_seconds"] == 4.0
+    assert set(answer["timings"]) == {"predict_s"} and "heatmap" not in answer  # the explanation is asked for apart
+    why = post(client, data, name=f"clip.{fmt.lower()}", path="/api/explain")
+    assert why.status_code == 200, why.text
+    why = why.json()
+    assert why["top"] == answer["top"][0]["class"] and why["heatmap"]["kind"] == "grad-cam"
+    spectrogram = why["spectrogram"]
+    assert len(spectrogram["values"]) == 64 and len(why["heatmap"]["values"][0]) == len(spectrogram["values"][0])
+    assert spectrogram["title"] == "log-Mel of the deciding window" and spectrogram["hz_ticks"][0] == [pytest.approx(0.0, abs=0.1), 125]
+    assert [m["layer"] for m in why["feature_maps"]] == ["block1_relu", "block2_relu", "block3_relu"]
+    assert set(why["timings"]) == {"explain_s"}
 
 
 def test_a_long_clip_has_a_timeline(client):
@@ -131,6 +138,33 @@ def test_concurrent_requests_get_what_they_would_alone(client):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda c: post(client, c).json()["top"], clips * 2))
     assert together == alone * 2
+
+
+def test_a_full_queue_is_503_at_once_and_a_freed_worker_answers_again(scratch_run, uploads):
+    """One worker and no queue: while a request holds the worker, another is refused at once."""
+    import threading
+
+    app = create_app(scratch_run, max_seconds=12.0, workers=1, queue=0)
+    service = app.state.service
+    entered, release = threading.Event(), threading.Event()
+    predict = service.predictor.predict
+
+    def slow(path, *args, **kwargs):
+        entered.set()
+        release.wait(60)
+        return predict(path, *args, **kwargs)
+
+    service.predictor.predict = slow
+    with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, client, encoded("WAV"))
+        assert entered.wait(60)
+        refused = post(client, encoded("WAV"), path="/api/explain")
+        assert refused.status_code == 503 and "the server is busy (1 requests answered or waiting)" in refused.json()["detail"]
+        release.set()
+        assert first.result().status_code == 200
+        assert post(client, encoded("WAV")).status_code == 200
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        create_app(scratch_run, workers=0)
 
 
 def test_sniffing_reads_the_content_not_the_name():
@@ -193,10 +227,11 @@ def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(serv
         page.goto(server)
         page.wait_for_function("document.getElementById('model').textContent.startsWith('Run: cnn + logreg + svm')")
         page.set_input_files("#file", str(clip))
-        page.wait_for_selector("#result[data-ready='true']", timeout=60_000)
+        page.wait_for_selector("#result[data-ready='true']", timeout=60_000)  # the bars come first
         assert page.locator("#classes li").count() == 5
         assert page.locator("#classes li").first.locator("span").first.inner_text() in CLASSES
-        assert page.get_attribute("#spectrogram", "data-heatmap") == "grad-cam"
+        page.wait_for_selector("#spectrogram[data-heatmap='grad-cam']", timeout=60_000)  # then why
+        assert page.locator("#why").is_visible() and page.inner_text("#spectrogram-title") == "log-Mel of the deciding window"
         assert page.locator("#error").is_hidden()
         page.uncheck("#overlay")
         assert page.get_attribute("#spectrogram", "data-heatmap") == "none"

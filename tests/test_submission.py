@@ -1,7 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
 
-from freqquest.submission import SubmissionError, make_submission, validate_submission, write_submission
+from freqquest.submission import SubmissionError, make_submission, to_class_names, validate_submission, write_submission
 
 IDS = ["c.wav", "a.wav", "b.wav"]
 CLASSES = ["dog_bark", "siren"]
@@ -39,3 +40,8 @@ def test_a_bad_frame_never_replaces_a_good_file(tmp_path):
         write_submission(make_submission(IDS, ["cat"] * 3), path, IDS, CLASSES)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]
+
+
+def test_unusable_rows_get_the_fallback_class():
+    probabilities = np.array([[0.1, 0.9], [0.8, 0.2], [0.5, 0.5]], dtype=np.float32)
+    assert to_class_names(probabilities, ["a", "b"], np.array([True, True, False]), "a") == ["b", "a", "a"]

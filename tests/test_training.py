@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from freqquest import classical, training
+from freqquest import classical, members, training
 from freqquest.config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from freqquest.inputs import ClipInputs
 
@@ -89,7 +89,7 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from freqquest import classical, training
+from freqquest import classical, members, training
 from freqquest.config import AudioConfig, TrainConfig, read_run_config, write_run_config
 from freqquest.inputs import ClipInputs
 from tests.test_training import toy_data
@@ -158,18 +158,17 @@ def test_each_fold_fits_the_blended_classical_models_on_its_training_clips(tmp_p
     fitted = {}
     inputs = ClipInputs(x)
     for fold, fold_blend, train_idx, _ in training.train_folds(inputs, y, groups, 3, config, tmp_path):
-        assert len(fold_blend.networks) == 1 and list(fold_blend.classical) == ["svm", "logreg"]
+        assert [m.name for m in fold_blend.members] == ["network", "svm", "logreg"] and len(fold_blend.network.models) == 1
         assert {p.name for p in (tmp_path / f"fold_{fold + 1}").glob("*.joblib")} == {"svm.joblib", "logreg.joblib"}
         expected = classical.fit_classical("logreg", inputs.take(train_idx), y[train_idx], seed=config.seed + fold)
-        np.testing.assert_allclose(classical.predict_classical("logreg", fold_blend.classical["logreg"][0], inputs, 3),
-                                   classical.predict_classical("logreg", expected, inputs, 3), rtol=1e-6)
-        fitted[fold] = classical.predict_classical("svm", fold_blend.classical["svm"][0], inputs, 3)
+        np.testing.assert_allclose(fold_blend.predict(inputs)["logreg"], classical.predict_classical("logreg", expected, inputs, 3),
+                                   rtol=1e-6)
+        fitted[fold] = fold_blend.predict(inputs)["svm"]
 
     (tmp_path / "fold_2" / "svm.joblib").unlink()  # interrupted after the network, before its classical models
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("a finished fold was trained again"))
     for fold, fold_blend, _, _ in training.train_folds(inputs, y, groups, 3, config, tmp_path):
-        np.testing.assert_allclose(classical.predict_classical("svm", fold_blend.classical["svm"][0], inputs, 3), fitted[fold],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(fold_blend.predict(inputs)["svm"], fitted[fold], rtol=1e-6)
 
 
 def test_the_test_blend_has_every_fold_network_and_classical_models_fitted_on_all_clips(tmp_path):
@@ -177,19 +176,20 @@ def test_the_test_blend_has_every_fold_network_and_classical_models_fitted_on_al
     groups = [f"rec{i // 2}" for i in range(30)]
     config = TrainConfig(epochs=1, batch_size=8, seed=0, folds=2, blend="logreg")
     inputs = ClipInputs(x)
-    list(training.train_folds(inputs, y, groups, 3, config, tmp_path))
-    on_all = training.fit_classical_on_all(inputs, y, config, tmp_path)
+    fold_blends = [blend for _, blend, _, _ in training.train_folds(inputs, y, groups, 3, config, tmp_path)]
+    on_all = members.blend_for_test(config, fold_blends, inputs, y, 3, tmp_path)
     assert (tmp_path / "classical" / "logreg.joblib").is_file()
+    assert on_all.network.models == [b.network.models[0] for b in fold_blends]
     expected = classical.predict_classical("logreg", classical.fit_classical("logreg", inputs, y, seed=0), inputs, 3)
-    np.testing.assert_allclose(classical.predict_classical("logreg", on_all["logreg"][0], inputs, 3), expected, rtol=1e-6)
+    np.testing.assert_allclose(on_all.predict(inputs)["logreg"], expected, rtol=1e-6)
 
-    loaded = training.load_blend(tmp_path, config, 3)
-    assert len(loaded.networks) == 2 and list(loaded.classical) == ["logreg"]
-    np.testing.assert_allclose(classical.predict_classical("logreg", loaded.classical["logreg"][0], inputs, 3), expected,
-                               rtol=1e-6)
-    assert training.load_blend(tmp_path, dataclasses.replace(config, blend=""), 3).classical == {}
+    loaded = members.load_blend(tmp_path, config, 3)
+    assert len(loaded.network.models) == 2 and [m.name for m in loaded.members] == ["network", "logreg"]
+    np.testing.assert_allclose(loaded.predict(inputs)["logreg"], expected, rtol=1e-6)
+    np.testing.assert_allclose(loaded.predict(inputs)["network"], on_all.predict(inputs)["network"], rtol=1e-5)
+    assert [m.name for m in members.load_blend(tmp_path, dataclasses.replace(config, blend=""), 3).members] == ["network"]
     with pytest.raises(FileNotFoundError, match="svm.joblib"):
-        training.load_blend(tmp_path, dataclasses.replace(config, blend="svm"), 3)
+        members.load_blend(tmp_path, dataclasses.replace(config, blend="svm"), 3)
 
 
 def test_blend_names_distinct_known_models():

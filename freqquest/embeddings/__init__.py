@@ -1,10 +1,12 @@
 """Pretrained audio embeddings: each clip as the vector a model trained on far more sound than a
 competition holds computes for it. A step of the data flow beside features.py, cached the same
 way (keyed by the model file's hash, the window settings and each file's identity)."""
+from ..config import BIRDNET, BIRDNET_TUNABLE, TrainConfig
 from .base import ClipEmbedding, Embedder, EmbeddingUnavailable
-from .birdnet import BirdNet
+from .birdnet import TUNABLE, BirdNet, BirdNetWindows
 
 EMBEDDERS = {"birdnet": BirdNet}
+assert tuple(TUNABLE) == BIRDNET_TUNABLE, "config.BIRDNET_TUNABLE names the segments embeddings.birdnet can cache the input of"
 
 
 def get_embedder(name: str, threads: int = 1) -> Embedder:
@@ -14,4 +16,14 @@ def get_embedder(name: str, threads: int = 1) -> Embedder:
     return EMBEDDERS[name](threads=threads)
 
 
-__all__ = ["EMBEDDERS", "ClipEmbedding", "Embedder", "EmbeddingUnavailable", "get_embedder"]
+def recipe_embedders(config: TrainConfig, threads: int = 1) -> dict:
+    """What the recipe's members read of pretrained models, by name: the embedding of each member
+    named after one, and BirdNET's windows for a birdnet network (its frozen segments' output)."""
+    embedders = {name: get_embedder(name, threads) for name in config.embedding_models}
+    if config.model == BIRDNET:
+        embedders[BirdNetWindows.name] = BirdNetWindows(config.tune_from, threads)
+    return embedders
+
+
+__all__ = ["EMBEDDERS", "BirdNetWindows", "ClipEmbedding", "Embedder", "EmbeddingUnavailable", "get_embedder",
+           "recipe_embedders"]

@@ -26,15 +26,27 @@ def file_sha1(path: str, size: int, mtime_ns: int) -> str:
 
 
 class Embedder:
-    """A pretrained model that maps a window of `window_seconds` of audio at `sample_rate` to a
-    vector of `dim` numbers. Subclasses name the model and run it (`model_file`, `embed_windows`)."""
+    """A pretrained model that maps a window of `window_seconds` of audio at `sample_rate` to an
+    array of `window_shape` (a vector of `dim` numbers for an embedding), pooled over a clip's
+    windows by their mean, or kept window by window (`pooling` "none": what a network that
+    fine-tunes the model's last layers reads). Subclasses name the model and run it (`model_file`,
+    `embed_windows`)."""
 
     name: str
     sample_rate: int
     window_seconds: float
     hop_seconds: float  # between the starts of a clip's windows
     dim: int
+    pooling = "mean"
     licence: str  # what a user must know before using it, printed once per run
+
+    @property
+    def window_shape(self) -> tuple:
+        return (self.dim,)
+
+    def settings(self) -> dict:
+        """What else decides its output, for the cache key (beyond the model file and the windows)."""
+        return {}
 
     def model_file(self) -> str:
         raise NotImplementedError
@@ -44,7 +56,7 @@ class Embedder:
         raise NotImplementedError
 
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
-        """(n, window samples) float32 -> (n, dim) float32."""
+        """(n, window samples) float32 -> (n, *window_shape) float32."""
         raise NotImplementedError
 
     def model_hash(self) -> str:
@@ -65,6 +77,10 @@ class Embedder:
         starts = range(0, len(clip) - n + 1, hop)
         return np.stack([clip[s: s + n] for s in starts]).astype(np.float32, copy=False)
 
+    def n_windows(self, n_samples: int) -> int:
+        """How many windows `windows` cuts from a clip of `n_samples` samples at the model's rate."""
+        return 1 + max(0, n_samples - self.window_samples) // int(round(self.hop_seconds * self.sample_rate))
+
     def extractor(self, audio: AudioConfig, band_limit: int | None = None) -> "ClipEmbedding":
         return ClipEmbedding(self, audio, band_limit)
 
@@ -73,7 +89,7 @@ class Embedder:
 class ClipEmbedding:
     """The feature extractor (features.FeatureStore.extract) of an embedder: a file loaded as the
     pipeline loads clips (`audio`'s duration and fit mode) at the embedder's rate, cut into its
-    windows, embedded, and averaged over the windows. With `band_limit`, as if recorded at that rate."""
+    windows, embedded, and pooled as the embedder says. With `band_limit`, as if recorded at that rate."""
 
     embedder: Embedder
     audio: AudioConfig
@@ -86,7 +102,9 @@ class ClipEmbedding:
 
     @property
     def shape(self) -> tuple:
-        return (self.embedder.dim,)
+        if self.embedder.pooling == "mean":
+            return self.embedder.window_shape
+        return (self.embedder.n_windows(self.clip_config.n_samples), *self.embedder.window_shape)
 
     @property
     def threads(self) -> int:
@@ -100,15 +118,18 @@ class ClipEmbedding:
         clip = self.clip_config
         return {"embedding": self.embedder.name, "model_sha1": self.embedder.model_hash(),
                 "window_seconds": self.embedder.window_seconds, "hop_seconds": self.embedder.hop_seconds,
-                "pooling": "mean", "sample_rate": clip.sample_rate, "duration": clip.duration, "fit_mode": clip.fit_mode,
-                "band_limit": self.band_limit}
+                "pooling": self.embedder.pooling, "sample_rate": clip.sample_rate, "duration": clip.duration,
+                "fit_mode": clip.fit_mode, "band_limit": self.band_limit, **self.embedder.settings()}
 
     @property
     def cache_name(self) -> str:
         settings = hashlib.sha1(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()[:16]
         return f"{self.embedder.name}-{settings}" + (f"-{self.band_limit}hz" if self.band_limit else "")
 
-    def __call__(self, path) -> np.ndarray:
-        clip = load_clip(path, self.clip_config, self.band_limit)
-        return self.embedder.embed_windows(self.embedder.windows(clip)).mean(axis=0)
+    def of_clip(self, clip: np.ndarray) -> np.ndarray:
+        """The features of a clip already loaded at `clip_config` (what predict does for each window of a long clip)."""
+        embedded = self.embedder.embed_windows(self.embedder.windows(clip))
+        return embedded.mean(axis=0) if self.embedder.pooling == "mean" else embedded
 
+    def __call__(self, path) -> np.ndarray:
+        return self.of_clip(load_clip(path, self.clip_config, self.band_limit))

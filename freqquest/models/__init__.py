@@ -1,27 +1,32 @@
-"""Model registry: every architecture takes a log-Mel (n_mels, n_frames) input and returns
-class probabilities, with the input normalization inside the model so a saved `.keras` file
-needs nothing else to predict."""
+"""Model registry: every architecture returns class probabilities, with what its input needs
+inside the model so a saved `.keras` file needs nothing else to predict. The log-Mel networks
+(cnn, resnet, efficientnetv2b0) read a log-Mel (n_mels, n_frames); birdnet reads the activations
+of BirdNET's frozen first segments for one window (models/birdnet.py)."""
 import keras
 from keras import layers
 
-from ..config import MODELS
-from . import cnn, efficientnet, resnet
+from ..config import BIRDNET, MODELS
+from . import birdnet, cnn, efficientnet, resnet
 
 BUILDERS = {"cnn": cnn.build, "resnet": resnet.build}  # ours, with a width to choose
 PRETRAINABLE = {"efficientnetv2b0": efficientnet.build}  # keras.applications', with weights to load
-NAMES = (*BUILDERS, *PRETRAINABLE)
+LOG_MEL_MODELS = (*BUILDERS, *PRETRAINABLE)
+NAMES = (*LOG_MEL_MODELS, BIRDNET)
 assert NAMES == MODELS, "config.MODELS names the networks built here"
 
 
 def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None, width: int = 32,
-                weights: str | None = None):
+                weights: str | None = None, tune_from: str = "POST"):
     """Build `name`: ours with `width` filters in the first stage (doubling per stage), a
     pretrainable one with `weights` ("imagenet", a weights file, or None for random ones);
-    `stats` = (mean, variance) of the training features for global normalization."""
+    `stats` = (mean, variance) of the training features for global normalization; birdnet from
+    segment `tune_from` on, with BirdNET's weights and a new classifier."""
     if name not in NAMES:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}")
     if weights is not None and name not in PRETRAINABLE:
         raise ValueError(f"{name} has no pretrained weights to load; weights are for {', '.join(PRETRAINABLE)}")
+    if name == BIRDNET:
+        return birdnet.build_tuned(tune_from, input_shape, n_classes)
     inputs = keras.Input(shape=input_shape, name="log_mel")
     x = input_stem(inputs, normalization, stats)
     if name in PRETRAINABLE:

@@ -8,13 +8,14 @@ from keras import layers
 BATCH_NORM_MOMENTUM = 0.9
 
 
-def batch_norm():
-    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)
+def batch_norm(name: str | None = None):
+    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=name)
 
 
-def conv_bn_relu(x, filters: int, stride: int = 1):
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-    return layers.ReLU()(batch_norm()(x))
+def conv_bn_relu(x, filters: int, name: str, stride: int = 1):
+    """A block named `name` (its layers `name`_conv, _bn, _relu: what the feature maps are called)."""
+    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    return layers.ReLU(name=f"{name}_relu")(batch_norm(f"{name}_bn")(x))
 
 
 def pool_over_time(x):

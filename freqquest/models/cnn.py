@@ -5,6 +5,6 @@ from .blocks import conv_bn_relu, pool_over_time
 
 
 def build(x, widths=(32, 64, 128)):
-    for filters in widths:
-        x = layers.MaxPooling2D(2)(conv_bn_relu(x, filters))
+    for k, filters in enumerate(widths, start=1):
+        x = layers.MaxPooling2D(2, name=f"block{k}_pool")(conv_bn_relu(x, filters, f"block{k}"))
     return pool_over_time(x)

@@ -6,7 +6,7 @@ from keras import layers
 from .blocks import batch_norm, pool_over_time
 
 
-def preact_block(x, filters: int, stride: int):
+def preact_block(x, filters: int, stride: int, name: str):
     activated = layers.ReLU()(batch_norm()(x))
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
@@ -14,7 +14,7 @@ def preact_block(x, filters: int, stride: int):
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(activated)
     y = layers.ReLU()(batch_norm()(y))
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
-    return layers.Add()([y, shortcut])
+    return layers.Add(name=f"{name}_add")([y, shortcut])
 
 
 def build(x, widths=(32, 64, 128), blocks_per_stage: int = 2):
@@ -22,6 +22,6 @@ def build(x, widths=(32, 64, 128), blocks_per_stage: int = 2):
     x = layers.MaxPooling2D(2)(x)
     for stage, filters in enumerate(widths):
         for block in range(blocks_per_stage):
-            x = preact_block(x, filters, stride=2 if stage > 0 and block == 0 else 1)
-    x = layers.ReLU()(batch_norm()(x))
+            x = preact_block(x, filters, 2 if stage > 0 and block == 0 else 1, f"stage{stage + 1}_block{block + 1}")
+    x = layers.ReLU(name="top_relu")(batch_norm()(x))
     return pool_over_time(x)

@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const MAX_RECORD_SECONDS = 30;
 let answer = null;
+let explanation = null;
 
 // ---- the run --------------------------------------------------------------------------------
 fetch("/api/model").then((r) => r.json()).then((m) => {
@@ -91,29 +92,40 @@ function encodeWav(chunks, rate) {
   return buffer;
 }
 
-// ---- asking the server ------------------------------------------------------------------------
+// ---- asking the server: the answer first, then why -------------------------------------------
+let asked = 0;  // the latest clip sent: a late explanation of an earlier one is dropped
+
+async function ask(path, blob, name) {
+  const form = new FormData();
+  form.append("file", blob, name);
+  const response = await fetch(path, { method: "POST", body: form });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`${response.status}: ${describeDetail(body.detail) || response.statusText}`);
+  return body;
+}
+
 async function send(blob, name) {
+  const mine = ++asked;
   hideError();
   $("result").hidden = true;
   $("result").dataset.ready = "";
+  $("why").hidden = true;
+  $("spectrogram").dataset.heatmap = "";
   $("player").src = URL.createObjectURL(blob);
   $("player").hidden = false;
   $("status").textContent = `Listening to ${name}…`;
-  const form = new FormData();
-  form.append("file", blob, name);
   try {
-    const response = await fetch("/api/predict", { method: "POST", body: form });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      showError(`${response.status}: ${describeDetail(body.detail) || response.statusText}`);
-      $("status").textContent = "";
-      return;
-    }
-    answer = body;
-    render(body);
+    answer = await ask("/api/predict", blob, name);
+    if (mine !== asked) return;
+    render(answer);
+    $("status").textContent = "Looking at why…";
+    explanation = await ask("/api/explain", blob, name);
+    if (mine !== asked) return;
+    renderWhy(explanation);
     $("status").textContent = "";
   } catch (error) {
-    showError(`The server could not be reached: ${error.message}`);
+    if (mine !== asked) return;
+    showError(error instanceof TypeError ? `The server could not be reached: ${error.message}` : error.message);
     $("status").textContent = "";
   }
 }
@@ -145,18 +157,23 @@ function render(a) {
   }));
   $("notes").textContent = [`${a.file}: ${a.seconds.toFixed(2)} s at ${a.sample_rate} Hz (${a.shown}).`, ...a.notes].join(" ");
   drawWaveform(a);
-  drawSpectrogram();
-  $("heatmap-note").textContent = a.heatmap.note;
   $("timeline-box").hidden = a.windows.length < 2;
   if (a.windows.length > 1) drawTimeline(a);
-  $("maps-box").hidden = a.feature_maps.length === 0;
-  const select = $("layer");
-  select.replaceChildren(...a.feature_maps.map((m, i) => new Option(m.layer, i)));
-  if (a.feature_maps.length) drawMaps(0);
-  const t = a.timings;
-  $("timings").textContent = `predicted in ${t.predict_s.toFixed(2)} s, explained in ${t.explain_s.toFixed(2)} s`;
+  $("timings").textContent = `predicted in ${a.timings.predict_s.toFixed(2)} s`;
   $("result").hidden = false;
   $("result").dataset.ready = "true";
+}
+
+function renderWhy(e) {
+  $("spectrogram-title").textContent = e.spectrogram.title;
+  drawSpectrogram();
+  $("heatmap-note").textContent = e.heatmap.note;
+  $("maps-box").hidden = e.feature_maps.length === 0;
+  const select = $("layer");
+  select.replaceChildren(...e.feature_maps.map((m, i) => new Option(m.layer, i)));
+  if (e.feature_maps.length) drawMaps(0);
+  $("timings").textContent = `predicted in ${answer.timings.predict_s.toFixed(2)} s, explained in ${e.timings.explain_s.toFixed(2)} s`;
+  $("why").hidden = false;
 }
 
 function drawWaveform(a) {
@@ -168,7 +185,7 @@ function drawWaveform(a) {
   g.fillStyle = "rgba(11, 99, 197, 0.15)";
   const window = a.windows[a.deciding_window];
   const x0 = (window.start / a.seconds) * canvas.width;
-  g.fillRect(x0, 0, (a.log_mel.seconds / a.seconds) * canvas.width, canvas.height);
+  g.fillRect(x0, 0, (Math.min(a.window_seconds, a.seconds) / a.seconds) * canvas.width, canvas.height);
   g.strokeStyle = "#0b63c5";
   g.beginPath();
   points.forEach(([low, high], i) => {
@@ -203,24 +220,24 @@ function paintGrid(g, values, x, y, width, height, map, alpha, low, high) {
 }
 
 function drawSpectrogram() {
-  if (!answer) return;
-  const a = answer;
+  if (!explanation) return;
+  const e = explanation;
   const canvas = $("spectrogram");
   const g = canvas.getContext("2d");
-  const left = 50;
-  const bottom = a.heatmap.kind === "occlusion" ? 60 : 20;
+  const left = 60;
+  const bottom = e.heatmap.kind === "occlusion" ? 60 : 20;
   const width = canvas.width - left;
   const height = canvas.height - bottom;
   g.clearRect(0, 0, canvas.width, canvas.height);
-  const values = a.log_mel.values.flat();
-  paintGrid(g, a.log_mel.values, left, 0, width, height, VIRIDIS, 1, Math.min(...values), Math.max(...values));
+  const values = e.spectrogram.values.flat();
+  paintGrid(g, e.spectrogram.values, left, 0, width, height, VIRIDIS, 1, Math.min(...values), Math.max(...values));
   const shown = $("overlay").checked;
   const opacity = parseFloat($("opacity").value);
-  if (shown && a.heatmap.kind === "grad-cam") {
-    paintGrid(g, a.heatmap.values, left, 0, width, height, JET, opacity, 0, 1);
+  if (shown && e.heatmap.kind === "grad-cam") {
+    paintGrid(g, e.heatmap.values, left, 0, width, height, JET, opacity, 0, 1);
   }
-  if (shown && a.heatmap.kind === "occlusion") {
-    const lost = a.heatmap.values;
+  if (shown && e.heatmap.kind === "occlusion") {
+    const lost = e.heatmap.values;
     const peak = Math.max(1e-6, ...lost.map(Math.abs));
     lost.forEach((v, i) => {
       g.fillStyle = v >= 0 ? `rgba(0, 160, 200, ${opacity})` : `rgba(200, 80, 0, ${opacity})`;
@@ -230,36 +247,61 @@ function drawSpectrogram() {
   }
   g.fillStyle = "#333";
   g.font = "11px sans-serif";
-  for (const [fraction, hz] of a.log_mel.hz_ticks) g.fillText(`${hz} Hz`, 2, height - fraction * height);
-  g.fillText(`${a.log_mel.start.toFixed(1)} s`, left, height + 12);
-  g.fillText(`${(a.log_mel.start + a.log_mel.seconds).toFixed(1)} s`, canvas.width - 40, height + 12);
-  canvas.dataset.heatmap = shown ? a.heatmap.kind : "none";
+  for (const [fraction, hz] of e.spectrogram.hz_ticks) g.fillText(`${hz} Hz`, 2, height - fraction * height);
+  g.fillText(`${e.spectrogram.start.toFixed(2)} s`, left, height + 12);
+  g.fillText(`${(e.spectrogram.start + e.spectrogram.seconds).toFixed(2)} s`, canvas.width - 44, height + 12);
+  canvas.dataset.heatmap = shown ? e.heatmap.kind : "none";
 }
 $("overlay").addEventListener("change", drawSpectrogram);
 $("opacity").addEventListener("input", drawSpectrogram);
 
 function drawTimeline(a) {
+  // each class's probability at the middle of each window: the plot spans the first window's middle to the last one's
   const canvas = $("timeline");
   const g = canvas.getContext("2d");
+  const box = { left: 44, right: canvas.width - 12, top: 8, bottom: canvas.height - 42 };
   g.clearRect(0, 0, canvas.width, canvas.height);
+  const middles = a.windows.map((w) => w.start + a.window_seconds / 2);
+  const first = middles[0];
+  const last = middles[middles.length - 1];
+  const x = (t) => box.left + ((t - first) / (last - first || 1)) * (box.right - box.left);
+  const y = (p) => box.bottom - p * (box.bottom - box.top);
+  g.strokeStyle = "#999";
+  g.fillStyle = "#333";
+  g.font = "11px sans-serif";
+  g.strokeRect(box.left, box.top, box.right - box.left, box.bottom - box.top);
+  for (const p of [0, 0.25, 0.5, 0.75, 1]) {
+    g.fillText(p.toFixed(2), 4, y(p) + 4);
+    g.beginPath(); g.moveTo(box.left - 4, y(p)); g.lineTo(box.left, y(p)); g.stroke();
+  }
+  middles.forEach((t) => {
+    g.fillText(`${t.toFixed(1)} s`, x(t) - 12, box.bottom + 14);
+    g.beginPath(); g.moveTo(x(t), box.bottom); g.lineTo(x(t), box.bottom + 4); g.stroke();
+  });
+  g.save();
+  g.translate(12, (box.top + box.bottom) / 2 + 30);
+  g.rotate(-Math.PI / 2);
+  g.fillText("probability", 0, 0);
+  g.restore();
   const classes = Object.keys(a.windows[0].probabilities);
   const palette = ["#0b63c5", "#d1495b", "#2e933c", "#edae49", "#7a4eab", "#333333"];
   classes.forEach((name, k) => {
     g.strokeStyle = palette[k % palette.length];
+    g.lineWidth = 2;
     g.beginPath();
     a.windows.forEach((w, i) => {
-      const x = ((w.start + a.log_mel.seconds / 2) / a.seconds) * canvas.width;
-      const y = canvas.height - 14 - w.probabilities[name] * (canvas.height - 24);
-      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+      if (i === 0) g.moveTo(x(middles[i]), y(w.probabilities[name])); else g.lineTo(x(middles[i]), y(w.probabilities[name]));
     });
     g.stroke();
+    g.lineWidth = 1;
     g.fillStyle = palette[k % palette.length];
-    g.fillText(name, 6 + k * 120, canvas.height - 2);
+    g.fillText(name, box.left + k * 120, canvas.height - 4);
   });
+  canvas.dataset.windows = String(a.windows.length);
 }
 
 function drawMaps(index) {
-  const layer = answer.feature_maps[index];
+  const layer = explanation.feature_maps[index];
   $("maps").replaceChildren(...layer.channels.map((values, c) => {
     const canvas = document.createElement("canvas");
     canvas.width = 200;

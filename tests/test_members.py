@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from freqquest.classical import fit_classical, predict_classical
-from freqquest.inference import (NETWORK, Blend, average_members, predict_ensemble, predict_members, predict_proba,
-                                 to_class_names, tta_views)
+from freqquest.config import NETWORK
 from freqquest.inputs import ClipInputs
+from freqquest.members import (Blend, ClassicalMember, NetworkMember, average_members, predict_ensemble, predict_proba,
+                               tta_views)
 from freqquest.models import build_model
 
 SHAPE = (16, 20)
@@ -53,26 +54,34 @@ def test_an_empty_ensemble_is_an_error(features):
         predict_ensemble([], features)
 
 
-def test_unusable_rows_get_the_fallback_class():
-    probabilities = np.array([[0.1, 0.9], [0.8, 0.2], [0.5, 0.5]], dtype=np.float32)
-    assert to_class_names(probabilities, ["a", "b"], np.array([True, True, False]), "a") == ["b", "a", "a"]
-
-
-def test_members_are_the_network_ensemble_and_each_classical_models_average(models, features):
+def test_the_blend_asks_each_member_in_its_order(models, features):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
-    logregs = [fit_classical("logreg", ClipInputs(x), y, seed=0), fit_classical("logreg", ClipInputs(x[::-1] * 2), y[::-1], seed=0)]
-    members = predict_members(Blend(4, models, {"logreg": logregs}), ClipInputs(features), tta=2)
-    assert list(members) == [NETWORK, "logreg"]
+    logreg = fit_classical("logreg", ClipInputs(x), y, seed=0)
+    blend = Blend(4, [NetworkMember(models, tta=2), ClassicalMember("logreg", logreg, 4)])
+    members = blend.predict(ClipInputs(features))
+    assert list(members) == [NETWORK, "logreg"] and blend.network is blend.members[0]
     np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features, tta=2), rtol=1e-6)
-    expected = sum(predict_classical("logreg", m, ClipInputs(features), 4) for m in logregs) / 2
-    np.testing.assert_allclose(members["logreg"], expected, rtol=1e-6)
+    np.testing.assert_allclose(members["logreg"], predict_classical("logreg", logreg, ClipInputs(features), 4), rtol=1e-6)
+    assert members["logreg"].shape == (5, 4) and members["logreg"].dtype == np.float32
+    assert [m.name for m in blend.matchable()] == ["logreg"]
 
 
 def test_a_blend_without_classical_models_is_the_network_alone(models, features):
-    members = predict_members(Blend(4, models[:1]), ClipInputs(features))
-    assert list(members) == [NETWORK]
-    np.testing.assert_array_equal(average_members(members), predict_proba(models[0], features))
+    blend = Blend(4, [NetworkMember(models[:1])])
+    members = blend.predict(ClipInputs(features))
+    assert list(members) == [NETWORK] and blend.matchable() == []
+    np.testing.assert_array_equal(blend.average(members), predict_proba(models[0], features))
+
+
+def test_the_blend_weighs_its_members():
+    a = np.array([[0.2, 0.8], [1.0, 0.0]], np.float32)
+    b = np.array([[0.6, 0.4], [0.0, 1.0]], np.float32)
+    heavy = ClassicalMember("svm", None, 2)
+    heavy.weight = 3.0
+    blend = Blend(2, [NetworkMember([]), heavy])
+    np.testing.assert_allclose(blend.average({NETWORK: a, "svm": b}), [[0.5, 0.5], [0.25, 0.75]], rtol=1e-6)
+    np.testing.assert_array_equal(blend.average({NETWORK: a}), a)
 
 
 def test_the_blend_is_the_unweighted_mean_of_the_members():
@@ -88,14 +97,14 @@ def test_clips_at_a_matched_rate_get_that_rates_classical_models(models, feature
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
     general, matched = fit_classical("logreg", ClipInputs(x), y, seed=0), fit_classical("logreg", ClipInputs(-x), y, seed=0)
-    blend = Blend(4, models, {"logreg": [general]}, {8000: {"logreg": [matched]}})
+    blend = Blend(4, [NetworkMember(models), ClassicalMember("logreg", general, 4, {8000: matched})])
     rates = np.array([44100, 8000, 0, 8000, 16000])
-    members = predict_members(blend, ClipInputs(features), tta=1, rates=rates)
+    members = blend.predict(ClipInputs(features), rates)
     at_8k = rates == 8000
     np.testing.assert_allclose(members["logreg"][at_8k], predict_classical("logreg", matched, ClipInputs(features[at_8k]), 4),
                                rtol=1e-6)
     np.testing.assert_allclose(members["logreg"][~at_8k], predict_classical("logreg", general, ClipInputs(features[~at_8k]), 4),
                                rtol=1e-6)
     np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features), rtol=1e-6)  # the network is not matched
-    without_rates = predict_members(blend, ClipInputs(features))
+    without_rates = blend.predict(ClipInputs(features))
     np.testing.assert_allclose(without_rates["logreg"], predict_classical("logreg", general, ClipInputs(features), 4), rtol=1e-6)
