@@ -38,10 +38,10 @@ import plain_recipe  # noqa: E402
 
 import Audio_Classification_Kaggle as cli  # noqa: E402
 from freqquest.bandwidth import match_bandwidth, readable_rates  # noqa: E402
-from freqquest.config import EMBEDDINGS, PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
+from freqquest.config import PRESETS, AudioConfig, preset_config, read_run_config  # noqa: E402
 from freqquest.dataset import scan_competition  # noqa: E402
-from freqquest.embeddings import recipe_embedders  # noqa: E402
-from freqquest.features import FeatureStore  # noqa: E402
+from freqquest.embeddings import BirdNet, recipe_embedders  # noqa: E402
+from freqquest.features import FeatureStore, LogMel  # noqa: E402
 from freqquest.members import average_members, load_blend  # noqa: E402
 from freqquest.inputs import extract_clip_set  # noqa: E402
 from freqquest.pipeline import ClassificationOptions, run_classification  # noqa: E402
@@ -83,20 +83,30 @@ def recipe_label(name, config):
     return f"{name} ({members}, {config.folds} fold(s), tta {config.tta})"
 
 
-def feature_throughput(competition, work, embeddings):
-    """clips/s of the plain loop, of our log-Mels cold and cached, and of each embedding cold and cached."""
+def feature_throughput(competition, work, embedders: dict):
+    """clips/s of the plain loop, of our log-Mels cold and cached, and of each of `embedders` cold
+    and cached; BirdNET's embedding also cold as before XNNPACK (the shipped file on the builtin
+    kernels), side by side, with the largest difference between the two."""
     paths = competition.train_paths + [p for p in competition.test_paths if p is not None]
     rates = {}
     t = time.time()
     plain_recipe.extract(paths)
     rates["plain sequential librosa loop"] = len(paths) / (time.time() - t)
-    store = FeatureStore(AudioConfig(), tempfile.mkdtemp(dir=work, prefix="cold-cache-"))
-    for name in ("log-Mel", *embeddings):
+    extractors = {"log-Mel": LogMel(AudioConfig())} | {name: e.extractor(AudioConfig()) for name, e in embedders.items()}
+    if "birdnet" in embedders:
+        extractors["birdnet, builtin kernels (before XNNPACK)"] = BirdNet(xnnpack=False).extractor(AudioConfig())
+    found = {}
+    for name, extractor in extractors.items():
+        store = FeatureStore(AudioConfig(), tempfile.mkdtemp(dir=work, prefix="cold-cache-"))
         for state in ("cold", "cached"):
             t = time.time()
-            done = store.log_mels(paths) if name == "log-Mel" else store.embeddings(paths, name)
-            assert (done.n_extracted == 0) == (state == "cached")
+            found[name] = store.extract(paths, extractor)
+            assert (found[name].n_extracted == 0) == (state == "cached")
             rates[f"freqquest {name}, {state}"] = len(paths) / (time.time() - t)
+    if "birdnet" in embedders:
+        before = found["birdnet, builtin kernels (before XNNPACK)"].features
+        print(f"  birdnet with XNNPACK against the builtin kernels: largest difference "
+              f"{np.abs(found['birdnet'].features - before).max():.2e}")
     return len(paths), rates
 
 
@@ -191,8 +201,8 @@ def main():
     recipes += [(options, recipe_config(options)) for options in a.recipe]
 
     if not a.skip_throughput:
-        embeddings = sorted({name for _, config in recipes for name in config.embedding_models} or EMBEDDINGS)
-        n, rates = feature_throughput(competitions[splits[0]], a.work, embeddings)
+        embedders = {name: e for _, config in recipes for name, e in recipe_embedders(config).items()}
+        n, rates = feature_throughput(competitions[splits[0]], a.work, embedders or {"birdnet": BirdNet()})
         print(f"\nfeature extraction, {n} clips, {os.cpu_count()} cores")
         for name, rate in rates.items():
             print(f"  {name:<36}{rate:9.1f} clips/s", flush=True)

@@ -163,7 +163,8 @@ class Service:
                             "hz_ticks": [[round(band / e.spectrogram.shape[0], 4), hz] for band, hz in hz_ticks(e)]},
             "heatmap": {"kind": "grad-cam" if e.heatmap is not None else "occlusion", "note": e.note,
                         "values": shrink(e.heatmap) if e.heatmap is not None else [round(float(v), 4) for v in e.occlusion]},
-            "feature_maps": [{"layer": layer, "channels": [shrink(c, (32, 48)) for c in maps]} for layer, maps in e.feature_maps.items()],
+            "feature_maps": [{"layer": layer, "channels": [shrink(c, (32, 48)) for c in maps]}
+                             for layer, maps in e.feature_maps.items()],
             "timings": {"explain_s": round(time.time() - started, 4)},
         }
 
@@ -210,7 +211,8 @@ def create_app(run_dir, max_upload_bytes: int = 20 * 2 ** 20, max_seconds: float
     @app.post("/api/predict")
     def predict(file: UploadFile, top_k: int = 5) -> dict:
         """The top classes of a clip, each window's and each member's probabilities: the run's answer alone."""
-        return answered(file, lambda path, name: service.predict(path, name, max(1, min(top_k, len(service.predictor.classes)))))
+        top_k = max(1, min(top_k, len(service.predictor.classes)))
+        return answered(file, lambda path, name: service.predict(path, name, top_k))
 
     @app.post("/api/explain")
     def explain(file: UploadFile) -> dict:

@@ -85,7 +85,8 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
 
 
 @pytest.mark.parametrize("config,classical", [(dataclasses.replace(CONFIG, match_bandwidth=False), True), (CONFIG, False)])
-def test_nothing_is_matched_when_switched_off_or_without_members_on_log_mel_statistics(tmp_path, train, test_set, config, classical):
+def test_nothing_is_matched_when_switched_off_or_without_members_on_log_mel_statistics(tmp_path, train, test_set, config,
+                                                                                        classical):
     paths, labels = train
     x = ClipInputs(STORE.log_mels(paths).features)
     members = [ClassicalMember("logreg" if classical else "birdnet", fit_classical("logreg", x, labels, seed=0), 2)]

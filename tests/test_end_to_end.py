@@ -45,7 +45,7 @@ def test_help_explains_every_option(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--data", "--out", "--run-dir", "--model", "--epochs", "--batch-size", "--seed", "--val-fraction",
-                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet,efficientnetv2b0,none}", "--weights",
+                   "--predict-only", "--model-path", "--demo", "--resume", "{cnn,resnet,efficientnetv2b0,birdnet,none}", "--weights", "--tune-from",
                    "--preset", "--folds", "--tta", "--mixup", "--time-masks", "--freq-masks", "--time-shift", "--gain-db",
                    "--label-smoothing", "--schedule", "--match-bandwidth", "--recording-vote", "--embeddings",
                    "--embedding-threads", "CC BY-NC-SA 4.0"):

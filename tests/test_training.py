@@ -161,8 +161,8 @@ def test_each_fold_fits_the_blended_classical_models_on_its_training_clips(tmp_p
         assert [m.name for m in fold_blend.members] == ["network", "svm", "logreg"] and len(fold_blend.network.models) == 1
         assert {p.name for p in (tmp_path / f"fold_{fold + 1}").glob("*.joblib")} == {"svm.joblib", "logreg.joblib"}
         expected = classical.fit_classical("logreg", inputs.take(train_idx), y[train_idx], seed=config.seed + fold)
-        np.testing.assert_allclose(fold_blend.predict(inputs)["logreg"], classical.predict_classical("logreg", expected, inputs, 3),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(fold_blend.predict(inputs)["logreg"],
+                                   classical.predict_classical("logreg", expected, inputs, 3), rtol=1e-6)
         fitted[fold] = fold_blend.predict(inputs)["svm"]
 
     (tmp_path / "fold_2" / "svm.joblib").unlink()  # interrupted after the network, before its classical models

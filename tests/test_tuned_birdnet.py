@@ -132,7 +132,8 @@ def test_explain_shows_grad_cam_over_birdnets_spectrogram(tuned_run, demo_root, 
 def test_export_int8_runs_in_the_networks_place(tuned_run, demo_root, tmp_path):
     out = tmp_path / "tuned.tflite"
     assert export.main([str(tuned_run), "--int8", str(out), "--cache-dir", str(tuned_run.parent / "cache")]) == 0
-    assert out.stat().st_size < 4e6  # two folds of the fine-tuned segments (1.8M weights each) in 8 bits; BirdNET's frozen ones stay the shipped file
+    # two folds of the fine-tuned segments (1.8M weights each) in 8 bits; BirdNET's frozen ones stay the shipped file
+    assert out.stat().st_size < 4e6
     clip = sorted((demo_root / "test" / "test").iterdir())[2]
     edge = Predictor(tuned_run, tflite=out).predict(clip)
     original = Predictor(tuned_run).predict(clip)

@@ -25,5 +25,5 @@ def recipe_embedders(config: TrainConfig, threads: int = 1) -> dict:
     return embedders
 
 
-__all__ = ["EMBEDDERS", "BirdNetWindows", "ClipEmbedding", "Embedder", "EmbeddingUnavailable", "get_embedder",
+__all__ = ["EMBEDDERS", "BirdNet", "BirdNetWindows", "ClipEmbedding", "Embedder", "EmbeddingUnavailable", "get_embedder",
            "recipe_embedders"]

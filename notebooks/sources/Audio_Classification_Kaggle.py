@@ -17,7 +17,8 @@
 DATA = None  # competition root (train/train, test/test, sample_submission.csv); None: search ./data, /kaggle/input, /content, else the demo
 DEMO = False  # True: the synthetic demo competition, whatever is attached
 PRESET = "default"  # default: BirdNET's embedding | best: the same, validated out of fold on 5 folds | scratch: no pretrained model (cnn + logreg + svm)
-MODEL = None  # cnn | resnet | efficientnetv2b0 | none (no network); None: the preset's
+MODEL = None  # birdnet (BirdNET fine-tuned) | cnn | resnet | efficientnetv2b0 | none (no network); None: the preset's
+TUNE_FROM = None  # birdnet only: the first of BirdNET's segments fine-tuned (POST, BLOCK_4-4, BLOCK_4-3, BLOCK_4-1); None: the preset's
 WEIGHTS = None  # efficientnetv2b0 only: "imagenet" (needs the notebook's internet on) or a weights file under /kaggle/input; None: random
 EPOCHS = None  # None: the preset's (early stopping may end sooner)
 FOLDS = None  # None: the preset's
@@ -51,7 +52,7 @@ from freqquest.pipeline import ClassificationOptions, locate_competition, run_cl
 from freqquest.training import HISTORY, describe_strategy, fold_dir, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(model=MODEL, weights=WEIGHTS, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, embeddings=EMBEDDINGS, seed=SEED)
+recipe = dict(model=MODEL, tune_from=TUNE_FROM, weights=WEIGHTS, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, embeddings=EMBEDDINGS, seed=SEED)
 overrides = {name: value for name, value in recipe.items() if value is not None}
 train_config = preset_config(PRESET, **overrides)
 audio = AudioConfig()
