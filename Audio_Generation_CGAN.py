@@ -3,7 +3,7 @@
 makes, and measure how good it is.
 
   python Audio_Generation_CGAN.py                                   # ./data (or Kaggle/Colab input); demo if none
-  python Audio_Generation_CGAN.py --data DIR --epochs 200 --run-dir runs/gan1
+  python Audio_Generation_CGAN.py --data DIR --steps 3000 --run-dir runs/gan1   # the budget, in generator steps
   python Audio_Generation_CGAN.py --preset gpu                      # longer and wider, for a GPU
   python Audio_Generation_CGAN.py --resume runs/gan1                # continue an interrupted run
   python Audio_Generation_CGAN.py --generate runs/gan1 --per-class 20 --out generated/
@@ -14,10 +14,13 @@ import sys
 
 from freqquest.config import GAN_EVAL_PER_CLASS, GAN_LOSSES, GAN_PRESETS, AudioConfig, GanConfig, gan_preset_config
 
-NUMBERS = ("epochs", "batch_size", "latent_dim", "width", "g_learning_rate", "d_learning_rate", "class_weight", "ema_decay",
+NUMBERS = ("steps", "epochs", "batch_size", "latent_dim", "width", "g_learning_rate", "d_learning_rate", "class_weight", "ema_decay",
            "seed", "sample_every", "griffin_lim_iters", "candidates")
 MEANINGS = {"candidates": "each sample the likeliest of its class, by the discriminator's classifier head, among this many "
-                          "drawn; also for --generate and --evaluate "}
+                          "drawn; also for --generate and --evaluate ",
+            "steps": "the training budget in generator steps (batches), whatever the dataset's size ",
+            "epochs": "train this many epochs instead of the --steps budget; with --resume, train on to this many "}
+TYPES = {"epochs": int}  # those whose default (None) says nothing of their type
 SWITCHES = {"per_clip_level": "each clip scaled from its own loudest pixel rather than the training set's",
             "half_resolution": "the GAN's images at half the log-Mel's resolution, stretched back before Griffin-Lim"}
 GAN_OPTIONS = ("loss", *NUMBERS, *SWITCHES)  # the recipe's settings a flag can give
@@ -43,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help=f"bce: the classic CGAN; hinge: with spectral normalization; wgan-gp: Wasserstein with gradient penalty (default {defaults.loss})")
     for name in NUMBERS:
         value = getattr(defaults, name)
-        gan.add_argument("--" + name.replace("_", "-"), type=type(value), help=f"{MEANINGS.get(name, '')}(default {value})")
+        gan.add_argument("--" + name.replace("_", "-"), type=TYPES.get(name, type(value)),
+                         help=f"{MEANINGS.get(name, '')}(default {'the budget' if value is None else value})")
     for name, meaning in SWITCHES.items():
         gan.add_argument("--" + name.replace("_", "-"), action=argparse.BooleanOptionalAction,
                          help=f"{meaning} (default {'on' if getattr(defaults, name) else 'off'})")

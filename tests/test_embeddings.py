@@ -88,6 +88,27 @@ def test_the_embedding_cache_is_keyed_by_model_windows_clip_settings_and_band_li
 
 
 @needs_birdnet
+def test_xnnpack_gives_the_embeddings_of_the_shipped_file_on_its_builtin_kernels(tones):
+    """The embedding read as an output of the file (pruned past it) with XNNPACK on, against the
+    shipped file run as before: the features the cache holds do not change."""
+    fast = FeatureStore(AUDIO, None, workers=1).extract(tones, birdnet_module.BirdNet().extractor(AUDIO))
+    before = FeatureStore(AUDIO, None, workers=1).extract(tones, birdnet_module.BirdNet(xnnpack=False).extractor(AUDIO))
+    assert np.abs(fast.features - before.features).max() < 1e-4
+    same_cache = (birdnet_module.BirdNet().extractor(AUDIO).cache_name,
+                  birdnet_module.BirdNet(xnnpack=False).extractor(AUDIO).cache_name)
+    assert same_cache[0] == same_cache[1]
+    with open(birdnet_module.BirdNet().model_file(), "rb") as f:
+        shipped = f.read()
+    pruned = birdnet_module.graph_with_outputs(shipped, [birdnet_module.EMBEDDING_TENSOR])
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    graphs = [schema.Model.GetRootAsModel(m, 0).Subgraphs(0) for m in (shipped, pruned)]
+    assert [g.OperatorsLength() for g in graphs] == [376, 375]  # the classifier is gone
+    names = [g.Tensors(g.Outputs(0)).Name().decode() for g in graphs]
+    assert names == ["Identity", birdnet_module.EMBEDDING_TENSOR]
+
+
+@needs_birdnet
 def test_parallel_workers_give_the_embeddings_of_one_process(tones):
     sequential = FeatureStore(AUDIO, None, workers=1).embeddings(tones * 3, "birdnet")
     parallel = FeatureStore(AUDIO, None, workers=2).embeddings(tones * 3, "birdnet")

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 import Audio_Generation_CGAN as cli
-from freqquest.config import GAN_PRESETS, GanConfig, gan_preset_config
+from freqquest.config import GAN_PRESETS, AudioConfig, GanConfig, gan_preset_config
 from freqquest.features import FeatureStore, log_mel
-from freqquest.gan import evaluation, training
+from freqquest.gan import evaluation, samples, training
 from freqquest.gan.inversion import GanScale, log_mel_to_audio, log_mels_to_audio, write_wav
 from freqquest.gan.model import ConditionalBatchNorm, ConditionalGAN, build_discriminator, build_generator
 from freqquest.gan.run import GanOptions, gan_and_held_out, load_real_clips, run_gan_training
@@ -207,6 +207,48 @@ def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp
     for one, other in ((straight.generator, resumed.generator), (straight.ema_generator, resumed.ema_generator)):
         for w1, w2 in zip(one.get_weights(), other.get_weights()):
             np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)
+
+
+def test_the_budget_in_steps_sets_the_epochs_whatever_the_datasets_size():
+    budget = GanConfig(steps=100, batch_size=32)
+    assert [budget.epochs_for(n) for n in (32, 320, 330, 3450)] == [100, 10, 10, 1]  # 1, 10, 11 and 108 batches an epoch
+    assert dataclasses.replace(budget, epochs=7).epochs_for(3450) == 7  # --epochs instead of the budget
+    assert GanConfig().steps == 3000 and GanConfig().epochs is None and gan_preset_config("gpu").steps == 30000
+    with pytest.raises(ValueError, match="steps, epochs, batch_size"):
+        GanConfig(steps=0)
+
+
+def test_the_budget_stops_training_on_time_and_a_resumed_run_finishes_within_it(tmp_path, caplog, monkeypatch):
+    """12 clips in batches of 8: 2 batches an epoch, so a budget of 5 steps is 3 epochs (6 steps)."""
+    x, y = toy_scaled(12)
+    config = dataclasses.replace(TINY, epochs=None, steps=5)
+    caplog.set_level("INFO")
+    straight = training.train_gan(x, y, 3, config, tmp_path / "straight")
+    assert int(straight.g_optimizer.iterations) == 6
+    assert "the CGAN trains for 3 epochs of 2 batches: 6 generator steps (the budget of 5 steps)" in caplog.text
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train_gan(x, y, 3, config, tmp_path / "resumed", [Stop()])
+    assert training.checkpoint_epochs(tmp_path / "resumed") == 1
+    resumed = training.train_gan(x, y, 3, config, tmp_path / "resumed")
+    assert int(resumed.g_optimizer.iterations) == 6 and training.checkpoint_epochs(tmp_path / "resumed") == 3
+
+
+def test_the_spectrogram_grid_has_time_and_frequency_axes(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(samples, "save_figure", lambda fig, path: figures.append(fig))
+    audio = AudioConfig()
+    dbs = np.random.default_rng(0).normal(-40, 10, (4, *audio.feature_shape)).astype(np.float32)
+    samples.plot_spectrogram_grid(dbs, np.array([0, 0, 1, 1]), ["a", "b"], tmp_path / "grid.png", "grid", audio)
+    axes = np.array(figures[0].axes).reshape(2, 2)
+    assert [ax.get_xlabel() for ax in axes[-1]] == ["time (s)"] * 2 and axes[0, 0].get_ylabel() == "Hz"
+    assert axes[1, 0].get_xlim() == pytest.approx((0.0, 173 * 512 / 22050))  # 4 s of frames
+    assert [t.get_text() for t in axes[0, 0].get_yticklabels()] == ["250", "1000", "4000"]
 
 
 def test_history_rows_beyond_the_checkpoint_are_dropped_on_resume(tmp_path):

@@ -3,6 +3,7 @@ import dataclasses
 import os
 
 import keras
+import librosa
 import matplotlib
 
 matplotlib.use("Agg")
@@ -54,17 +55,27 @@ class Sampler:
         return self.scale.unscale(images, self.feature_shape), labels
 
 
-def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str) -> None:
+def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str, audio: AudioConfig) -> None:
+    """A column of log-Mels per class on one colour scale, with time (s) under the bottom row and
+    frequency (Hz, the Mel bands' centres) beside the first column."""
     per_class = int(np.bincount(labels, minlength=len(classes)).max())
-    fig, axes = plt.subplots(per_class, len(classes), figsize=(2.4 * len(classes), 1.9 * per_class + 0.6), squeeze=False)
+    fig, axes = plt.subplots(per_class, len(classes), figsize=(2.4 * len(classes) + 0.6, 1.9 * per_class + 0.9),
+                             squeeze=False, sharex=True, sharey=True)
     low, high = float(np.min(dbs)), float(np.max(dbs))
+    extent = (0.0, dbs.shape[2] * audio.hop_length / audio.sample_rate, 0, dbs.shape[1])
     for k, name in enumerate(classes):
         for row, index in enumerate(np.flatnonzero(labels == k)):
-            axes[row, k].imshow(dbs[index], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
+            axes[row, k].imshow(dbs[index], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high, extent=extent)
         axes[0, k].set_title(name, fontsize=9)
+    centres = librosa.mel_frequencies(dbs.shape[1] + 2, fmin=audio.fmin, fmax=audio.fmax)[1:-1]
+    ticks = [(int(np.argmin(np.abs(centres - hz))), hz) for hz in (250, 1000, 4000) if centres[0] <= hz <= centres[-1]]
+    axes[0, 0].set_yticks([band for band, _ in ticks], [f"{hz:g}" for _, hz in ticks])
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Hz", fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("time (s)", fontsize=8)
     for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -82,13 +93,13 @@ class SampleWriter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
-        if number % self.config.sample_every and number != self.config.epochs:
+        if number % self.config.sample_every and number != self.params["epochs"]:
             return
         sampler = Sampler(self.model.sampling_generator, self.scale, self.config.latent_dim, self.audio.feature_shape,
                           len(self.classes), self.model.discriminator, self.config.candidates)
         dbs, labels = sampler.log_mels(3, self.config.seed)
         grid = os.path.join(self.run_dir, PLOT_DIR, f"epoch_{number:03d}.png")
-        plot_spectrogram_grid(dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}")
+        plot_spectrogram_grid(dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}", self.audio)
         first = np.searchsorted(labels, np.arange(len(self.classes)))
         wavs = {}
         for name, audio in zip(self.classes, log_mels_to_audio(dbs[first], self.audio, self.config.griffin_lim_iters)):

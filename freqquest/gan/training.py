@@ -170,12 +170,14 @@ def train_gan(scaled, labels, n_classes: int, config: GanConfig, run_dir, callba
     if epochs_done:
         log.info("resuming the CGAN after epoch %d (step %d)", epochs_done, int(gan.g_optimizer.iterations))
     trim_history(run_dir, epochs_done)
-    if epochs_done >= config.epochs:
+    epochs, batches = config.epochs_for(len(scaled)), config.batches_per_epoch(len(scaled))
+    budget = f"--epochs {config.epochs}" if config.epochs else f"the budget of {config.steps} steps"
+    log.info("the CGAN trains for %d epochs of %d batches: %d generator steps (%s)", epochs, batches, epochs * batches, budget)
+    if epochs_done >= epochs:
         return gan
-    steps = -(-len(scaled) // config.batch_size)
     gan.fit(
-        epoch_batches(scaled, labels, config.batch_size, config.seed, epochs_done, config.epochs),
-        epochs=config.epochs, initial_epoch=epochs_done, steps_per_epoch=steps, shuffle=False, verbose=2,
+        epoch_batches(scaled, labels, config.batch_size, config.seed, epochs_done, epochs),
+        epochs=epochs, initial_epoch=epochs_done, steps_per_epoch=batches, shuffle=False, verbose=2,
         # history before checkpoint: a crash between the two leaves a row that trim_history drops
         callbacks=[HistoryWriter(os.path.join(run_dir, HISTORY)), CheckpointEveryEpoch(run_dir), *callbacks],
     )

@@ -16,7 +16,8 @@ DEMO = False  # True: the synthetic demo competition, whatever is attached
 # The recipe: a preset, and None keeps its setting (python Audio_Generation_CGAN.py --help lists them)
 PRESET = None  # "gpu" (longer and wider) when the notebook has a GPU, else "cpu" (the recipe measured on 2 cores)
 LOSS = None  # hinge | bce | wgan-gp
-EPOCHS = None
+STEPS = None  # the training budget in generator steps, whatever the dataset's size; None: the preset's
+EPOCHS = None  # train this many epochs instead of the budget; None: the budget decides
 BATCH_SIZE = None
 WIDTH = None  # filters of the networks' narrowest layer
 LATENT_DIM = None
@@ -51,7 +52,7 @@ from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generat
 from freqquest.training import describe_strategy, gpus_visible, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(loss=LOSS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM,
+recipe = dict(loss=LOSS, steps=STEPS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM,
               sample_every=SAMPLE_EVERY, griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
 gan_config = gan_preset_config(PRESET or ("gpu" if gpus_visible() else "cpu"),
                                **{name: value for name, value in recipe.items() if value is not None})
