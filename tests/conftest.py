@@ -79,9 +79,10 @@ def scratch_run(tmp_path_factory, lowrate_demo):
 
 @pytest.fixture(scope="session")
 def birdnet_run(tmp_path_factory, demo_root):
-    """A finished run of the default recipe (the birdnet member), without the recording vote. Shared."""
+    """A finished run with no network: the logistic regression on BirdNET's frozen embedding (the
+    default recipe before the fine-tuned one, `--model none`), without the recording vote. Shared."""
     folder = tmp_path_factory.mktemp("birdnet")
-    return _run_on(demo_root, folder / "run", folder / "cache", [])
+    return _run_on(demo_root, folder / "run", folder / "cache", ["--model", "none"])
 
 
 @pytest.fixture(scope="session")

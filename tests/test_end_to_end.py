@@ -155,8 +155,9 @@ def test_efficientnet_fine_tunes_from_a_weights_file(tmp_path, demo_root, caplog
 def test_presets_are_valid_configs_that_differ():
     configs = {name: preset_config(name) for name in PRESETS}
     assert all(isinstance(c, TrainConfig) for c in configs.values())
-    assert configs["default"].members == ("birdnet",) and configs["default"].recording_vote
-    assert configs["best"] == dataclasses.replace(configs["default"], folds=5, preset="best")
+    assert configs["default"].members == ("network", "birdnet") and configs["default"].recording_vote
+    assert (configs["default"].model, configs["default"].folds, configs["default"].tune_from) == ("birdnet", 5, "POST")
+    assert configs["best"] == dataclasses.replace(configs["default"], folds=10, preset="best")
     assert configs["scratch"].members == ("network", "logreg", "svm") and configs["scratch"].embedding_models == ()
     assert len({dataclasses.replace(c, preset=None) for c in configs.values()}) == len(PRESETS)
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
@@ -170,33 +171,37 @@ def test_a_folder_without_the_layout_is_a_clear_error(tmp_path, caplog):
 
 
 def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplog):
-    """No data anywhere: the demo is built, announced, the default recipe (the birdnet member) fitted,
-    and a valid submission written; --predict-only reproduces it; a run of the scratch recipe reads
-    every log-Mel from the cache."""
+    """No data anywhere: the demo is built, announced, the default recipe (BirdNET fine-tuned on 5
+    folds beside the logistic regression on its embedding; 2 epochs here) fitted, and a valid
+    submission written; --predict-only reproduces it; a run of the scratch recipe reads every
+    log-Mel from the cache."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("freqquest.paths.search_bases", lambda: [str(tmp_path / "data")])
     caplog.set_level(logging.INFO)
-    assert cli.main(["--run-dir", "runs/first"]) == 0
+    assert cli.main(["--run-dir", "runs/first", "--epochs", "2"]) == 0
     assert "DEMO RUN ON SYNTHETIC AUDIO" in caplog.text
     assert caplog.text.count("licence: BirdNET v2.4") == 1 and "is licensed CC BY-NC-SA 4.0" in caplog.text
     root = tmp_path / "data" / "demo"
     run = tmp_path / "runs" / "first"
-    assert RUN_FILES <= set(os.listdir(run)) and os.listdir(run / "fold_1") == ["birdnet.joblib"]
+    assert RUN_FILES <= set(os.listdir(run)) and {f"fold_{k}" for k in range(1, 6)} <= set(os.listdir(run))
+    assert set(os.listdir(run / "fold_5")) == NETWORK_FILES | {"birdnet.joblib"}
     assert os.listdir(run / "classical") == ["birdnet.joblib"]
     config = json.loads((run / "config.json").read_text())
     assert config["classes"] == CLASSES
     assert config["audio"]["n_mels"] == 128
-    assert (config["train"]["model"], config["train"]["blend"], config["train"]["embeddings"]) == ("none", "", "birdnet")
+    train = config["train"]
+    assert (train["model"], train["blend"], train["embeddings"], train["folds"]) == ("birdnet", "", "birdnet", 5)
+    assert (train["tune_from"], train["learning_rate"]) == ("POST", 1e-4)
     assert set(config["versions"]) >= {"tensorflow", "keras", "librosa", "python"}
     summary = json.loads((run / "summary.json").read_text())
     assert summary["demo"] is True and 0.9 <= summary["val_accuracy"] <= 1.0  # synthetic sounds BirdNET tells apart
-    assert summary["n_train_clips"] == 100 and summary["n_validated"] == 20
-    assert list(summary["member_accuracies"]) == ["birdnet"]
-    assert "fitting birdnet (one split, 20% of recordings held out) on 100 clips of 50 recordings" in caplog.text
+    assert summary["n_train_clips"] == 100 and summary["n_validated"] == 100  # every clip validated out of fold
+    assert list(summary["member_accuracies"]) == ["network", "birdnet"]
+    assert "fitting tuned-birdnet + birdnet (5 group folds) on 100 clips of 50 recordings" in caplog.text
     first = check_submission(tmp_path / "submissions" / "demo_submission.csv", root, config["classes"])
     assert len(first) == 30
     validated = pd.read_csv(run / "validation_predictions.csv")
-    assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 20
+    assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 100
     probabilities = validated[config["classes"]].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert validated["predicted"].tolist() == [config["classes"][k] for k in probabilities.argmax(axis=1)]
@@ -215,7 +220,8 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
                      "--tta", "2", "--time-masks", "1", "--mixup", "0.2", "--blend", "logreg", "--out", "second.csv"]) == 0
     assert "licence: BirdNET" not in caplog.text
     assert set(os.listdir(tmp_path / "runs" / "second" / "fold_2")) == NETWORK_FILES | {"logreg.joblib"}
-    assert "features of the train clips: log-Mel 0 extracted, 100 from the cache; of the test clips: log-Mel 0 extracted, 30 from the cache" in caplog.text
+    assert ("features of the train clips: log-Mel 0 extracted, 100 from the cache; of the test clips: log-Mel 0 extracted, "
+            "30 from the cache") in caplog.text
     second = check_submission(tmp_path / "second.csv", root, config["classes"])
     summary = json.loads((tmp_path / "runs" / "second" / "summary.json").read_text())
     assert len(summary["fold_accuracies"]) == 2 and summary["n_validated"] == 100  # every clip validated once
@@ -302,7 +308,7 @@ def write_recording_slices(paths, class_name: str, seed: int) -> None:
 def test_slices_of_one_recording_vote_together(tmp_path, demo_root, caplog):
     """Three demo test clips replaced by slices of one recording, and the two training clips of
     one recording likewise: each set gets one set of probabilities, the mean of its clips'
-    probabilities before the vote (of the default recipe: the birdnet member)."""
+    probabilities before the vote (of the frozen embedding's recipe: the birdnet member)."""
     root = tmp_path / "demo"
     shutil.copytree(demo_root, root)
     test_ids = sorted(os.listdir(root / "test" / "test"))[:3]
@@ -311,7 +317,7 @@ def test_slices_of_one_recording_vote_together(tmp_path, demo_root, caplog):
     write_recording_slices(train_slices, "engine_idling", seed=3)
     caplog.set_level(logging.INFO)
     run = tmp_path / "run"
-    assert cli.main(["--data", str(root), "--cache-dir", str(tmp_path / "cache"), "--folds", "2",
+    assert cli.main(["--data", str(root), "--cache-dir", str(tmp_path / "cache"), "--folds", "2", "--model", "none",
                      "--run-dir", str(run), "--out", str(tmp_path / "submission.csv")]) == 0
     assert caplog.text.count("validation clips in") == 2 and "of 30 test clips in" in caplog.text
     summary = json.loads((run / "summary.json").read_text())

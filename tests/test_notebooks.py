@@ -82,11 +82,12 @@ def _audio_players(notebook) -> int:
     return sum("<audio" in html for html in _html_outputs(notebook))
 
 
-@pytest.mark.parametrize("preset,members", [("default", ["birdnet"]), ("scratch", ["network", "logreg", "svm"])])
-def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch, preset, members):
+@pytest.mark.parametrize("preset,members,folds", [("default", ["network", "birdnet"], 2),
+                                                   ("scratch", ["network", "logreg", "svm"], 1)])
+def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch, preset, members, folds):
     run, submission = tmp_path / "run", tmp_path / "submission.csv"
     notebook = _execute("Audio_Classification_Kaggle", tmp_path, monkeypatch, dict(
-        DATA=str(demo_root), PRESET=preset, EPOCHS=1, RUN_DIR=str(run), OUT=str(submission),
+        DATA=str(demo_root), PRESET=preset, EPOCHS=1, FOLDS=folds, RUN_DIR=str(run), OUT=str(submission),
         CACHE_DIR=str(tmp_path / "cache"), WORKERS=1, N_MISTAKES=2))
     assert not (tmp_path / "data").exists()  # the given competition is used throughout, no demo built beside it
     frame = pd.read_csv(submission)
@@ -96,9 +97,8 @@ def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypat
     assert (tmp_path / "class_examples.png").is_file()  # beside the run: the run folder is the run's alone
     for artifact in ("confusion_matrix.png", "validation_predictions.csv"):
         assert (run / artifact).is_file(), artifact
-    curves = len(members) > 1  # the scratch recipe's network; the default has none
-    assert (run / "fold_1" / "training_curves.png").is_file() == curves
-    assert _displayed(notebook, "image/png") == 2 + curves  # class examples, the confusion matrix, one fold's curves
+    assert all((run / f"fold_{k}" / "training_curves.png").is_file() for k in range(1, folds + 1))  # both recipes train a network
+    assert _displayed(notebook, "image/png") == 2 + folds  # class examples, the confusion matrix, each fold's curves
     table = [html for html in _html_outputs(notebook) if "validation accuracy" in html]
     assert len(table) == 1 and all(f"<th>{name}</th>" in table[0] for name in members + ["blend"])
     mistakes = len(pd.read_csv(run / "validation_predictions.csv").query("`class` != predicted").head(2))
@@ -120,7 +120,8 @@ def test_cgan_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch):
     assert sorted(os.listdir(run / "gan_generated_audio")) == sorted(f"{c}_ep1.wav" for c in CLASSES)
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["clips"]["generated"] == 10 and evaluation["seconds"] < 120
-    assert _displayed(notebook, "image/png") == 2  # the epoch-1 grid (shown live) and the loss plot
-    assert _audio_players(notebook) == 2 * len(CLASSES)  # per class: the epoch-1 sample and a generated clip
+    assert (run / "real_beside_generated.png").is_file()
+    assert _displayed(notebook, "image/png") == 3  # the epoch-1 grid (shown live), the loss plot, real beside generated
+    assert _audio_players(notebook) == 3 * len(CLASSES)  # per class: the epoch-1 sample, a real clip and a generated one
     text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
     assert "CGAN evaluation in BirdNET's embedding" in text and "conditional accuracy" in text

@@ -410,15 +410,15 @@ def test_a_full_disk_at_the_submission_keeps_the_old_one_and_gives_the_command_t
 
 
 def test_a_damaged_cache_costs_a_re_extraction_never_the_run(demo_root, tmp_path, monkeypatch, caplog):
-    """The default recipe (log-Mels and BirdNET's embedding), its cache written in shards of 40
-    clips; then four shards damaged four ways (the first as a full disk leaves one: cut to 100
+    """The frozen embedding's recipe (log-Mels and BirdNET's embedding), its cache written in shards
+    of 40 clips; then four shards damaged four ways (the first as a full disk leaves one: cut to 100
     bytes): the next run re-extracts those clips, says so once per shard, and writes the same
     submission with the same features."""
     from freqquest import features
 
     monkeypatch.setattr(features, "SHARD_CLIPS", 40)
     cache = tmp_path / "cache"
-    common = ["--data", str(demo_root), "--cache-dir", str(cache), "--no-recording-vote"]
+    common = ["--data", str(demo_root), "--cache-dir", str(cache), "--no-recording-vote", "--model", "none"]
     assert cli.main(common + ["--run-dir", str(tmp_path / "clean"), "--out", str(tmp_path / "clean.csv")]) == 0
     embeddings = sorted(p for p in (cache).glob("birdnet-*/shard-*.npy"))
     log_mels = sorted(p for p in (cache).glob(f"{AudioConfig().cache_key()}/shard-*.npy"))

@@ -8,7 +8,8 @@ meaning:
   as 16-bit WAV) before they are embedded;
 - the judge is a logistic regression on the embedding (the birdnet member's recipe), cross-fitted
   on two halves of the held-out recordings: each half's judge labels the other half (the ceiling:
-  what the judge makes of real clips through that path) and, averaged, the generated clips;
+  what the judge makes of real clips through that path) and, averaged, the generated clips; the
+  same cross-fitting on the held-out files as they are tells what the inversion path costs;
 - the Kernel Inception Distance (unbiased; cubic polynomial kernel) and the Fréchet distance (in
   the embedding's first principal components, which a few hundred clips can estimate) are taken
   against one half, beside the other half (the floor) and an untrained generator;
@@ -48,6 +49,18 @@ def embed_images(images: np.ndarray, scale, audio, n_iter: int, workers=None) ->
     """The generated clips' path, for any of the GAN's images (generated, or real log-Mels scaled):
     unscaled to a log-Mel, Griffin-Lim, a 16-bit WAV, the judge's embedding. (n, 1024)."""
     return embed_audio(log_mels_to_audio(scale.unscale(images, audio.feature_shape), audio, n_iter, workers), audio, workers)
+
+
+def embed_files(paths: list, audio, workers=None) -> np.ndarray:
+    """Files as they are (no Griffin-Lim): what the inversion path's ceiling is measured against."""
+    return FeatureStore(audio, None, workers).embeddings(paths, JUDGE, desc="judge's embedding of the files").features
+
+
+def cross_judged(a: np.ndarray, labels_a: np.ndarray, b: np.ndarray, labels_b: np.ndarray, n_classes: int,
+                 seed: int) -> np.ndarray:
+    """Each half judged by a judge fitted on the other: (a's rows, then b's) probabilities."""
+    return np.concatenate([judge_probabilities([fit_judge(b, labels_b, seed)], a, n_classes),
+                           judge_probabilities([fit_judge(a, labels_a, seed)], b, n_classes)])
 
 
 def fit_judge(embeddings: np.ndarray, labels: np.ndarray, seed: int):

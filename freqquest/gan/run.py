@@ -51,14 +51,16 @@ class GanOptions:
 
 @dataclasses.dataclass
 class RealClips:
-    """Readable training clips of a competition as log-Mels, with labels and recordings."""
+    """Readable training clips of a competition as log-Mels, with labels, recordings and files."""
     classes: list
     features: np.ndarray
     labels: np.ndarray
     groups: list
+    paths: list
 
     def take(self, index) -> "RealClips":
-        return RealClips(self.classes, self.features[index], self.labels[index], [self.groups[i] for i in index])
+        return RealClips(self.classes, self.features[index], self.labels[index], [self.groups[i] for i in index],
+                         [self.paths[i] for i in index])
 
 
 def checked_competition(root, holdout_fraction: float):
@@ -78,7 +80,8 @@ def load_real_clips(competition, report, audio: AudioConfig, cache_dir, workers)
     skipped = report.skipped_train | train_set.failed
     usable = np.flatnonzero([p not in skipped for p in competition.train_paths])
     groups = [competition.train_groups[i] for i in usable]
-    return RealClips(competition.classes, np.asarray(train_set.features[usable]), competition.train_labels[usable], groups)
+    return RealClips(competition.classes, np.asarray(train_set.features[usable]), competition.train_labels[usable], groups,
+                     [competition.train_paths[i] for i in usable])
 
 
 def gan_and_held_out(real: RealClips, holdout_fraction: float, seed: int) -> tuple[RealClips, RealClips | None]:
@@ -224,6 +227,8 @@ def evaluate_gan(run_dir, gan_clips: RealClips | None = None, held_out: RealClip
     judges = {"a": judge.fit_judge(a, half_a.labels, seed), "b": judge.fit_judge(b, half_b.labels, seed)}
     ceiling = np.concatenate([judge.judge_probabilities([judges["b"]], a, n_classes),
                               judge.judge_probabilities([judges["a"]], b, n_classes)])
+    raw_a, raw_b = (judge.embed_files(h.paths, audio, workers) for h in (half_a, half_b))
+    raw = judge.cross_judged(raw_a, half_a.labels, raw_b, half_b.labels, n_classes, seed)
     held_labels = np.concatenate([half_a.labels, half_b.labels])
     both = list(judges.values())
     distances = judge.distance_figures({"generated": generated, "untrained generator": untrained_e, "real (floor)": b},
@@ -240,6 +245,7 @@ def evaluate_gan(run_dir, gan_clips: RealClips | None = None, held_out: RealClip
         "conditional_accuracy": {
             "generated": judge.accuracy_figures(judge.judge_probabilities(both, generated, n_classes), labels, classes),
             "real (ceiling)": judge.accuracy_figures(ceiling, held_labels, classes),
+            "real, the files themselves": judge.accuracy_figures(raw, held_labels, classes),
             "untrained generator": judge.accuracy_figures(judge.judge_probabilities(both, untrained_e, n_classes), labels, classes)},
         "distances": distances,
         "diversity": {"generated": judge.diversity_figures(generated, labels, classes),
@@ -266,7 +272,9 @@ def format_evaluation(e: dict) -> str:
              f"{e['clips']['held_out_a'] + e['clips']['held_out_b']} held-out real ones, all through Griffin-Lim; "
              f"{e['seconds']:.0f} s)",
              f"  conditional accuracy  generated {acc['generated']['overall']:.3f}   real (ceiling) "
-             f"{acc['real (ceiling)']['overall']:.3f}   untrained {acc['untrained generator']['overall']:.3f}   chance {e['chance']:.3f}"]
+             f"{acc['real (ceiling)']['overall']:.3f}   untrained {acc['untrained generator']['overall']:.3f}   chance {e['chance']:.3f}",
+             f"  the inversion's cost  real through Griffin-Lim {acc['real (ceiling)']['overall']:.3f}   the same files as they are "
+             f"{acc['real, the files themselves']['overall']:.3f} (a judge of the same recipe, fitted on them)"]
     for metric, label in (("kid", "kernel distance (KID)"), ("frechet", "Fréchet distance")):
         lines.append(f"  {label:<22}generated {dist['generated'][metric]:.4g}   real vs real (floor) "
                      f"{dist['real (floor)'][metric]:.4g}   untrained {dist['untrained generator'][metric]:.4g}")
@@ -286,6 +294,7 @@ def per_class_table(e: dict) -> pd.DataFrame:
     for name in e["classes"]:
         rows[name] = {("accuracy", "generated"): acc["generated"]["per_class"][name],
                       ("accuracy", "real (ceiling)"): acc["real (ceiling)"]["per_class"][name],
+                      ("accuracy", "real files"): acc["real, the files themselves"]["per_class"][name],
                       ("KID", "generated"): (dist["generated"]["per_class"][name] or {}).get("kid"),
                       ("KID", "real (floor)"): (dist["real (floor)"]["per_class"][name] or {}).get("kid"),
                       ("diversity", "generated"): div["generated"]["per_class"][name],

@@ -12,7 +12,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..audio import load_clip  # noqa: E402
 from ..config import AudioConfig  # noqa: E402
+from ..features import log_mel  # noqa: E402
 from ..reports import save_figure  # noqa: E402
 from .inversion import GanScale, log_mels_to_audio, write_wav  # noqa: E402
 
@@ -78,6 +80,17 @@ def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str, audio: A
         ax.tick_params(labelsize=7)
     fig.suptitle(title)
     save_figure(fig, path)
+
+
+def plot_real_beside_generated(real: dict, generated: dict, audio: AudioConfig, path) -> None:
+    """Per class (a column), a real clip's log-Mel above a generated clip's: `real` is class ->
+    (path, clip), `generated` class -> a generated .wav; both as the pipeline loads any file."""
+    classes = list(generated)
+    dbs = [log_mel(real[name][1], audio) for name in classes] + [log_mel(load_clip(generated[name], audio), audio)
+                                                                 for name in classes]
+    labels = np.tile(np.arange(len(classes)), 2)  # each class's real clip comes first: the top row
+    plot_spectrogram_grid(np.stack(dbs), labels, classes, path, "top row: a real training clip; bottom row: a generated one",
+                          audio)
 
 
 class SampleWriter(keras.callbacks.Callback):

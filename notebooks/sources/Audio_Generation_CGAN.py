@@ -47,8 +47,12 @@ import pandas as pd
 from IPython.display import Audio, FileLink, Image, display
 
 from freqquest import paths
-from freqquest.config import gan_preset_config
+from freqquest.config import AudioConfig, gan_preset_config
+from freqquest.dataset import scan_competition
+from freqquest.explore import first_readable_clips
 from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generate, per_class_table, run_gan_training
+from freqquest.gan.samples import plot_real_beside_generated
+from freqquest.pipeline import locate_competition
 from freqquest.training import describe_strategy, gpus_visible, select_strategy
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
@@ -95,15 +99,24 @@ if EVALUATE:
     display(per_class_table(evaluation))
 
 # %% [markdown]
-# ## Generated clips to keep
+# ## Generated clips to keep, beside real ones
 # `GENERATE_PER_CLASS` clips of every class as 16-bit .wav files, listed in `generated.csv`, and zipped for download.
+# Per class, a real training clip (top row of the picture, first player) beside a generated one (bottom row, second
+# player): what the GAN is aiming at, heard and seen the same way.
 
 # %%
 generated_dir = GENERATED_DIR or os.path.join(run_dir, "generated")
 listing = pd.read_csv(generate(run_dir, GENERATE_PER_CLASS, generated_dir, workers=WORKERS))
-for name, rows in listing.groupby("class"):
-    print(name)
-    display(Audio(filename=os.path.join(generated_dir, rows["file"].iloc[0])))
+audio = AudioConfig()
+real = first_readable_clips(scan_competition(locate_competition(DATA, DEMO)[0]), audio)
+firsts = listing.groupby("class")["file"].first()
+pairs_png = os.path.join(run_dir, "real_beside_generated.png")
+plot_real_beside_generated(real, {name: os.path.join(generated_dir, file) for name, file in firsts.items()}, audio, pairs_png)
+display(Image(pairs_png))
+for name, file in firsts.items():
+    print(f"{name}: a real training clip ({os.path.basename(real[name][0])}), then a generated one ({file})")
+    display(Audio(real[name][1], rate=audio.sample_rate))
+    display(Audio(filename=os.path.join(generated_dir, file)))
 archive = shutil.make_archive(generated_dir, "zip", generated_dir)
 display(FileLink(os.path.relpath(archive)))
 if paths.on_colab():
