@@ -9,7 +9,8 @@ clients: `--requests` uploads of one `--seconds`-long clip (a real UrbanSound8K 
 ../shared looped to length when it is there, else a synthetic one), sent by 1 and by 10
 concurrent clients. "predict" is `POST /api/predict` as the page first calls it; "predict +
 explain" is that, then `POST /api/explain` of the same file (a checkout without /api/explain
-answers both in one predict). Prints requests/s, p50 and p95 seconds, and the status codes.
+answers both in one predict). Prints requests/s, p50 and p95 seconds, the status codes, and the
+server's peak memory.
 """
 import argparse
 import concurrent.futures
@@ -89,6 +90,15 @@ def measure(url: str, data: bytes, clients: int, requests: int, explain: bool, h
             "p95 s": float(np.percentile(latencies, 95)), "statuses": statuses}
 
 
+def server_peak_mb(pid: int):
+    """The server process's peak resident memory in MB, where /proc tells (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="a finished run folder")
@@ -114,6 +124,9 @@ def main():
                 label = "predict + explain" if explain else "predict"
                 print(f"{label:<20}{clients:>8}{r['requests/s']:>12.2f}{r['p50 s']:>9.2f}{r['p95 s']:>9.2f}  {r['statuses']}",
                       flush=True)
+        peak = server_peak_mb(server.pid)
+        if peak is not None:
+            print(f"server peak memory (VmHWM): {peak:.0f} MB")
     finally:
         server.terminate()
         server.wait(timeout=30)

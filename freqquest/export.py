@@ -134,15 +134,17 @@ def export_run(run_dir, kind: str, out, cache_dir=None) -> str:
 class TfliteNetwork:
     """An exported network, predicting like a Keras model (predict, output_shape) so the blend
     can take it in the fold networks' place. An INT8 model's input and output are quantized and
-    dequantized here with the scales the converter chose."""
+    dequantized here with the scales the converter chose, and it runs on TFLite's builtin kernels:
+    under TF 2.21 the XNNPACK delegate computes the per-clip standardization of an INT8 model with
+    a mean relative error of 0.63 against 0.05 on the builtin kernels (top-1 agreement with Keras
+    fell to 0.43 on the demo's test clips)."""
 
     def __init__(self, path, threads: int = 1):
-        tf = import_tensorflow()
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} not found: write it with python -m freqquest.export")
-        with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
-            warnings.simplefilter("ignore")
-            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter = _interpreter(path, threads, xnnpack=True)
+        if self.interpreter.get_input_details()[0]["dtype"] == np.int8:
+            self.interpreter = _interpreter(path, threads, xnnpack=False)
         self.source, self.target = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
         self.output_shape = (None, int(self.target["shape"][-1]))
         self.batch = None
@@ -159,6 +161,15 @@ class TfliteNetwork:
             self.interpreter.invoke()
             out[start: start + len(block)] = _dequantize(self.interpreter.get_tensor(self.target["index"]), self.target)
         return out
+
+
+def _interpreter(path, threads: int, xnnpack: bool):
+    tf = import_tensorflow()
+    resolver = tf.lite.experimental.OpResolverType
+    with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
+        warnings.simplefilter("ignore")
+        return tf.lite.Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=(
+            resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:

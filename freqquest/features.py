@@ -198,13 +198,15 @@ def default_workers() -> int:
 @dataclasses.dataclass(frozen=True)
 class FeatureStore:
     """What every extraction of a run shares: the audio config, the cache folder (None: no
-    cache), the number of worker processes (None: one per core) and the threads each of them
-    gives a pretrained embedding's model."""
+    cache), the number of worker processes (None: one per core), the threads each of them gives
+    a pretrained embedding's model, and the embedders (embeddings.Embedder) whose models every
+    worker loads first, so that one set of workers serves all of a run's extractions."""
 
     audio: AudioConfig
     cache_dir: str | None = None
     workers: int | None = None
     embedding_threads: int = 1
+    worker_models: tuple = ()
 
     def log_mels(self, paths, desc="features", band_limit: int | None = None) -> FeatureSet:
         return self.extract(paths, LogMel(self.audio, band_limit), desc)
@@ -258,13 +260,23 @@ class FeatureStore:
             return tqdm((extract_one(p, extractor) for p in paths), **bar)
         return tqdm(self._in_workers(extractor, paths, workers), **bar)
 
-    @staticmethod
-    def _in_workers(extractor, paths, workers):
+    def _in_workers(self, extractor, paths, workers):
         # loky workers are fresh interpreters that skip the caller's __main__ (and so TensorFlow),
-        # and stay alive between calls, so the test set reuses the train set's workers. An
-        # extractor with a model of its own gets workers of their own that load it first:
-        # loading it in a worker that extracted log-Mels before looks to loky like a memory leak.
-        model = dict(initializer=extractor.load) if hasattr(extractor, "load") else {}
-        with parallel_config(backend="loky", **model):
+        # and stay alive between calls made with the same initializer. Workers load the models
+        # first: a worker that loads one after extracting log-Mels looks to loky like a memory
+        # leak. With the run's models named (worker_models), every call keeps the same workers;
+        # starting a set of them (TensorFlow, the interpreters) took about 9 s on 2 cores.
+        models = self.worker_models
+        embedder = getattr(extractor, "embedder", None)
+        if embedder is not None and embedder not in models:
+            models = (embedder,)
+        loading = dict(initializer=_load_models, initargs=(models,)) if models else {}
+        with parallel_config(backend="loky", **loading):
             yield from Parallel(n_jobs=workers, return_as="generator")(delayed(extract_one)(p, extractor) for p in paths)
+
+
+def _load_models(embedders: tuple) -> None:
+    """What an extraction worker runs first: each embedder's model, loaded once."""
+    for embedder in embedders:
+        embedder.load()
 

@@ -156,6 +156,7 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
     timings = {}
     t = time.time()
     embedders = recipe_embedders(options.train, store.embedding_threads)
+    store = dataclasses.replace(store, worker_models=tuple(embedders.values()))
     train_set = extract_clip_set(store, competition.train_paths, embedders, "train")
     test_set = _test_clips(competition, store, embedders)
     timings["features_s"] = time.time() - t
@@ -343,7 +344,9 @@ def _predict_only(options, competition, report, out, store, demo) -> RunResult:
     for licence in check_pretrained(config):
         log.warning("licence: %s", licence)
     blend = load_blend(options.model_path, config, len(saved["classes"]))
-    test_set = _test_clips(competition, store, recipe_embedders(config, store.embedding_threads))
+    embedders = recipe_embedders(config, store.embedding_threads)
+    store = dataclasses.replace(store, worker_models=tuple(embedders.values()))
+    test_set = _test_clips(competition, store, embedders)
     test_rates = readable_rates(test_set)
     match_bandwidth(blend, config, store, competition.train_paths, competition.train_labels, test_rates,
                     options.model_path, save=False)

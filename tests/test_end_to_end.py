@@ -96,7 +96,7 @@ def test_embeddings_flag_takes_known_embeddings_or_none(capsys, tmp_path, caplog
     with pytest.raises(SystemExit):
         cli.parse_args(["--embeddings", "vggish"])
     assert "embeddings must name distinct embeddings of ('birdnet',)" in capsys.readouterr().err
-    assert cli.main(["--embeddings", "none", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 2
+    assert cli.main(["--model", "none", "--embeddings", "none", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 2
     assert "the blend has no members" in caplog.text and "scratch preset" in caplog.text
 
 
@@ -377,8 +377,8 @@ def test_real_clips_with_format_zoo_and_corrupt_files(tmp_path, caplog):
                    check=True, capture_output=True)
     caplog.set_level(logging.INFO)
     out = tmp_path / "submission.csv"
-    assert cli.main(["--data", str(comp), "--epochs", "1", "--batch-size", "16", "--out", str(out),
-                     "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert cli.main(["--data", str(comp), "--model", "none", "--out", str(out), "--run-dir", str(tmp_path / "run"),
+                     "--cache-dir", str(tmp_path / "cache")]) == 0
     submission = check_submission(out, comp, CLASSES)
     assert len(submission) == 23
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -392,7 +392,7 @@ def test_real_clips_with_format_zoo_and_corrupt_files(tmp_path, caplog):
 @needs_us8k5
 @pytest.mark.slow
 def test_full_honest_split_default_command(tmp_path):
-    """The default command on all 973 real clips: train fold 1, predict fold 2 (a few minutes on 2 cores)."""
+    """The default command on the real clips: train on fold 1, predict fold 2 (about 5 minutes on 2 cores)."""
     comp = tmp_path / "comp"
     subprocess.run([sys.executable, str(TOOLS / "make_competition.py"), "--src", str(US8K5), "--out", str(comp),
                     "--test-folds", "2", "--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"], check=True)
@@ -401,5 +401,6 @@ def test_full_honest_split_default_command(tmp_path):
                      "--cache-dir", str(tmp_path / "cache")]) == 0
     scored = subprocess.run([sys.executable, str(TOOLS / "score_submission.py"), str(out), str(comp / "solution.csv")],
                             capture_output=True, text=True, check=True)
-    assert float(scored.stdout.split()[1]) > 0.78  # measured 0.8178; the plain recipe scores 0.52 here (benchmarks/README.md)
+    # measured 0.8704 (seed 42); the frozen embedding alone 0.8178, the plain recipe 0.55 (benchmarks/README.md)
+    assert float(scored.stdout.split()[1]) > 0.84
     shutil.rmtree(comp)

@@ -110,10 +110,6 @@ class ClipEmbedding:
     def threads(self) -> int:
         return self.embedder.threads
 
-    def load(self) -> None:
-        """What a worker process runs first (features.FeatureStore): the model, loaded once."""
-        self.embedder.load()
-
     def describe(self) -> dict:
         clip = self.clip_config
         return {"embedding": self.embedder.name, "model_sha1": self.embedder.model_hash(),
