@@ -133,9 +133,11 @@ def test_imagenet_weights_out_of_reach_stop_the_run_before_any_work(tmp_path, de
     assert sorted(os.listdir(tmp_path)) == []  # no features extracted, no run folder, no submission
 
 
+@pytest.mark.slow
 def test_efficientnet_fine_tunes_from_a_weights_file(tmp_path, demo_root, caplog):
     """The pretrainable backbone through the whole pipeline: one epoch from a weights file (what
-    an offline Kaggle notebook passes instead of "imagenet"), then --predict-only from the saved run."""
+    an offline Kaggle notebook passes instead of "imagenet"), then --predict-only from the saved run
+    (slow: about 2 minutes on 2 cores; test_models saves and reloads the same backbone)."""
     weights = tmp_path / "b0.weights.h5"
     keras.applications.EfficientNetV2B0(include_top=False, weights=None, input_shape=(*AudioConfig().feature_shape, 3),
                                         include_preprocessing=False).save_weights(weights)
