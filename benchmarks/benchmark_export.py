@@ -107,5 +107,6 @@ class Called:
     def predict(self, x, batch_size=64, verbose=0):
         return np.asarray(self.call(x), np.float32)
 
+
 if __name__ == "__main__":
     main()

@@ -155,8 +155,7 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
                        store: FeatureStore, run_dir: str, started: float) -> RunResult:
     timings = {}
     t = time.time()
-    embedders = recipe_embedders(options.train, store.embedding_threads)
-    store = dataclasses.replace(store, worker_models=tuple(embedders.values()))
+    store, embedders = _with_embedders(store, options.train)
     train_set = extract_clip_set(store, competition.train_paths, embedders, "train")
     test_set = _test_clips(competition, store, embedders)
     timings["features_s"] = time.time() - t
@@ -258,6 +257,12 @@ def _train_and_predict(options: ClassificationOptions, competition: Competition,
     return result
 
 
+def _with_embedders(store: FeatureStore, config) -> tuple:
+    """The recipe's embedders, and the store whose extraction workers load their models first."""
+    embedders = recipe_embedders(config, store.embedding_threads)
+    return dataclasses.replace(store, worker_models=tuple(embedders.values())), embedders
+
+
 def _test_clips(competition: Competition, store: FeatureStore, embedders: dict):
     return extract_clip_set(store, [p for p in competition.test_paths if p is not None], embedders, "test")
 
@@ -344,8 +349,7 @@ def _predict_only(options, competition, report, out, store, demo) -> RunResult:
     for licence in check_pretrained(config):
         log.warning("licence: %s", licence)
     blend = load_blend(options.model_path, config, len(saved["classes"]))
-    embedders = recipe_embedders(config, store.embedding_threads)
-    store = dataclasses.replace(store, worker_models=tuple(embedders.values()))
+    store, embedders = _with_embedders(store, config)
     test_set = _test_clips(competition, store, embedders)
     test_rates = readable_rates(test_set)
     match_bandwidth(blend, config, store, competition.train_paths, competition.train_labels, test_rates,

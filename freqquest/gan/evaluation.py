@@ -56,11 +56,9 @@ def embed_files(paths: list, audio, workers=None) -> np.ndarray:
     return FeatureStore(audio, None, workers).embeddings(paths, JUDGE, desc="judge's embedding of the files").features
 
 
-def cross_judged(a: np.ndarray, labels_a: np.ndarray, b: np.ndarray, labels_b: np.ndarray, n_classes: int,
-                 seed: int) -> np.ndarray:
-    """Each half judged by a judge fitted on the other: (a's rows, then b's) probabilities."""
-    return np.concatenate([judge_probabilities([fit_judge(b, labels_b, seed)], a, n_classes),
-                           judge_probabilities([fit_judge(a, labels_a, seed)], b, n_classes)])
+def cross_judged(judge_of_a, judge_of_b, a: np.ndarray, b: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each half labelled by the judge fitted on the other half: (a's rows, then b's) probabilities."""
+    return np.concatenate([judge_probabilities([judge_of_b], a, n_classes), judge_probabilities([judge_of_a], b, n_classes)])
 
 
 def fit_judge(embeddings: np.ndarray, labels: np.ndarray, seed: int):

@@ -225,10 +225,11 @@ def evaluate_gan(run_dir, gan_clips: RealClips | None = None, held_out: RealClip
                         np.cumsum([len(p) for p in parts])[:-1])
     generated, untrained_e, a, b, reference = embedded
     judges = {"a": judge.fit_judge(a, half_a.labels, seed), "b": judge.fit_judge(b, half_b.labels, seed)}
-    ceiling = np.concatenate([judge.judge_probabilities([judges["b"]], a, n_classes),
-                              judge.judge_probabilities([judges["a"]], b, n_classes)])
-    raw_a, raw_b = (judge.embed_files(h.paths, audio, workers) for h in (half_a, half_b))
-    raw = judge.cross_judged(raw_a, half_a.labels, raw_b, half_b.labels, n_classes, seed)
+    ceiling = judge.cross_judged(judges["a"], judges["b"], a, b, n_classes)
+    files = judge.embed_files(half_a.paths + half_b.paths, audio, workers)  # one extraction: one set of workers
+    raw_a, raw_b = files[:len(half_a.paths)], files[len(half_a.paths):]
+    raw = judge.cross_judged(judge.fit_judge(raw_a, half_a.labels, seed), judge.fit_judge(raw_b, half_b.labels, seed),
+                             raw_a, raw_b, n_classes)
     held_labels = np.concatenate([half_a.labels, half_b.labels])
     both = list(judges.values())
     distances = judge.distance_figures({"generated": generated, "untrained generator": untrained_e, "real (floor)": b},
