@@ -9,7 +9,8 @@
 Honest split, in each direction (1to2: train on fold 1, test on fold 2; 2to1: the reverse; both:
 each, side by side, and their mean): whole recordings unseen, opaque test IDs, 30% of the files
 rewritten in other formats, 3 corrupt test files. Prints feature-extraction clips/s (the plain
-sequential librosa loop vs ours, cold and cached; each embedding cold and cached), then for each
+sequential librosa loop vs ours, cold and cached; the recipes' pretrained features cold and
+cached), then for each
 recipe and seed: validation and leaderboard-style test accuracy, training and wall time,
 training samples/s and prediction clips/s, and each blended member's test accuracy alone.
 `--ablate` scores, from the same runs, every subset of the blend's members with and without
@@ -84,29 +85,23 @@ def recipe_label(name, config):
 
 
 def feature_throughput(competition, work, embedders: dict):
-    """clips/s of the plain loop, of our log-Mels cold and cached, and of each of `embedders` cold
-    and cached; BirdNET's embedding also cold as before XNNPACK (the shipped file on the builtin
-    kernels), side by side, with the largest difference between the two."""
+    """clips/s of the plain loop, of our log-Mels cold and cached, and of the recipes' pretrained
+    features cold and cached (extracted together, as the pipeline does: one pass over each file
+    for every feature of one model). benchmark_extraction.py compares checkouts."""
     paths = competition.train_paths + [p for p in competition.test_paths if p is not None]
     rates = {}
     t = time.time()
     plain_recipe.extract(paths)
     rates["plain sequential librosa loop"] = len(paths) / (time.time() - t)
-    extractors = {"log-Mel": LogMel(AudioConfig())} | {name: e.extractor(AudioConfig()) for name, e in embedders.items()}
-    if "birdnet" in embedders:
-        extractors["birdnet, builtin kernels (before XNNPACK)"] = BirdNet(xnnpack=False).extractor(AudioConfig())
-    found = {}
-    for name, extractor in extractors.items():
+    groups = {"log-Mel": {"log-Mel": LogMel(AudioConfig())},
+              " + ".join(embedders): {name: e.extractor(AudioConfig()) for name, e in embedders.items()}}
+    for label, extractors in groups.items():
         store = FeatureStore(AudioConfig(), tempfile.mkdtemp(dir=work, prefix="cold-cache-"))
         for state in ("cold", "cached"):
             t = time.time()
-            found[name] = store.extract(paths, extractor)
-            assert (found[name].n_extracted == 0) == (state == "cached")
-            rates[f"freqquest {name}, {state}"] = len(paths) / (time.time() - t)
-    if "birdnet" in embedders:
-        before = found["birdnet, builtin kernels (before XNNPACK)"].features
-        print(f"  birdnet with XNNPACK against the builtin kernels: largest difference "
-              f"{np.abs(found['birdnet'].features - before).max():.2e}")
+            found = store.extract_all(paths, extractors)
+            assert all((s.n_extracted == 0) == (state == "cached") for s in found.values())
+            rates[f"freqquest {label}, {state}"] = len(paths) / (time.time() - t)
     return len(paths), rates
 
 

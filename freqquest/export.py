@@ -132,7 +132,7 @@ def export_run(run_dir, kind: str, out, cache_dir=None) -> str:
 
 
 class TfliteNetwork:
-    """An exported network, predicting like a Keras model (predict, output_shape) so the blend
+    """An exported network, predicting like a Keras model (predict, predict_on_batch, output_shape) so the blend
     can take it in the fold networks' place. An INT8 model's input and output are quantized and
     dequantized here with the scales the converter chose, and it runs on TFLite's builtin kernels:
     under TF 2.21 the XNNPACK delegate computes the per-clip standardization of an INT8 model with
@@ -161,6 +161,9 @@ class TfliteNetwork:
             self.interpreter.invoke()
             out[start: start + len(block)] = _dequantize(self.interpreter.get_tensor(self.target["index"]), self.target)
         return out
+
+    def predict_on_batch(self, features: np.ndarray) -> np.ndarray:
+        return self.predict(features, batch_size=max(1, len(features)))
 
 
 def _interpreter(path, threads: int, xnnpack: bool):

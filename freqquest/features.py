@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .audio import AudioLoadError, load_clip
 from .config import AudioConfig, to_dict
-from .embeddings import get_embedder
+from .embeddings import get_embedder, shared_passes
 from .io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -219,36 +219,54 @@ class FeatureStore:
     def extract(self, paths, extractor, desc="features") -> FeatureSet:
         """`extractor`'s features of every path, in order; cached files are read, the rest
         extracted and cached shard by shard as they come."""
-        paths = [str(p) for p in paths]
-        features = np.zeros((len(paths), *extractor.shape), dtype=np.float32)
-        errors = [""] * len(paths)
-        cache = FeatureCache(self.cache_dir, extractor) if self.cache_dir is not None else None
+        return self.extract_all(paths, {desc: extractor}, desc)[desc]
 
+    def extract_all(self, paths, extractors: dict, desc="features") -> dict:
+        """name -> FeatureSet of each of `extractors` (name -> extractor) over every path. The
+        extractions of one model share a pass over each file (embeddings.shared_passes)."""
+        paths = [str(p) for p in paths]
         keys = [file_key(p) if os.path.exists(p) else None for p in paths]
-        cached = [i for i, k in enumerate(keys) if cache is not None and k is not None and k in cache]
-        if cached:
-            features[cached] = cache.read([keys[i] for i in cached])
+        found = {}
+        for names, extraction in shared_passes(extractors):
+            label = desc if len(extractors) == 1 else f"{desc} {' + '.join(names)}"
+            found |= dict(zip(names, self._extract_pass(paths, keys, [extractors[n] for n in names], extraction, label)))
+        return found
+
+    def _extract_pass(self, paths, keys, parts: list, extraction, desc) -> list:
+        """A FeatureSet for each of `parts` (extractors), computed together by `extraction` (a
+        tuple of their features from a file): a file that every part's cache holds is read, the
+        rest extracted and added to the caches that lack it."""
+        caches = [FeatureCache(self.cache_dir, part) if self.cache_dir is not None else None for part in parts]
+        features = [np.zeros((len(paths), *part.shape), dtype=np.float32) for part in parts]
+        errors = [""] * len(paths)
+        cached = [i for i, k in enumerate(keys) if k is not None and all(c is not None and k in c for c in caches)]
+        for cache, array in zip(caches, features):
+            if cached:
+                array[cached] = cache.read([keys[i] for i in cached])
         cached_set = set(cached)
         todo = [i for i in range(len(paths)) if i not in cached_set]
 
         # absolute: the workers outlive this call, and with it the working directory they started in
-        results = self._run(extractor, [os.path.abspath(paths[i]) for i in todo], desc)
-        pending = []
-        for i, (array, error) in zip(todo, results):
+        results = self._run(extraction, [os.path.abspath(paths[i]) for i in todo], desc)
+        pending = [[] for _ in parts]  # per part: rows to add to its cache
+        for i, (arrays, error) in zip(todo, results):
             if error is not None:
                 errors[i] = error
                 continue
-            features[i] = array
-            if cache is not None and keys[i] is not None:
-                pending.append(i)
-                if len(pending) == SHARD_CLIPS:
-                    cache.add([keys[k] for k in pending], features[pending])
-                    pending = []
-        if cache is not None:
-            cache.add([keys[k] for k in pending], features[pending])
+            for part, (array, cache, waiting) in enumerate(zip(arrays, caches, pending)):
+                features[part][i] = array
+                if cache is not None and keys[i] is not None and keys[i] not in cache:
+                    waiting.append(i)
+                    if len(waiting) == SHARD_CLIPS:
+                        cache.add([keys[k] for k in waiting], features[part][waiting])
+                        waiting.clear()
+        for cache, array, waiting in zip(caches, features, pending):
+            if cache is not None:
+                cache.add([keys[k] for k in waiting], array[waiting])
 
         n_extracted = sum(1 for i in todo if not errors[i])
-        return FeatureSet(paths=paths, features=features, errors=errors, n_extracted=n_extracted, n_cached=len(cached))
+        return [FeatureSet(paths=paths, features=array, errors=list(errors), n_extracted=n_extracted, n_cached=len(cached))
+                for array in features]
 
     def _run(self, extractor, paths, desc):
         """The results of `extract_one` over `paths`, in order, as they come."""
@@ -268,7 +286,7 @@ class FeatureStore:
         # starting a set of them (TensorFlow, the interpreters) took about 9 s on 2 cores.
         models = self.worker_models
         embedder = getattr(extractor, "embedder", None)
-        if embedder is not None and embedder not in models:
+        if embedder is not None and embedder.model_key() not in {m.model_key() for m in models}:
             models = (embedder,)
         loading = dict(initializer=_load_models, initargs=(models,)) if models else {}
         with parallel_config(backend="loky", **loading):

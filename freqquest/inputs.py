@@ -9,7 +9,7 @@ import numpy as np
 
 from .classical import clip_statistics
 from .config import EMBEDDINGS
-from .features import FeatureStore
+from .features import FeatureStore, LogMel
 
 
 @dataclasses.dataclass
@@ -67,9 +67,9 @@ def extract_clip_set(store: FeatureStore, paths, embedders: dict | None = None, 
                      band_limit: int | None = None) -> ClipSet:
     """The log-Mels of `paths` and what each of `embedders` (name -> embeddings.Embedder)
     computes of them; with `band_limit`, of the files as if recorded at that sample rate."""
-    sets = {"log-Mel": store.log_mels(paths, f"{desc} log-Mels", band_limit)}
-    for name, embedder in (embedders or {}).items():
-        sets[name] = store.extract(paths, embedder.extractor(store.audio, band_limit), f"{desc} {name}")
+    extractors = {"log-Mel": LogMel(store.audio, band_limit)}
+    extractors |= {name: embedder.extractor(store.audio, band_limit) for name, embedder in (embedders or {}).items()}
+    sets = store.extract_all(paths, extractors, desc)
     errors = [next((e for e in row if e), "") for row in zip(*(s.errors for s in sets.values()))]
     inputs = ClipInputs(sets["log-Mel"].features, {name: sets[name].features for name in embedders or {}})
     return ClipSet(sets["log-Mel"].paths, inputs, errors, {name: (s.n_extracted, s.n_cached) for name, s in sets.items()})

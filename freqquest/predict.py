@@ -25,7 +25,7 @@ from .bandwidth import low_rates, match_bandwidth, matched_dir
 from .classical import classical_path, load_classical
 from .config import NETWORK, read_run_config
 from .dataset import MIN_TRAIN_SECONDS, is_competition_root, scan_competition
-from .embeddings import recipe_embedders
+from .embeddings import recipe_embedders, shared_passes
 from .features import FeatureStore, log_mel
 from .inputs import ClipInputs
 from .members import load_blend
@@ -126,10 +126,12 @@ class Predictor:
         pretrained model computes of the window, as the pipeline computes them for a file."""
         mel_windows = cut_windows(resample(clip, rate, self.audio.sample_rate), starts, self.audio)
         pretrained = {}
-        for name, embedder in self.embedders.items():
-            extractor = embedder.extractor(self.audio)
-            windows = cut_windows(resample(clip, rate, extractor.clip_config.sample_rate), starts, extractor.clip_config)
-            pretrained[name] = np.stack([extractor.of_clip(w) for w in windows])
+        extractors = {name: embedder.extractor(self.audio) for name, embedder in self.embedders.items()}
+        for names, extraction in shared_passes(extractors):
+            config = extractors[names[0]].clip_config
+            found = [extraction.of_clip(w) for w in cut_windows(resample(clip, rate, config.sample_rate), starts, config)]
+            for k, name in enumerate(names):
+                pretrained[name] = np.stack([f[k] for f in found])
         return ClipInputs(np.stack([log_mel(w, self.audio) for w in mel_windows]), pretrained)
 
     def predict(self, path, hop: float | None = None, member: str | None = None) -> Prediction:

@@ -7,9 +7,9 @@ import pytest
 
 from freqquest import config as config_module
 from freqquest.config import AudioConfig, TrainConfig
-from freqquest.embeddings import EMBEDDERS, EmbeddingUnavailable, get_embedder
+from freqquest.embeddings import EMBEDDERS, BirdNetWindows, EmbeddingUnavailable, get_embedder, shared_passes
 from freqquest.embeddings import birdnet as birdnet_module
-from freqquest.features import FeatureStore
+from freqquest.features import FeatureStore, LogMel
 from freqquest.inputs import ClipInputs, extract_clip_set
 
 from .conftest import US8K5, needs_us8k5, write_tone
@@ -88,24 +88,61 @@ def test_the_embedding_cache_is_keyed_by_model_windows_clip_settings_and_band_li
 
 
 @needs_birdnet
-def test_xnnpack_gives_the_embeddings_of_the_shipped_file_on_its_builtin_kernels(tones):
-    """The embedding read as an output of the file (pruned past it) with XNNPACK on, against the
-    shipped file run as before: the features the cache holds do not change."""
-    fast = FeatureStore(AUDIO, None, workers=1).extract(tones, birdnet_module.BirdNet().extractor(AUDIO))
-    before = FeatureStore(AUDIO, None, workers=1).extract(tones, birdnet_module.BirdNet(xnnpack=False).extractor(AUDIO))
-    assert np.abs(fast.features - before.features).max() < 1e-4
-    same_cache = (birdnet_module.BirdNet().extractor(AUDIO).cache_name,
-                  birdnet_module.BirdNet(xnnpack=False).extractor(AUDIO).cache_name)
-    assert same_cache[0] == same_cache[1]
+def test_the_fast_path_gives_the_features_of_the_shipped_file_on_its_builtin_kernels(tones):
+    """The spectrogram in NumPy, then the file's graph from there with XNNPACK, against the file
+    run whole as shipped: the features the cache holds do not change (nor does its name)."""
+    store = FeatureStore(AUDIO, None, workers=1)
+    for fast, reference in [(birdnet_module.BirdNet(), birdnet_module.BirdNet(reference=True)),
+                            (BirdNetWindows("POST"), BirdNetWindows("POST", reference=True))]:
+        found, expected = (store.extract(tones, e.extractor(AUDIO)).features for e in (fast, reference))
+        assert found.shape == expected.shape and found.dtype == np.float32
+        # the activations reach 50; XNNPACK on the whole shipped graph is 1.2e-4 from the builtin kernels there too
+        assert np.abs(found - expected).max() < 1e-4 * max(1.0, np.abs(expected).max() / 10)
+        assert fast.extractor(AUDIO).cache_name == reference.extractor(AUDIO).cache_name
+    assert np.abs(store.extract(tones, birdnet_module.BirdNet().extractor(AUDIO)).features
+                  - store.extract(tones, birdnet_module.BirdNet(reference=True).extractor(AUDIO)).features).max() < 1e-4
+
+
+@needs_birdnet
+def test_the_fast_graph_starts_at_the_spectrogram_and_ends_at_what_embedders_read():
     with open(birdnet_module.BirdNet().model_file(), "rb") as f:
         shipped = f.read()
-    pruned = birdnet_module.graph_with_outputs(shipped, [birdnet_module.EMBEDDING_TENSOR])
+    cut = birdnet_module.graph_between(shipped, [birdnet_module.SPECTROGRAM_TENSOR], list(birdnet_module.OUTPUTS))
     from tensorflow.lite.python import schema_py_generated as schema
 
-    graphs = [schema.Model.GetRootAsModel(m, 0).Subgraphs(0) for m in (shipped, pruned)]
-    assert [g.OperatorsLength() for g in graphs] == [376, 375]  # the classifier is gone
-    names = [g.Tensors(g.Outputs(0)).Name().decode() for g in graphs]
-    assert names == ["Identity", birdnet_module.EMBEDDING_TENSOR]
+    graphs = [schema.Model.GetRootAsModel(m, 0).Subgraphs(0) for m in (shipped, cut)]
+    assert [g.OperatorsLength() for g in graphs] == [376, 282]  # no spectrogram (93 ops), no classifier (1)
+    kinds = {schema.Model.GetRootAsModel(cut, 0).OperatorCodes(g.Operators(i).OpcodeIndex()).BuiltinCode()
+             for g in graphs[1:] for i in range(g.OperatorsLength())}
+    assert schema.BuiltinOperator.RFFT2D not in kinds
+    names = [graphs[1].Tensors(graphs[1].Outputs(i)).Name().decode() for i in range(graphs[1].OutputsLength())]
+    assert names == list(birdnet_module.OUTPUTS) and len(names) == 5
+    assert graphs[1].Tensors(graphs[1].Inputs(0)).Name().decode() == birdnet_module.SPECTROGRAM_TENSOR
+
+
+@needs_birdnet
+def test_the_model_extractions_of_a_run_share_one_pass_over_each_file(tmp_path, tones, monkeypatch):
+    """The embedding (windows 0.5 s apart) and the fine-tuned network's input (0.25 s apart) from
+    one load and one run of 5 windows a 4 s clip, as each alone gives them, cached as each alone is."""
+    extractors = {"birdnet": get_embedder("birdnet").extractor(AUDIO), "birdnet_windows": BirdNetWindows("POST").extractor(AUDIO)}
+    passes = shared_passes({"log-Mel": LogMel(AUDIO), **extractors})
+    assert [names for names, _ in passes] == [("log-Mel",), ("birdnet", "birdnet_windows")]
+    windows_run = []
+    run = birdnet_module.BirdNet.run
+    monkeypatch.setattr(birdnet_module.BirdNet, "run", lambda self, w, outputs: windows_run.append(len(w)) or run(self, w, outputs))
+    store = FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1)
+    together = store.extract_all(tones, extractors)
+    assert windows_run == [5] * 4  # each clip loaded as 4 s (a shorter one looped), its windows 0.25 s apart
+    assert {name: s.n_extracted for name, s in together.items()} == {"birdnet": 4, "birdnet_windows": 4}
+    windows_run.clear()
+    for name, extractor in extractors.items():
+        alone = FeatureStore(AUDIO, None, workers=1).extract(tones, extractor)
+        np.testing.assert_array_equal(together[name].features, alone.features)
+        assert together[name].features.shape == ((4, 1024) if name == "birdnet" else (4, 5, 3, 8, 192))
+    assert windows_run == [3] * 4 + [5] * 4
+    again = FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1).extract(tones, extractors["birdnet"])
+    assert (again.n_extracted, again.n_cached) == (0, 4)
+    np.testing.assert_array_equal(again.features, together["birdnet"].features)
 
 
 @needs_birdnet

@@ -2,7 +2,7 @@
 competition holds computes for it. A step of the data flow beside features.py, cached the same
 way (keyed by the model file's hash, the window settings and each file's identity)."""
 from ..config import BIRDNET, BIRDNET_TUNABLE, TrainConfig
-from .base import ClipEmbedding, Embedder, EmbeddingUnavailable
+from .base import ClipEmbedding, Embedder, EmbeddingUnavailable, SharedPass, shared_passes
 from .birdnet import TUNABLE, BirdNet, BirdNetWindows
 
 EMBEDDERS = {"birdnet": BirdNet}
@@ -25,5 +25,5 @@ def recipe_embedders(config: TrainConfig, threads: int = 1) -> dict:
     return embedders
 
 
-__all__ = ["EMBEDDERS", "BirdNet", "BirdNetWindows", "ClipEmbedding", "Embedder", "EmbeddingUnavailable", "get_embedder",
-           "recipe_embedders"]
+__all__ = ["EMBEDDERS", "BirdNet", "BirdNetWindows", "ClipEmbedding", "Embedder", "EmbeddingUnavailable", "SharedPass",
+           "get_embedder", "recipe_embedders", "shared_passes"]

