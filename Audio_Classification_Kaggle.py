@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Train on "The Frequency Quest" and write submission.csv: by default a logistic regression on BirdNET's
-embedding of each clip; a log-Mel CNN blended with classical models with --preset scratch.
+"""Train on "The Frequency Quest" and write submission.csv: by default BirdNET fine-tuned on 5 group folds,
+blended with a logistic regression on its frozen embedding; a log-Mel CNN blended with classical models
+with --preset scratch.
 
   python Audio_Classification_Kaggle.py                        # finds ./data (or Kaggle/Colab input); demo if none
   python Audio_Classification_Kaggle.py --data /path/to/comp   # explicit competition root
-  python Audio_Classification_Kaggle.py --preset best          # the default, validated out of fold on 5 folds
+  python Audio_Classification_Kaggle.py --preset best          # the default on 10 group folds
   python Audio_Classification_Kaggle.py --preset scratch       # nothing pretrained: cnn + logreg + svm (GPU)
   python Audio_Classification_Kaggle.py --preset scratch --model efficientnetv2b0 --weights imagenet
   python Audio_Classification_Kaggle.py --predict-only --model-path runs/<run>
@@ -56,8 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="threads each extraction process gives a pretrained embedding's model (default 1)")
     recipe = p.add_argument_group("recipe: a preset, and any of its settings overridden (defaults: the preset's)")
     recipe.add_argument("--preset", choices=tuple(PRESETS),
-                        help="default: a logistic regression on BirdNET's embedding (seconds of training); best: the same, "
-                        "validated out of fold on 5 group folds; scratch: nothing pretrained (a cnn blended with a logistic "
+                        help="default: BirdNET's last segment fine-tuned on 5 group folds, blended with a logistic regression "
+                        "on its frozen embedding; best: the same on 10 folds; scratch: nothing pretrained (a cnn blended with a logistic "
                         "regression and an SVM on log-Mel statistics; a GPU helps). Default: default. `--help` lists each "
                         "preset's settings below")
     recipe.add_argument("--model", choices=(*MODELS, NO_NETWORK),

@@ -127,32 +127,26 @@ class BirdNetProbe:
         birdnet.load_weights(front, weights)
         shown = [front.get_layer("MEL_SPEC").output, *(front.get_layer(n).output for n in BIRDNET_MAPS), read]
         self.forward = keras.Model(inputs, shown)
+        self._forward = tf.function(self.forward, reduce_retracing=True)
         self.tuned = [keras.Model(model.input, model.get_layer("probabilities").input) for model in tuned]  # logits
         self.names = [*BIRDNET_MAPS, f"{before}: what the fine-tuned segments read"]
 
-    def spectrogram(self, window: np.ndarray) -> np.ndarray:
-        """(96, 511), lowest band first: the branch of BirdNET's spectrogram that is shown."""
-        return np.asarray(self.forward(window[None])[0])[0, ::-1, :, BIRDNET_SHOWN_BRANCH]
-
-    def top_probabilities(self, windows: np.ndarray, class_index: int) -> np.ndarray:
-        """Each window's probability of `class_index`, averaged over the folds."""
-        read = self.forward(windows)[-1]
-        return np.mean([tf.nn.softmax(model(read))[:, class_index] for model in self.tuned], axis=0)
-
-    def grad_cam(self, window: np.ndarray, class_index: int) -> np.ndarray:
-        """(96, 511) in [0, 1], lowest band first, averaged over the folds."""
-        read = self.forward(window[None])[-1]
+    def look(self, windows: np.ndarray, class_index: int) -> tuple:
+        """(the window of `windows` that gave `class_index` its highest probability, averaged over
+        the folds; its spectrogram (the branch shown, lowest band first); its Grad-CAM over that,
+        in [0, 1], averaged over the folds; its feature maps), from one pass of the frozen segments
+        over the windows, compiled once (a server explains many clips)."""
+        spectrograms, *activations, read = self._forward(tf.convert_to_tensor(windows, tf.float32))
+        best = int(np.argmax(np.mean([tf.nn.softmax(model(read))[:, class_index] for model in self.tuned], axis=0)))
+        chosen = read[best: best + 1]
         maps = []
         for model in self.tuned:
             with tf.GradientTape() as tape:
-                tape.watch(read)
-                score = model(read)[:, class_index]
-            maps.append(grad_cam(read, tape.gradient(score, read), (birdnet.N_MELS, birdnet.SPECTROGRAM_FRAMES)))
-        return np.mean(maps, axis=0)[::-1]
-
-    def feature_maps(self, window: np.ndarray) -> dict:
-        _, *activations = self.forward(window[None])
-        return {name: strongest_channels(a)[:, ::-1] for name, a in zip(self.names, activations)}
+                tape.watch(chosen)
+                score = model(chosen)[:, class_index]
+            maps.append(grad_cam(chosen, tape.gradient(score, chosen), (birdnet.N_MELS, birdnet.SPECTROGRAM_FRAMES)))
+        features = {name: strongest_channels(a[best: best + 1])[:, ::-1] for name, a in zip(self.names, [*activations, read])}
+        return best, np.asarray(spectrograms)[best, ::-1, :, BIRDNET_SHOWN_BRANCH], np.mean(maps, axis=0)[::-1], features
 
     def band_hz(self) -> np.ndarray:
         """The centre frequency of each band of the branch shown, lowest first."""
@@ -224,14 +218,12 @@ def _explain_birdnet(predictor: Predictor, prediction: Prediction, tuned: list, 
     piece = cut_windows(resample(prediction.audio, prediction.sample_rate, config.sample_rate), np.array([start]), config)[0]
     windows = embedder.windows(piece)
     probe = birdnet_probe_of(tuple(tuned), predictor.config.tune_from)
-    best = int(np.argmax(probe.top_probabilities(windows, prediction.top)))
-    window = windows[best]
+    best, spectrogram, heatmap, feature_maps = probe.look(windows, prediction.top)
     note = (f"Grad-CAM of the fine-tuned BirdNET on what its segments from {predictor.config.tune_from} read"
             + (f" ({len(tuned)} fold networks averaged)" if len(tuned) > 1 else "") + blends)
     return Explanation(prediction, prediction.audio, prediction.sample_rate, start + best * embedder.hop_seconds,
-                       embedder.window_seconds, probe.spectrogram(window),
-                       "BirdNET's spectrogram of the window that decided (its 1024-sample branch)", probe.band_hz(),
-                       probe.grad_cam(window, prediction.top), None, probe.feature_maps(window), note)
+                       embedder.window_seconds, spectrogram, "BirdNET's spectrogram of the window that decided (its "
+                       "1024-sample branch)", probe.band_hz(), heatmap, None, feature_maps, note)
 
 
 def _mel_hz(mel: np.ndarray, audio) -> np.ndarray:

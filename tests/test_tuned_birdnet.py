@@ -129,6 +129,25 @@ def test_explain_shows_grad_cam_over_birdnets_spectrogram(tuned_run, demo_root, 
     assert 0.0 <= e.window_start <= 1.0  # one of the five windows of the clip's one 4 s window
 
 
+def test_the_probe_explains_the_deciding_window_wherever_it_lies_among_the_windows(tuned_run, demo_root):
+    predictor = Predictor(tuned_run)
+    clip = sorted((demo_root / "test" / "test").iterdir())[7]
+    embedder = predictor.embedders["birdnet_windows"]
+    windows = embedder.windows(load_clip(clip, embedder.extractor(predictor.audio).clip_config))
+    probe = explain.birdnet_probe_of(tuple(predictor.blend.network.models), "POST")
+    best, spectrogram, heatmap, maps = probe.look(windows, 1)
+    for shift in (0, 2, 4):
+        moved = probe.look(np.roll(windows, shift, axis=0), 1)
+        assert moved[0] == (best + shift) % len(windows)
+        np.testing.assert_allclose(moved[1], spectrogram, rtol=1e-5)
+        np.testing.assert_allclose(moved[2], heatmap, atol=1e-5)
+        for name, channels in maps.items():
+            assert channels.shape[0] == explain.FEATURE_CHANNELS
+            np.testing.assert_allclose(moved[3][name], channels, rtol=1e-4, atol=1e-4)
+    alone = probe.look(windows[best: best + 1], 1)
+    assert alone[0] == 0 and np.allclose(alone[2], heatmap, atol=1e-5)
+
+
 def test_export_int8_runs_in_the_networks_place(tuned_run, demo_root, tmp_path):
     out = tmp_path / "tuned.tflite"
     assert export.main([str(tuned_run), "--int8", str(out), "--cache-dir", str(tuned_run.parent / "cache")]) == 0
