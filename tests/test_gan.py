@@ -355,14 +355,14 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     assert (run / "losses.png").is_file() and (run / "checkpoint" / "ema_generator.weights.h5").is_file()
     report = json.loads((run / "evaluation.json").read_text())
     assert report["clips"]["generated"] == 10 and report["chance"] == 0.2 and report["candidates"] == GanConfig().candidates
-    for part in ("generated", "real (ceiling)", "real, the files themselves", "untrained generator"):
+    for part in ("generated", "real (ceiling)", "real, the files themselves", "its training clips", "untrained generator"):
         assert 0.0 <= report["conditional_accuracy"][part]["overall"] <= 1.0
         assert set(report["conditional_accuracy"][part]["per_class"]) == set(CLASSES)
     for part in ("generated", "real (floor)", "untrained generator"):
         assert np.isfinite(report["distances"][part]["kid"]) and report["distances"][part]["frechet"] >= 0
     assert set(report["train_on_synthetic"]) == {"real only", "synthetic only", "real + synthetic"}
     assert report["seconds"] < 120 and "CGAN evaluation in BirdNET's embedding" in caplog.text  # a smoke run's evaluation is cheap
-    assert "the inversion's cost  real through Griffin-Lim" in caplog.text
+    assert "the inversion's cost  real through Griffin-Lim" in caplog.text and "a faithful generator" in caplog.text
     # generated and real clips took one path: images of one shape in [-1, 1] (real ones scaled, clipped), then inverted
     assert len(judged) == 1 and judged[0].shape[1:] == (16, 32) and judged[0].min() >= -1.0 and judged[0].max() <= 1.0
     assert len(judged[0]) == 2 * report["clips"]["generated"] + report["clips"]["held_out_a"] + report["clips"]["held_out_b"] \

@@ -247,6 +247,8 @@ def evaluate_gan(run_dir, gan_clips: RealClips | None = None, held_out: RealClip
             "generated": judge.accuracy_figures(judge.judge_probabilities(both, generated, n_classes), labels, classes),
             "real (ceiling)": judge.accuracy_figures(ceiling, held_labels, classes),
             "real, the files themselves": judge.accuracy_figures(raw, held_labels, classes),
+            "its training clips": judge.accuracy_figures(judge.judge_probabilities(both, reference, n_classes),
+                                                         references.labels, classes),
             "untrained generator": judge.accuracy_figures(judge.judge_probabilities(both, untrained_e, n_classes), labels, classes)},
         "distances": distances,
         "diversity": {"generated": judge.diversity_figures(generated, labels, classes),
@@ -275,7 +277,9 @@ def format_evaluation(e: dict) -> str:
              f"  conditional accuracy  generated {acc['generated']['overall']:.3f}   real (ceiling) "
              f"{acc['real (ceiling)']['overall']:.3f}   untrained {acc['untrained generator']['overall']:.3f}   chance {e['chance']:.3f}",
              f"  the inversion's cost  real through Griffin-Lim {acc['real (ceiling)']['overall']:.3f}   the same files as they are "
-             f"{acc['real, the files themselves']['overall']:.3f} (a judge of the same recipe, fitted on them)"]
+             f"{acc['real, the files themselves']['overall']:.3f} (a judge of the same recipe, fitted on them)",
+             f"  a faithful generator  the GAN's own training clips through Griffin-Lim "
+             f"{acc['its training clips']['overall']:.3f} (what a generator that drew them exactly would score)"]
     for metric, label in (("kid", "kernel distance (KID)"), ("frechet", "Fréchet distance")):
         lines.append(f"  {label:<22}generated {dist['generated'][metric]:.4g}   real vs real (floor) "
                      f"{dist['real (floor)'][metric]:.4g}   untrained {dist['untrained generator'][metric]:.4g}")
@@ -296,6 +300,7 @@ def per_class_table(e: dict) -> pd.DataFrame:
         rows[name] = {("accuracy", "generated"): acc["generated"]["per_class"][name],
                       ("accuracy", "real (ceiling)"): acc["real (ceiling)"]["per_class"][name],
                       ("accuracy", "real files"): acc["real, the files themselves"]["per_class"][name],
+                      ("accuracy", "its training clips"): acc["its training clips"]["per_class"][name],
                       ("KID", "generated"): (dist["generated"]["per_class"][name] or {}).get("kid"),
                       ("KID", "real (floor)"): (dist["real (floor)"]["per_class"][name] or {}).get("kid"),
                       ("diversity", "generated"): div["generated"]["per_class"][name],
