@@ -240,8 +240,8 @@ class FeatureStore:
         features = [np.zeros((len(paths), *part.shape), dtype=np.float32) for part in parts]
         errors = [""] * len(paths)
         cached = [i for i, k in enumerate(keys) if k is not None and all(c is not None and k in c for c in caches)]
-        for cache, array in zip(caches, features):
-            if cached:
+        if cached:
+            for cache, array in zip(caches, features):
                 array[cached] = cache.read([keys[i] for i in cached])
         cached_set = set(cached)
         todo = [i for i in range(len(paths)) if i not in cached_set]

@@ -17,6 +17,7 @@ extracts the default recipe's features 2.3 times as fast as the file run whole o
 with the same numbers to float32 rounding (benchmarks/benchmark_extraction.py).
 """
 import contextlib
+import functools
 import importlib.util
 import os
 import threading
@@ -85,7 +86,7 @@ class _Runtime:
 
     def __init__(self, model_file: str, threads: int, reference: bool = False):
         tf = import_tensorflow()  # first: Keras, below, would import TensorFlow with its start-up chatter
-        from ..models.birdnet import read_tflite_weights  # Keras: imported where a model runs
+        from ..models import birdnet as rebuilt  # Keras: imported where a model runs
 
         with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
             warnings.simplefilter("ignore")
@@ -97,7 +98,8 @@ class _Runtime:
                 with open(model_file, "rb") as f:
                     content = graph_between(f.read(), [SPECTROGRAM_TENSOR], list(OUTPUTS))
                 self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
-        self.spectrogram = None if reference else read_tflite_weights(model_file)["MEL_SPEC"]
+        self.front = None if reference else functools.partial(rebuilt.spectrogram,
+                                                              weights=rebuilt.read_tflite_weights(model_file)["MEL_SPEC"])
         by_name = {d["name"]: d["index"] for d in self.interpreter.get_tensor_details()}
         self.source = self.interpreter.get_input_details()[0]["index"]
         self.targets = {name: by_name[name] for name in OUTPUTS}
@@ -105,9 +107,7 @@ class _Runtime:
 
     def run(self, windows: np.ndarray, outputs: tuple) -> list:
         """(n, window samples) float32 -> the tensors named `outputs`, (n, ...) each."""
-        from ..models.birdnet import spectrogram
-
-        block = windows if self.spectrogram is None else spectrogram(windows, self.spectrogram)
+        block = windows if self.front is None else self.front(windows)
         if self.batch != block.shape:
             self.interpreter.resize_tensor_input(self.source, list(block.shape))
             with silenced():  # the XNNPACK delegate announces itself here
