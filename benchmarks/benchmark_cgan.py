@@ -14,6 +14,7 @@ clips through the same path: what a generator that drew them exactly would score
 Fréchet distance beside the real-vs-real floor and an untrained generator; diversity against the
 real clips'; memorization; train on synthetic.
 """
+
 import argparse
 import json
 import logging
@@ -33,11 +34,21 @@ OTHER = {"1to2": "2to1", "2to1": "1to2"}  # the competition whose training clips
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipe", action="append", metavar="OPTIONS",
-                   help="options of Audio_Generation_CGAN.py, as --recipe='--epochs 50' (repeatable; default: one, '')")
-    p.add_argument("--direction", choices=("1to2", "2to1", "both"), default="both",
-                   help="1to2: the GAN learns fold 1 and fold 2 judges it; 2to1 the other way round")
-    p.add_argument("--candidates", help="comma-separated sampling candidates to evaluate each run with (default: the recipe's)")
+    p.add_argument(
+        "--recipe",
+        action="append",
+        metavar="OPTIONS",
+        help="options of Audio_Generation_CGAN.py, as --recipe='--epochs 50' (repeatable; default: one, '')",
+    )
+    p.add_argument(
+        "--direction",
+        choices=("1to2", "2to1", "both"),
+        default="both",
+        help="1to2: the GAN learns fold 1 and fold 2 judges it; 2to1 the other way round",
+    )
+    p.add_argument(
+        "--candidates", help="comma-separated sampling candidates to evaluate each run with (default: the recipe's)"
+    )
     p.add_argument("--eval-per-class", type=int, default=50)
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
     a = p.parse_args()
@@ -51,8 +62,10 @@ def main():
 
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
-    competitions = {"1to2": build_competition("1to2", os.path.join(a.work, "comp-1to2")),  # its training clips: fold 1
-                    "2to1": build_competition("2to1", os.path.join(a.work, "comp-2to1"))}  # its training clips: fold 2
+    competitions = {
+        "1to2": build_competition("1to2", os.path.join(a.work, "comp-1to2")),  # its training clips: fold 1
+        "2to1": build_competition("2to1", os.path.join(a.work, "comp-2to1")),
+    }  # its training clips: fold 2
     directions = ("1to2", "2to1") if a.direction == "both" else (a.direction,)
     rows = []
     for options in a.recipe or [""]:
@@ -60,8 +73,16 @@ def main():
         for direction in directions:
             learned, judging = competitions[direction], competitions[OTHER[direction]]
             run_dir = os.path.join(a.work, f"cgan-{direction}-{int(time.time())}")
-            run_gan_training(GanOptions(data=learned, run_dir=run_dir, cache_dir=os.path.join(a.work, "cache"), gan=config,
-                                        evaluate=False, eval_data=judging))
+            run_gan_training(
+                GanOptions(
+                    data=learned,
+                    run_dir=run_dir,
+                    cache_dir=os.path.join(a.work, "cache"),
+                    gan=config,
+                    evaluate=False,
+                    eval_data=judging,
+                )
+            )
             with open(os.path.join(run_dir, "summary.json")) as f:
                 train_s = json.load(f)["train_s"]
             for candidates in [int(c) for c in a.candidates.split(",")] if a.candidates else [config.candidates]:
@@ -69,36 +90,62 @@ def main():
                 generate(run_dir, 20, os.path.join(run_dir, f"generated-{candidates}"), candidates=candidates)
                 generate_s = time.time() - t
                 t = time.time()
-                evaluation = evaluate_gan(run_dir, per_class=a.eval_per_class, candidates=candidates,
-                                          cache_dir=os.path.join(a.work, "cache"))
+                evaluation = evaluate_gan(
+                    run_dir, per_class=a.eval_per_class, candidates=candidates, cache_dir=os.path.join(a.work, "cache")
+                )
                 evaluate_s = time.time() - t
-                rows.append((f"{options or '(the default)'}, {direction}, {candidates} candidate(s)", train_s, evaluate_s,
-                             generate_s, evaluation, run_dir))
+                rows.append(
+                    (
+                        f"{options or '(the default)'}, {direction}, {candidates} candidate(s)",
+                        train_s,
+                        evaluate_s,
+                        generate_s,
+                        evaluation,
+                        run_dir,
+                    )
+                )
                 print(format_evaluation(evaluation), flush=True)
 
     print(f"\nCGAN trained on one fold, judged on the other in BirdNET's embedding; {os.cpu_count()} cores")
     for name, train_s, evaluate_s, generate_s, e, run_dir in rows:
         acc = e["conditional_accuracy"]
         ceiling = acc["real (ceiling)"]
-        ratios = {c: (acc["generated"]["per_class"][c] or 0) / ceiling["per_class"][c] for c in e["classes"] if ceiling["per_class"][c]}
+        ratios = {
+            c: (acc["generated"]["per_class"][c] or 0) / ceiling["per_class"][c]
+            for c in e["classes"]
+            if ceiling["per_class"][c]
+        }
         dist, div, mem = e["distances"], e["diversity"], e["memorization"]
         print(f"\n{name}  ({run_dir})")
-        print(f"  seconds: training {train_s:.0f}, evaluation {evaluate_s:.0f}, "
-              f"generating 100 clips {generate_s:.1f}")
-        print(f"  conditional accuracy {acc['generated']['overall']:.3f} of a ceiling of {ceiling['overall']:.3f} "
-              f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
-              f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}")
+        print(f"  seconds: training {train_s:.0f}, evaluation {evaluate_s:.0f}, generating 100 clips {generate_s:.1f}")
+        print(
+            f"  conditional accuracy {acc['generated']['overall']:.3f} of a ceiling of {ceiling['overall']:.3f} "
+            f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
+            f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}"
+        )
         own = acc["its training clips"]
         print(f"  a faithful generator (the GAN's own training clips through the path) {own['overall']:.3f}")
-        print("  per class (generated / ceiling / its training clips): " + ", ".join(
-            f"{c} {acc['generated']['per_class'][c]:.2f} / {ceiling['per_class'][c]:.2f} / {own['per_class'][c]:.2f}"
-            for c in e["classes"]))
+        print(
+            "  per class (generated / ceiling / its training clips): "
+            + ", ".join(
+                f"{c} {acc['generated']['per_class'][c]:.2f} / {ceiling['per_class'][c]:.2f} / "
+                f"{own['per_class'][c]:.2f}"
+                for c in e["classes"]
+            )
+        )
         for metric in ("kid", "frechet"):
-            print(f"  {metric}: generated {dist['generated'][metric]:.4g}, floor {dist['real (floor)'][metric]:.4g}, "
-                  f"untrained {dist['untrained generator'][metric]:.4g}")
-        print(f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
-              f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every held-out one")
-        print("  train on ... test on held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in e["train_on_synthetic"].items()))
+            print(
+                f"  {metric}: generated {dist['generated'][metric]:.4g}, floor {dist['real (floor)'][metric]:.4g}, "
+                f"untrained {dist['untrained generator'][metric]:.4g}"
+            )
+        print(
+            f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
+            f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every "
+            "held-out one"
+        )
+        print(
+            "  train on ... test on held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in e["train_on_synthetic"].items())
+        )
 
 
 if __name__ == "__main__":

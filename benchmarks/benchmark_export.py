@@ -10,6 +10,7 @@ and INT8 exports (python -m freqquest.export), side by side in one run, on the h
 Prints, for each: the network alone's accuracy on the test clips, its top-1 agreement with the
 Keras model, the median latency of one clip on one CPU core, and the file size.
 """
+
 import argparse
 import logging
 import os
@@ -42,15 +43,15 @@ def main():
 
     from benchmark_classification import SHARED, build_competition
 
-    from freqquest.config import BIRDNET, NETWORK, preset_config, read_run_config
-    from freqquest.dataset import scan_competition
-    from freqquest.embeddings import recipe_embedders
-    from freqquest.export import KINDS, TfliteNetwork, export_run, network_member
-    from freqquest.features import FeatureStore
-    from freqquest.inputs import extract_clip_set
-    from freqquest.members import member_kinds
-    from freqquest.pipeline import ClassificationOptions, run_classification
-    from freqquest.training import BEST_MODEL, fold_dir, load_fold_models
+    from freqquest.blend.members import member_kinds, recipe_embedders
+    from freqquest.competition.dataset import scan_competition
+    from freqquest.config import BIRDNET, NETWORK, preset_config
+    from freqquest.features.inputs import extract_clip_set
+    from freqquest.features.store import FeatureStore
+    from freqquest.models.training import load_fold_models
+    from freqquest.run.pipeline import ClassificationOptions, run_classification
+    from freqquest.runs import BEST_MODEL, fold_dir, read_run_config
+    from freqquest.serving.export import KINDS, TfliteNetwork, export_run, network_member
 
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
@@ -59,14 +60,21 @@ def main():
     run = a.run
     if run is None:
         run = os.path.join(a.work, f"export-run-{int(time.time())}")
-        run_classification(ClassificationOptions(data=root, out=os.path.join(run + ".csv"), run_dir=run, cache_dir=cache,
-                                                 train=preset_config(a.preset)))
+        run_classification(
+            ClassificationOptions(
+                data=root, out=os.path.join(run + ".csv"), run_dir=run, cache_dir=cache, train=preset_config(a.preset)
+            )
+        )
     saved = read_run_config(run)
     config, classes = saved["train"], saved["classes"]
     competition = scan_competition(root)
     solution = pd.read_csv(os.path.join(root, "solution.csv")).set_index("ID")["Class"]
-    test = extract_clip_set(FeatureStore(saved["audio"], cache), [p for p in competition.test_paths if p is not None],
-                            recipe_embedders(config), "test")
+    test = extract_clip_set(
+        FeatureStore(saved["audio"], cache),
+        [p for p in competition.test_paths if p is not None],
+        recipe_embedders(config),
+        "test",
+    )
     ids = [i for i, path in zip(competition.test_ids, competition.test_paths) if path is not None]
     keep = test.ok & np.array([solution[i] != "?" for i in ids])
     inputs = test.inputs.take(keep)
@@ -75,16 +83,27 @@ def main():
     kind = dict(member_kinds(config))[NETWORK]  # what reads the network's inputs of a clip and averages its views
     keras_model = network_member(load_fold_models(run, config.folds))
     call = tf.function(lambda batch: keras_model(batch, training=False))
-    members = {"Keras (float32)": (kind([Called(call, len(classes))], config.tta),
-                                   sum(os.path.getsize(os.path.join(fold_dir(run, k), BEST_MODEL)) for k in range(config.folds)))}
+    members = {
+        "Keras (float32)": (
+            kind([Called(call, len(classes))], config.tta),
+            sum(os.path.getsize(os.path.join(fold_dir(run, k), BEST_MODEL)) for k in range(config.folds)),
+        )
+    }
     for exported in KINDS:
         path = export_run(run, exported, os.path.join(a.work, f"network-{exported}.tflite"), cache)
         members[f"TFLite {exported}"] = (kind([TfliteNetwork(path, threads=1)], config.tta), os.path.getsize(path))
     reference = members["Keras (float32)"][0].predict(inputs).argmax(axis=1)
-    print(f"\nthe network member of {run} ({config.model}, {config.folds} fold(s)) on {len(y)} test clips of fold 2 (honest), "
-          f"{os.cpu_count()} cores, one thread each" + (": what its fine-tuned segments compute of the clip's five windows; "
-                                                        "BirdNET's frozen ones before them run as the shipped float32 file"
-                                                        if config.model == BIRDNET else ""))
+    print(
+        f"\nthe network member of {run} ({config.model}, {config.folds} fold(s)) on {len(y)} test clips of fold 2 "
+        "(honest), "
+        f"{os.cpu_count()} cores, one thread each"
+        + (
+            ": what its fine-tuned segments compute of the clip's five windows; "
+            "BirdNET's frozen ones before them run as the shipped float32 file"
+            if config.model == BIRDNET
+            else ""
+        )
+    )
     print(f"{'model':<20}{'accuracy':>10}{'agreement':>11}{'ms / clip':>11}{'size MB':>9}")
     for name, (member, size) in members.items():
         probabilities = member.predict(inputs)
@@ -94,12 +113,16 @@ def main():
             t = time.perf_counter()
             member.predict(one)
             times.append(time.perf_counter() - t)
-        print(f"{name:<20}{np.mean(probabilities.argmax(1) == y):>10.4f}{np.mean(probabilities.argmax(1) == reference):>11.4f}"
-              f"{1000 * np.median(times):>11.2f}{size / 1e6:>9.2f}")
+        print(
+            f"{name:<20}{np.mean(probabilities.argmax(1) == y):>10.4f}"
+            f"{np.mean(probabilities.argmax(1) == reference):>11.4f}"
+            f"{1000 * np.median(times):>11.2f}{size / 1e6:>9.2f}"
+        )
 
 
 class Called:
-    """A tf.function over a Keras model, predicting as the members ask (the Keras model's latency without model.predict's)."""
+    """A tf.function over a Keras model, predicting as the members ask (the Keras model's latency without
+    model.predict's)."""
 
     def __init__(self, call, n_classes: int):
         self.call, self.output_shape = call, (None, n_classes)

@@ -14,6 +14,7 @@ difference between the checkouts' features. `--reference` adds this checkout's p
 features computed from the shipped BirdNET file run whole on TFLite's builtin kernels (one
 process): what the features are defined as.
 """
+
 import argparse
 import json
 import os
@@ -34,9 +35,9 @@ import numpy as np
 from freqquest import scripts
 scripts.start(False)
 from freqquest.config import AudioConfig, preset_config
-from freqquest.embeddings import recipe_embedders
-from freqquest.features import FeatureStore
-from freqquest.inputs import extract_clip_set
+from freqquest.blend.members import recipe_embedders
+from freqquest.features.store import FeatureStore
+from freqquest.features.inputs import extract_clip_set
 paths, out = json.loads(sys.argv[1]), sys.argv[2]
 embedders = recipe_embedders(preset_config("default"))
 half = len(paths) // 2
@@ -49,7 +50,11 @@ for label, part in (("first (workers start)", paths[:half]), ("second (steady)",
     t = time.time()
     clips = extract_clip_set(store, part, embedders)
     pretrained = time.time() - t
-    figures[label] = {"clips": len(part), "log-Mel clips/s": len(part) / mels, "pretrained clips/s": len(part) / pretrained}
+    figures[label] = {
+        "clips": len(part),
+        "log-Mel clips/s": len(part) / mels,
+        "pretrained clips/s": len(part) / pretrained,
+    }
     for name, array in clips.inputs.pretrained.items():
         features.setdefault(name, []).append(array)
 np.savez(out, **{name: np.concatenate(arrays) for name, arrays in features.items()})
@@ -58,24 +63,32 @@ print("FIGURES " + json.dumps(figures))
 
 
 def measure(repo: str, paths: list, out: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(paths), out], cwd=repo, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=repo))
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, json.dumps(paths), out],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=repo),
+    )
     if done.returncode:
         sys.exit(f"the extraction of {repo} failed:\n{done.stderr[-3000:]}")
-    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("FIGURES "))[len("FIGURES "):])
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("FIGURES "))[len("FIGURES ") :])
 
 
 def reference_features(paths: list) -> dict:
-    """This checkout's pretrained features of the default recipe from the shipped file run whole on the builtin kernels."""
+    """This checkout's pretrained features of the default recipe from the shipped file run whole on the builtin
+    kernels."""
     sys.path.insert(0, REPO)
     from freqquest.config import AudioConfig, preset_config
-    from freqquest.embeddings import BirdNet, BirdNetWindows
-    from freqquest.features import FeatureStore
+    from freqquest.features.embeddings import BirdNet, BirdNetWindows
+    from freqquest.features.store import FeatureStore
 
     config = preset_config("default")
     store = FeatureStore(AudioConfig(), None, workers=1)
     found = {"birdnet": store.extract(paths, BirdNet(reference=True).extractor(AudioConfig())).features}
-    found["birdnet_windows"] = store.extract(paths, BirdNetWindows(config.tune_from, reference=True).extractor(AudioConfig())).features
+    found["birdnet_windows"] = store.extract(
+        paths, BirdNetWindows(config.tune_from, reference=True).extractor(AudioConfig())
+    ).features
     return found
 
 
@@ -115,8 +128,10 @@ def main():
         print(f"the shipped file on the builtin kernels, one process: {len(paths) / (time.time() - t):.1f} clips/s")
     for label, other in others.items():
         for name, array in found.items():
-            print(f"{name}: largest difference from {label} {np.abs(array - other[name]).max():.2e} "
-                  f"(largest value {np.abs(other[name]).max():.1f})")
+            print(
+                f"{name}: largest difference from {label} {np.abs(array - other[name]).max():.2e} "
+                f"(largest value {np.abs(other[name]).max():.1f})"
+            )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ explain" is that, then `POST /api/explain` of the same file (a checkout without 
 answers both in one predict). Prints requests/s, p50 and p95 seconds, the status codes, and the
 server's peak memory.
 """
+
 import argparse
 import concurrent.futures
 import io
@@ -50,8 +51,13 @@ def free_port() -> int:
 
 
 def start_server(repo: str, run: str, port: int, timeout: float) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "freqquest.serve", run, "--port", str(port)], cwd=repo,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=repo))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "freqquest.serve", run, "--port", str(port)],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONPATH=repo),
+    )
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -77,7 +83,9 @@ def one_request(url: str, data: bytes, explain: bool, has_explain: bool, timeout
     return time.time() - started, status
 
 
-def measure(url: str, data: bytes, clients: int, requests: int, explain: bool, has_explain: bool, timeout: float) -> dict:
+def measure(
+    url: str, data: bytes, clients: int, requests: int, explain: bool, has_explain: bool, timeout: float
+) -> dict:
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         done = list(pool.map(lambda _: one_request(url, data, explain, has_explain, timeout), range(requests)))
@@ -86,8 +94,12 @@ def measure(url: str, data: bytes, clients: int, requests: int, explain: bool, h
     statuses = {}
     for _, status in done:
         statuses[status] = statuses.get(status, 0) + 1
-    return {"requests/s": requests / wall, "p50 s": float(np.percentile(latencies, 50)),
-            "p95 s": float(np.percentile(latencies, 95)), "statuses": statuses}
+    return {
+        "requests/s": requests / wall,
+        "p50 s": float(np.percentile(latencies, 50)),
+        "p95 s": float(np.percentile(latencies, 95)),
+        "statuses": statuses,
+    }
 
 
 def server_peak_mb(pid: int):
@@ -115,15 +127,21 @@ def main():
         has_explain = "/api/explain" in httpx.get(f"{url}/openapi.json").json()["paths"]
         data = clip_bytes(a.seconds)
         one_request(url, data, True, has_explain, a.timeout)  # warm
-        print(f"server of {a.repo} on {url}; run {run}; {a.requests} requests of a {a.seconds:g} s clip; "
-              f"{os.cpu_count()} cores" + ("" if has_explain else " (no /api/explain: predict answers with the explanation)"))
+        print(
+            f"server of {a.repo} on {url}; run {run}; {a.requests} requests of a {a.seconds:g} s clip; "
+            f"{os.cpu_count()} cores"
+            + ("" if has_explain else " (no /api/explain: predict answers with the explanation)")
+        )
         print(f"{'what':<20}{'clients':>8}{'requests/s':>12}{'p50 s':>9}{'p95 s':>9}  statuses")
         for explain in (False, True):
             for clients in (1, 10):
                 r = measure(url, data, clients, a.requests, explain, has_explain, a.timeout)
                 label = "predict + explain" if explain else "predict"
-                print(f"{label:<20}{clients:>8}{r['requests/s']:>12.2f}{r['p50 s']:>9.2f}{r['p95 s']:>9.2f}  {r['statuses']}",
-                      flush=True)
+                print(
+                    f"{label:<20}{clients:>8}{r['requests/s']:>12.2f}{r['p50 s']:>9.2f}{r['p95 s']:>9.2f}  "
+                    f"{r['statuses']}",
+                    flush=True,
+                )
         peak = server_peak_mb(server.pid)
         if peak is not None:
             print(f"server peak memory (VmHWM): {peak:.0f} MB")

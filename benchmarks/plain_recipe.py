@@ -4,6 +4,7 @@ a sequential librosa.load + melspectrogram loop, the classic CNN, a random 80/20
 
 The classic CNN is defined here, not taken from freqquest.models, so the baseline stays put
 when our models change."""
+
 import time
 
 import keras
@@ -25,15 +26,24 @@ def plain_features(path):
 def classic_cnn(input_shape, n_classes, mean, variance):
     """Standardized log-Mel -> three Conv-BatchNorm-ReLU-MaxPool blocks -> global average
     pooling -> Dense 128 -> dropout -> softmax."""
-    model = keras.Sequential([keras.Input(shape=input_shape), layers.Reshape((*input_shape, 1)),
-                              layers.Normalization(axis=None, mean=mean, variance=variance)])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Reshape((*input_shape, 1)),
+            layers.Normalization(axis=None, mean=mean, variance=variance),
+        ]
+    )
     for filters in (32, 64, 128):
         model.add(layers.Conv2D(filters, 3, padding="same", use_bias=False))
         model.add(layers.BatchNormalization(momentum=0.9))
         model.add(layers.ReLU())
         model.add(layers.MaxPooling2D(2))
-    for layer in (layers.GlobalAveragePooling2D(), layers.Dense(128, activation="relu"), layers.Dropout(0.3),
-                  layers.Dense(n_classes, activation="softmax")):
+    for layer in (
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.3),
+        layers.Dense(n_classes, activation="softmax"),
+    ):
         model.add(layer)
     return model
 

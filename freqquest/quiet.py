@@ -3,6 +3,7 @@ CPU features) straight to the process's stderr as they load, before any logging 
 no log level reaches them: the import runs with file descriptors 1 and 2 pointed at /dev/null,
 unless the run is verbose. Python's own errors are not hidden: they are raised after the terminal is
 back. Worker processes inherit the choice through the environment."""
+
 import contextlib
 import logging
 import os
@@ -42,9 +43,11 @@ def import_tensorflow():
     """`import tensorflow`, quietly unless FREQQUEST_VERBOSE is set; the module."""
     if "tensorflow" in sys.modules:
         import tensorflow
+
         return tensorflow
     with silenced():
         import tensorflow
+
         tensorflow.config.list_physical_devices()  # the CUDA probe writes its notes on first use
     if not os.environ.get(VERBOSE):
         logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -1,13 +1,45 @@
-"""Run folders: a new run gets a folder of its own, a folder that holds a run is never written
-over unless asked, and a folder counts as complete only once its run wrote its summary, last."""
+"""A run folder, and everything about it: the name of every file and folder in it, its config,
+whether it is complete, the one way to open a finished run, and the command that resumes one.
+
+A new run gets a folder of its own; a folder that holds a run is never written over unless asked;
+a folder counts as complete only once its run wrote its summary, last.
+
+    <run>/config.json                the audio and recipe configs, classes, fallback class, data, versions
+    <run>/fold_<k>/                  a fold's network (model.keras, history.csv, training_curves.png,
+                                     backup/, fold_done.json) and its fitted members (<member>.joblib)
+    <run>/fold_<k>/classical_<rate>hz/   its members matched to a low sample rate
+    <run>/classical/                 the members refitted on every training clip
+    <run>/classical_<rate>hz/        those matched to a low rate, for the test clips recorded at it
+    <run>/report.txt, report.json, confusion_matrix.png, validation_predictions.csv, test_probabilities.csv
+    <run>/summary.json               written last
+"""
+
+import dataclasses
+import importlib.metadata
 import json
 import os
+import platform
 import shutil
 
-from .config import RUN_CONFIG
+from . import __version__
+from .config import AudioConfig, TrainConfig, from_dict, to_dict
 from .io import write_text_atomic
 
+RUN_CONFIG = "config.json"
 SUMMARY = "summary.json"  # written last: a run folder without it is incomplete
+REPORT_TEXT = "report.txt"
+REPORT_JSON = "report.json"
+CONFUSION_MATRIX = "confusion_matrix.png"
+VALIDATION_PREDICTIONS = "validation_predictions.csv"
+TEST_PROBABILITIES = "test_probabilities.csv"
+BEST_MODEL = "model.keras"
+HISTORY = "history.csv"
+TRAINING_CURVES = "training_curves.png"
+BACKUP_DIR = "backup"
+FOLD_DONE = "fold_done.json"
+CLASSICAL_DIR = "classical"  # the members fitted on every training clip
+MATCHED_PREFIX, MATCHED_SUFFIX = "classical_", "hz"  # a member matched to a low rate: classical_<rate>hz
+RESUME_COMMAND = "python Audio_Classification_Kaggle.py --resume {run_dir}"
 
 
 class RunFolderError(ValueError):
@@ -27,6 +59,123 @@ class SubmissionUnwritten(Exception):
     why and gives the --predict-only command that writes it."""
 
 
+def resume_command(run_dir) -> str:
+    return RESUME_COMMAND.format(run_dir=run_dir)
+
+
+def fold_dir(run_dir, fold: int) -> str:
+    return os.path.join(run_dir, f"fold_{fold + 1}")
+
+
+def classical_dir(run_dir) -> str:
+    return os.path.join(run_dir, CLASSICAL_DIR)
+
+
+def matched_dir(directory, rate: int) -> str:
+    """Where members matched to sample rate `rate` are saved, beside the full-band ones of `directory`."""
+    return os.path.join(directory, f"{MATCHED_PREFIX}{rate}{MATCHED_SUFFIX}")
+
+
+def matched_rates(directory) -> list:
+    """The low sample rates that `directory` holds matched members for, ascending."""
+    if not os.path.isdir(directory):
+        return []
+    names = (
+        n[len(MATCHED_PREFIX) : -len(MATCHED_SUFFIX)] for n in os.listdir(directory) if n.startswith(MATCHED_PREFIX)
+    )
+    return sorted(int(n) for n in names if n.isdigit())
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version(), "freqquest": __version__}
+    for package in ("tensorflow", "keras", "librosa", "numpy", "scikit-learn"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def write_config(run_dir, payload: dict) -> None:
+    """A run's config.json: `payload` (configs as dicts) and the library versions it ran with."""
+    write_text_atomic(
+        os.path.join(run_dir, RUN_CONFIG), json.dumps(payload | {"versions": library_versions()}, indent=2)
+    )
+
+
+def read_config(run_dir, kind: str) -> dict:
+    """A run folder's config.json with `audio` as an AudioConfig; `kind` names the run in the error
+    when there is none."""
+    path = os.path.join(run_dir, RUN_CONFIG)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a {kind} run folder")
+    with open(path) as f:
+        payload = json.load(f)
+    payload["audio"] = from_dict(AudioConfig, payload["audio"])
+    return payload
+
+
+def write_run_config(
+    run_dir, audio: AudioConfig, train: TrainConfig, classes: list, fallback_class: str, data_root: str, demo: bool
+) -> None:
+    write_config(
+        run_dir,
+        {
+            "audio": to_dict(audio),
+            "train": to_dict(train),
+            "classes": list(classes),
+            "fallback_class": fallback_class,
+            "data": os.path.abspath(data_root),
+            "demo": bool(demo),
+        },
+    )
+
+
+def read_run_config(run_dir) -> dict:
+    """The saved config of a classifier run, with `audio` and `train` as config objects."""
+    payload = read_config(run_dir, "freqquest")
+    if "train" not in payload:
+        raise FileNotFoundError(f"{run_dir} is a CGAN run, not a classifier run")
+    # runs saved before these options had none of them
+    old = {"blend": "", "embeddings": "", "match_bandwidth": False, "recording_vote": False}
+    payload["train"] = from_dict(TrainConfig, old | payload["train"])
+    payload.setdefault("demo", False)
+    return payload
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishedRun:
+    """A complete classifier run, as predict, --predict-only, export and serve open it."""
+
+    run_dir: str
+    audio: AudioConfig
+    train: TrainConfig
+    classes: list
+    fallback_class: str
+    data: str  # the competition it was trained on
+    demo: bool  # trained on the synthetic demo: its accuracy says nothing about real recordings
+
+    @property
+    def summary(self) -> dict:
+        with open(os.path.join(self.run_dir, SUMMARY)) as f:
+            return json.load(f)
+
+
+def open_run(run_dir) -> FinishedRun:
+    """The finished run in `run_dir`; RunFolderError with the way forward when it is not one."""
+    require_complete(run_dir)
+    saved = read_run_config(run_dir)
+    return FinishedRun(
+        str(run_dir),
+        saved["audio"],
+        saved["train"],
+        saved["classes"],
+        saved["fallback_class"],
+        saved["data"],
+        saved["demo"],
+    )
+
+
 def is_run_folder(run_dir) -> bool:
     return os.path.isfile(os.path.join(run_dir, RUN_CONFIG))
 
@@ -41,23 +190,37 @@ def claim_run_folder(run_dir, overwrite: bool = False) -> None:
     `overwrite`, but only if it is a run folder (never a folder of the user's own)."""
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         if not overwrite:
-            state = ("a finished run" if is_complete(run_dir) else "an unfinished run") if is_run_folder(run_dir) else "files"
-            raise RunFolderError(f"{run_dir} already holds {state}: --resume {run_dir} continues an unfinished run, "
-                                 f"--overwrite replaces a run, or choose another --run-dir")
+            state = (
+                ("a finished run" if is_complete(run_dir) else "an unfinished run")
+                if is_run_folder(run_dir)
+                else "files"
+            )
+            raise RunFolderError(
+                f"{run_dir} already holds {state}: --resume {run_dir} continues an unfinished run, "
+                f"--overwrite replaces a run, or choose another --run-dir"
+            )
         if not is_run_folder(run_dir):
-            raise RunFolderError(f"{run_dir} holds files but no run ({RUN_CONFIG}): --overwrite only replaces run folders; "
-                                 f"choose another --run-dir")
+            raise RunFolderError(
+                f"{run_dir} holds files but no run ({RUN_CONFIG}): --overwrite only replaces run folders; "
+                f"choose another --run-dir"
+            )
         shutil.rmtree(run_dir)
     elif os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise RunFolderError(f"{run_dir} is a file, not a folder: choose another --run-dir")
     os.makedirs(run_dir, exist_ok=True)
 
 
-def require_complete(run_dir, resume_command: str) -> None:
-    """Refuse to predict from a run that did not finish."""
+def require_complete(run_dir) -> None:
+    """Refuse to predict from a folder that is not a finished run, saying what to do instead."""
+    if not os.path.isdir(run_dir):
+        raise RunFolderError(f"{run_dir} does not exist: give the folder of a finished run (runs/<time>-<members>)")
+    if not is_run_folder(run_dir):
+        raise RunFolderError(f"{run_dir} is not a run folder ({RUN_CONFIG} is missing)")
     if not is_complete(run_dir):
-        raise RunFolderError(f"{run_dir} is incomplete: its run stopped before the end ({SUMMARY} is missing); "
-                             f"finish it with: {resume_command}")
+        raise RunFolderError(
+            f"{run_dir} is incomplete: its run stopped before the end ({SUMMARY} is missing); "
+            f"finish it with: {resume_command(run_dir)}"
+        )
 
 
 def write_summary(run_dir, payload: dict) -> None:

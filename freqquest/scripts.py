@@ -1,10 +1,11 @@
 """What both command lines share once their arguments are parsed: logging, a quiet TensorFlow,
 and expected failures reported as one line with an exit code (2 for an error, 130 for Ctrl-C),
 never a traceback from deep inside a library."""
+
 import logging
 
 from . import quiet
-from .dataset import CompetitionError
+from .competition.dataset import CompetitionError
 from .io import os_error_line
 from .runs import RunInterrupted, SubmissionUnwritten
 

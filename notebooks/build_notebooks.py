@@ -8,6 +8,7 @@ find the package the same way from one copy. The built notebooks carry no output
   python notebooks/build_notebooks.py            # rewrite the .ipynb files
   python notebooks/build_notebooks.py --check    # exit 1 if one is out of step with its source
 """
+
 import argparse
 import os
 import sys
@@ -20,8 +21,10 @@ SOURCES = os.path.join(HERE, "sources")
 SETUP_CELL = os.path.join(SOURCES, "setup_cell.py")
 SETUP_MARKER = "# freqquest: setup"
 NOTEBOOKS = ("Audio_Classification_Kaggle", "Audio_Generation_CGAN")
-KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-          "language_info": {"name": "python"}}
+KERNEL = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "language_info": {"name": "python"},
+}
 
 
 def build(name: str) -> nbformat.NotebookNode:

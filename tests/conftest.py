@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from freqquest.competition.demo import build_demo  # noqa: E402
 from freqquest.config import AudioConfig  # noqa: E402
-from freqquest.demo import build_demo  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -46,8 +46,23 @@ def small_config():
 def _run_on(root, run_dir, cache_dir, extra) -> pathlib.Path:
     import Audio_Classification_Kaggle as cli
 
-    assert cli.main(["--data", str(root), "--run-dir", str(run_dir), "--cache-dir", str(cache_dir),
-                     "--out", str(run_dir.parent / f"{run_dir.name}.csv"), "--no-recording-vote"] + extra) == 0
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(root),
+                "--run-dir",
+                str(run_dir),
+                "--cache-dir",
+                str(cache_dir),
+                "--out",
+                str(run_dir.parent / f"{run_dir.name}.csv"),
+                "--no-recording-vote",
+            ]
+            + extra
+        )
+        == 0
+    )
     return run_dir
 
 
@@ -73,8 +88,12 @@ def scratch_run(tmp_path_factory, lowrate_demo):
     the svm matched to the 8 kHz test clips; no recording vote, so its test probabilities are the
     predictor's. Shared: tests must not modify it."""
     folder = tmp_path_factory.mktemp("scratch")
-    return _run_on(lowrate_demo, folder / "run", folder / "cache", ["--preset", "scratch", "--epochs", "1", "--folds", "2",
-                                                                    "--tta", "2", "--batch-size", "16"])
+    return _run_on(
+        lowrate_demo,
+        folder / "run",
+        folder / "cache",
+        ["--preset", "scratch", "--epochs", "1", "--folds", "2", "--tta", "2", "--batch-size", "16"],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -90,5 +109,22 @@ def tuned_run(tmp_path_factory, demo_root):
     """A finished run that fine-tunes BirdNET: two folds of one epoch, beside the logistic
     regression on BirdNET's embedding; no recording vote. Shared."""
     folder = tmp_path_factory.mktemp("tuned")
-    return _run_on(demo_root, folder / "run", folder / "cache", ["--model", "birdnet", "--epochs", "1", "--folds", "2",
-                                                                 "--batch-size", "16"])
+    return _run_on(
+        demo_root,
+        folder / "run",
+        folder / "cache",
+        ["--model", "birdnet", "--epochs", "1", "--folds", "2", "--batch-size", "16"],
+    )
+
+
+def fit_classical(name, inputs, y, seed=0):
+    """A classical member's model (logreg, svm) fitted on ClipInputs, as a fold fits it."""
+    from freqquest.blend.members import ClassicalMember
+
+    return ClassicalMember.classifier(name, y, seed).fit(ClassicalMember.rows(inputs), y)
+
+
+def predict_classical(name, model, inputs, n_classes):
+    from freqquest.blend.members import ClassicalMember
+
+    return ClassicalMember(name, model, n_classes).predict(inputs)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from freqquest.audio import AudioLoadError, fit_length, load_clip, native_rate, probe
+from freqquest.competition.audio import AudioLoadError, fit_length, load_clip, native_rate, probe
 from freqquest.config import AudioConfig
 
 from .conftest import write_tone

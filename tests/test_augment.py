@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from freqquest import augment
 from freqquest.config import TrainConfig
+from freqquest.models import augment
 
 N_MELS, N_FRAMES = 8, 12
 
@@ -58,7 +58,9 @@ def test_spec_augment_masks_whole_bands_with_the_clip_mean():
 
 def test_spec_augment_with_no_masks_is_the_identity():
     x = ramp_batch()
-    np.testing.assert_array_equal(augment.spec_augment(x, tf.random.Generator.from_seed(0), 0, 5, 0, 5).numpy(), x.numpy())
+    np.testing.assert_array_equal(
+        augment.spec_augment(x, tf.random.Generator.from_seed(0), 0, 5, 0, 5).numpy(), x.numpy()
+    )
 
 
 def test_mixup_blends_clips_and_labels_with_the_same_weight():
@@ -92,14 +94,18 @@ def test_the_augmenter_is_seeded_and_only_applies_what_is_switched_on():
 
 def test_the_augmenter_runs_inside_tf_data():
     x, y = ramp_batch(8), one_hot([0, 1, 2, 0, 1, 2, 0, 1])
-    config = TrainConfig(time_shift=True, time_masks=2, time_mask_width=4, freq_masks=1, freq_mask_width=2, mixup_alpha=0.3)
+    config = TrainConfig(
+        time_shift=True, time_masks=2, time_mask_width=4, freq_masks=1, freq_mask_width=2, mixup_alpha=0.3
+    )
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).map(augment.batch_augmenter(config, seed=0))
     epochs = [[b[0].numpy() for b in dataset] for _ in range(2)]
     assert [b.shape for b in epochs[0]] == [(4, N_MELS, N_FRAMES)] * 2
     assert not np.array_equal(epochs[0][0], epochs[1][0])  # a new draw every epoch
 
 
-@pytest.mark.parametrize("bad", [dict(mixup_alpha=-1.0), dict(gain_db=-2.0), dict(time_masks=-1), dict(label_smoothing=1.0)])
+@pytest.mark.parametrize(
+    "bad", [dict(mixup_alpha=-1.0), dict(gain_db=-2.0), dict(time_masks=-1), dict(label_smoothing=1.0)]
+)
 def test_bad_augmentation_settings(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from freqquest.bandwidth import low_rates, match_bandwidth, matched_dir, native_rates, readable_rates
-from freqquest.classical import fit_classical, predict_classical
+from freqquest.blend.bandwidth import low_rates, match_bandwidth, native_rates, readable_rates
+from freqquest.blend.members import Blend, ClassicalMember, EmbeddingMember
 from freqquest.config import AudioConfig, TrainConfig
-from freqquest.features import FeatureStore
-from freqquest.members import Blend, ClassicalMember
-from freqquest.inputs import ClipInputs
+from freqquest.features.inputs import ClipInputs
+from freqquest.features.store import FeatureStore
+from freqquest.runs import matched_dir
 
-from .conftest import write_tone
+from .conftest import fit_classical, predict_classical, write_tone
 
 AUDIO = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
 CONFIG = TrainConfig(blend="logreg", seed=0)
@@ -37,7 +37,10 @@ def train(tmp_path):
 
 @pytest.fixture
 def test_set(tmp_path):
-    paths = [write_tone(tmp_path / f"test_{rate}.wav", rate=rate, seconds=1.0, freq=500) for rate in (8000, 44100, 11025, 8000)]
+    paths = [
+        write_tone(tmp_path / f"test_{rate}.wav", rate=rate, seconds=1.0, freq=500)
+        for rate in (8000, 44100, 11025, 8000)
+    ]
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVE")
     return STORE.log_mels([str(p) for p in paths] + [str(tmp_path / "broken.wav")])
 
@@ -74,8 +77,12 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
         band_limited = ClipInputs(STORE.log_mels(paths, band_limit=rate).features)
         expected = fit_classical("logreg", band_limited, labels, seed=0)
         judged = ClipInputs(test_set.features)
-        np.testing.assert_allclose(predict_classical("logreg", logreg.matched[rate], judged, 2),
-                                   predict_classical("logreg", expected, judged, 2), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            predict_classical("logreg", logreg.matched[rate], judged, 2),
+            predict_classical("logreg", expected, judged, 2),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
     saved = os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib"))
     again = ClassicalMember("logreg", logreg.model, 2)
@@ -84,12 +91,16 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
     assert os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib")) == saved  # loaded, not refitted
 
 
-@pytest.mark.parametrize("config,classical", [(dataclasses.replace(CONFIG, match_bandwidth=False), True), (CONFIG, False)])
-def test_nothing_is_matched_when_switched_off_or_without_members_on_log_mel_statistics(tmp_path, train, test_set, config,
-                                                                                        classical):
+@pytest.mark.parametrize(
+    "config,classical", [(dataclasses.replace(CONFIG, match_bandwidth=False), True), (CONFIG, False)]
+)
+def test_nothing_is_matched_when_switched_off_or_without_members_on_log_mel_statistics(
+    tmp_path, train, test_set, config, classical
+):
     paths, labels = train
     x = ClipInputs(STORE.log_mels(paths).features)
-    members = [ClassicalMember("logreg" if classical else "birdnet", fit_classical("logreg", x, labels, seed=0), 2)]
+    kind = ClassicalMember if classical else EmbeddingMember
+    members = [kind("logreg" if classical else "birdnet", fit_classical("logreg", x, labels, seed=0), 2)]
     match_bandwidth(Blend(2, members), config, STORE, paths, labels, readable_rates(test_set), tmp_path / "run")
     assert members[0].matched == {} and not (tmp_path / "run").exists()
 
@@ -100,7 +111,15 @@ def test_only_the_rates_of_the_judged_clips_are_matched(tmp_path, train, test_se
     x = ClipInputs(STORE.log_mels(paths).features)
     logreg = ClassicalMember("logreg", fit_classical("logreg", x, labels, seed=0), 2)
     caplog.set_level("INFO")
-    match_bandwidth(Blend(2, [logreg]), CONFIG, STORE, paths, labels, np.array([0, 44100, 11025, 0, 0]), tmp_path / "fold_1",
-                    judged="validation")
+    match_bandwidth(
+        Blend(2, [logreg]),
+        CONFIG,
+        STORE,
+        paths,
+        labels,
+        np.array([0, 44100, 11025, 0, 0]),
+        tmp_path / "fold_1",
+        judged="validation",
+    )
     assert sorted(logreg.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]
     assert "1 validation clip(s) recorded at 11025 Hz: judged by logreg" in caplog.text

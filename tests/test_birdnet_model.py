@@ -1,5 +1,6 @@
 """BirdNET rebuilt in Keras (models/birdnet.py): the same numbers as the TFLite file it is read
 from, in segments that join back into the whole, and a layer that saves and loads."""
+
 import importlib.util
 import warnings
 
@@ -8,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from freqquest.audio import load_clip
+from freqquest.competition.audio import load_clip
 from freqquest.config import AudioConfig
-from freqquest.embeddings import get_embedder
-from freqquest.embeddings.birdnet import EMBEDDING_TENSOR, TUNABLE
+from freqquest.features.embeddings import birdnet_file, get_embedder
+from freqquest.features.embeddings.birdnet_file import EMBEDDING_TENSOR, TUNABLE
 from freqquest.models import birdnet, build_model
 from freqquest.quiet import import_tensorflow
 
@@ -37,15 +38,18 @@ def interpreter_outputs(model_file, windows: np.ndarray):
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(
             model_path=model_file,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
     source = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(source, list(windows.shape))
     interpreter.allocate_tensors()
     interpreter.set_tensor(source, windows)
     interpreter.invoke()
     by_name = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
-    return (interpreter.get_tensor(by_name[EMBEDDING_TENSOR]),
-            interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    return (
+        interpreter.get_tensor(by_name[EMBEDDING_TENSOR]),
+        interpreter.get_tensor(interpreter.get_output_details()[0]["index"]),
+    )
 
 
 def windows_of(paths) -> np.ndarray:
@@ -100,8 +104,9 @@ def test_segments_join_into_the_whole(model_file, rebuilt):
     assert front.output_shape == (None, 3, 8, 192) and birdnet.segment_input_shape("BLOCK_4-3") == (3, 8, 192)
     assert birdnet.segment_input_shape("BLOCK_4-1") == (6, 16, 108)
     windows = np.random.default_rng(0).normal(0, 0.1, (2, birdnet.WINDOW_SAMPLES)).astype(np.float32)
-    np.testing.assert_allclose(back.predict(front.predict(windows, verbose=0), verbose=0),
-                               rebuilt.predict(windows, verbose=0)[0], atol=1e-5)
+    np.testing.assert_allclose(
+        back.predict(front.predict(windows, verbose=0), verbose=0), rebuilt.predict(windows, verbose=0)[0], atol=1e-5
+    )
     with pytest.raises(ValueError, match="comes before"):
         birdnet.build_segments("POST", "BLOCK_1-1")
 
@@ -127,15 +132,15 @@ def test_a_mel_band_with_a_gap_or_too_wide_is_refused():
     mel = np.zeros((10, 2), np.float32)
     mel[2:4, 0] = 1.0
     mel[5:8, 1] = [0.5, 1.0, 0.5]
-    start, bands = birdnet.sparse_mel(mel, 3)
+    start, bands = birdnet_file.sparse_mel(mel, 3)
     np.testing.assert_array_equal(start, [2, 5])
     np.testing.assert_array_equal(bands, [[1.0, 0.5], [1.0, 1.0], [0.0, 0.5]])
     with pytest.raises(ValueError, match="wider than 2 bins"):
-        birdnet.sparse_mel(mel, 2)
+        birdnet_file.sparse_mel(mel, 2)
     mel[3, 0] = 0.0
     mel[4, 0] = 1.0
     with pytest.raises(ValueError, match="has a gap"):
-        birdnet.sparse_mel(mel, 3)
+        birdnet_file.sparse_mel(mel, 3)
 
 
 def test_the_cached_tensors_are_what_each_tunable_segment_reads():
@@ -150,15 +155,19 @@ def test_the_tuned_network_starts_from_birdnet_and_learns_only_its_own_segments(
     shape = TUNABLE[first][1]
     tuned = build_model("birdnet", shape, 5, tune_from=first)
     assert tuned.input_shape == (None, *shape) and tuned.output_shape == (None, 5) and tuned.name == "birdnet"
-    np.testing.assert_array_equal(tuned.get_layer("POST_CONV_1").kernel.numpy(), rebuilt.get_layer("POST_CONV_1").kernel.numpy())
+    np.testing.assert_array_equal(
+        tuned.get_layer("POST_CONV_1").kernel.numpy(), rebuilt.get_layer("POST_CONV_1").kernel.numpy()
+    )
     assert not tuned.get_layer("BNORM_POST_NOQUANT").trainable  # its statistics are BirdNET's
-    assert ("BLOCK_4-3_CONV_1" in [l.name for l in tuned.layers]) == (first == "BLOCK_4-3")
+    assert ("BLOCK_4-3_CONV_1" in [layer.name for layer in tuned.layers]) == (first == "BLOCK_4-3")
     x = np.random.default_rng(2).normal(0, 1, (4, *shape)).astype(np.float32)
     probabilities = tuned.predict(x, verbose=0)
     assert probabilities.shape == (4, 5) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     tuned.save(tmp_path / "tuned.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "tuned.keras").predict(x, verbose=0), probabilities, rtol=1e-5)
+    np.testing.assert_allclose(
+        keras.models.load_model(tmp_path / "tuned.keras").predict(x, verbose=0), probabilities, rtol=1e-5
+    )
     with pytest.raises(ValueError, match=r"segment POST reads \(3, 8, 192\), not \(6, 16, 108\)"):
         build_model("birdnet", (6, 16, 108), 5, tune_from="POST")
 

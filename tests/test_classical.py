@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
 
-from freqquest import classical
-from freqquest.classical import clip_statistics, fit_classical, load_classical, load_or_fit_classical, predict_classical
-from freqquest.inputs import ClipInputs
+from freqquest.blend.classical import load_classical
+from freqquest.blend.members import ClassicalMember
+from freqquest.features import inputs
+from freqquest.features.inputs import ClipInputs, clip_statistics
+
+from .conftest import fit_classical, predict_classical
+
+
+def load_or_fit_classical(directory, name, x, y, seed, save=True):
+    return ClassicalMember.fitted(name, directory, x, y, seed, save)
 
 
 def separable(n=30, n_classes=3, seed=0):
@@ -12,7 +19,7 @@ def separable(n=30, n_classes=3, seed=0):
     y = np.arange(n) % n_classes
     x = rng.normal(-60, 5, size=(n, 16, 12)).astype(np.float32)
     for i, label in enumerate(y):
-        x[i, label * 5: label * 5 + 4] += 30
+        x[i, label * 5 : label * 5 + 4] += 30
     return ClipInputs(x), y
 
 
@@ -20,7 +27,7 @@ def test_statistics_shape_and_dtype():
     assert clip_statistics(np.zeros((3, 128, 173), np.float32)).shape == (3, 5 * (128 + 40))
     out = clip_statistics(np.zeros((2, 16, 10), np.float64))
     assert out.shape == (2, 5 * (16 + 16)) and out.dtype == np.float32
-    assert classical.n_statistics(16) == 160
+    assert inputs.n_statistics(16) == 160
 
 
 def test_statistics_of_a_ramp_in_time():
@@ -40,7 +47,7 @@ def test_cepstra_of_a_flat_spectrum_are_its_level_in_the_first_coefficient():
 
 
 def test_statistics_are_the_same_computed_in_blocks():
-    x = np.random.default_rng(1).normal(size=(classical.BLOCK + 7, 8, 5)).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=(inputs.BLOCK + 7, 8, 5)).astype(np.float32)
     whole = clip_statistics(x)
     np.testing.assert_array_equal(whole[-7:], clip_statistics(x[-7:]))
     np.testing.assert_array_equal(whole[:3], clip_statistics(x[:3]))
@@ -87,19 +94,22 @@ def test_a_saved_model_is_loaded_not_refitted(tmp_path, monkeypatch):
     x, y = separable()
     fitted = load_or_fit_classical(tmp_path, "svm", x, y, seed=0)
     assert (tmp_path / "svm.joblib").is_file()
-    monkeypatch.setattr(classical, "fit_classical", lambda *a, **k: pytest.fail("a saved model was fitted again"))
+    monkeypatch.setattr(ClassicalMember, "classifier", lambda *a, **k: pytest.fail("a saved model was fitted again"))
     loaded = load_or_fit_classical(tmp_path, "svm", x, y, seed=0)
     np.testing.assert_array_equal(predict_classical("svm", loaded, x, 3), predict_classical("svm", fitted, x, 3))
-    np.testing.assert_array_equal(predict_classical("svm", load_classical(tmp_path, "svm"), x, 3),
-                                  predict_classical("svm", fitted, x, 3))
+    np.testing.assert_array_equal(
+        predict_classical("svm", load_classical(tmp_path, "svm"), x, 3), predict_classical("svm", fitted, x, 3)
+    )
 
 
 def test_a_model_fitted_without_save_leaves_the_folder_untouched(tmp_path):
     x, y = separable()
     unsaved = load_or_fit_classical(tmp_path / "run", "logreg", x, y, seed=0, save=False)
     assert not (tmp_path / "run").exists()
-    np.testing.assert_array_equal(predict_classical("logreg", unsaved, x, 3),
-                                  predict_classical("logreg", fit_classical("logreg", x, y, seed=0), x, 3))
+    np.testing.assert_array_equal(
+        predict_classical("logreg", unsaved, x, 3),
+        predict_classical("logreg", fit_classical("logreg", x, y, seed=0), x, 3),
+    )
 
 
 def test_loading_a_model_that_was_never_fitted_names_the_file(tmp_path):

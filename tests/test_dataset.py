@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from freqquest.dataset import CompetitionError, preflight, recording_id, scan_competition
+from freqquest.competition.dataset import CompetitionError, preflight, recording_id, scan_competition
 
 from .conftest import write_tone
 
@@ -35,7 +35,13 @@ def test_recording_id(name, group):
 def test_scan_reads_classes_sorted_labels_groups_and_sample_order(tmp_path):
     root = make_layout(
         tmp_path,
-        train=["siren/1-8-0-0.wav", "siren/1-8-0-1.wav", "dog_bark/2-3-0-0.wav", "dog_bark/.hidden.wav", "drilling/x.wav"],
+        train=[
+            "siren/1-8-0-0.wav",
+            "siren/1-8-0-1.wav",
+            "dog_bark/2-3-0-0.wav",
+            "dog_bark/.hidden.wav",
+            "drilling/x.wav",
+        ],
         test=["b.wav", "a.wav", "extra.wav"],
         sample_ids=["b.wav", "a.wav", "gone.wav"],
     )

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from freqquest import demo
-from freqquest.dataset import preflight, scan_competition
+from freqquest.competition import demo
+from freqquest.competition.dataset import preflight, scan_competition
 
 
 def test_demo_has_the_competition_layout(demo_root):
@@ -32,8 +32,12 @@ def test_demo_clips_are_4s_mono_22050(demo_root):
 
 def test_demo_is_deterministic_and_rebuilt_only_when_needed(tmp_path, demo_root):
     other = pathlib.Path(demo.build_demo(tmp_path / "again"))
-    assert filecmp.cmpfiles(demo_root / "test" / "test", other / "test" / "test",
-                            [p.name for p in (demo_root / "test" / "test").iterdir()], shallow=False)[1:] == ([], [])
+    assert filecmp.cmpfiles(
+        demo_root / "test" / "test",
+        other / "test" / "test",
+        [p.name for p in (demo_root / "test" / "test").iterdir()],
+        shallow=False,
+    )[1:] == ([], [])
     stamp = (other / "sample_submission.csv").stat().st_mtime_ns
     demo.build_demo(other)
     assert (other / "sample_submission.csv").stat().st_mtime_ns == stamp

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from freqquest.dataset import scan_competition
-from freqquest.explore import first_readable_clips, misclassified, plot_class_examples
+from freqquest.competition.dataset import scan_competition
+from freqquest.run.explore import first_readable_clips, misclassified, plot_class_examples
 
 from .conftest import SMALL, write_tone
 
@@ -33,13 +33,15 @@ def test_class_examples_plot_is_written(tiny_competition, tmp_path):
 
 
 def test_misclassified_lists_the_most_confident_mistakes_first(tmp_path):
-    pd.DataFrame({
-        "path": ["a.wav", "b.wav", "c.wav", "d.wav"],
-        "class": ["siren", "siren", "dog_bark", "dog_bark"],
-        "predicted": ["siren", "dog_bark", "siren", "siren"],
-        "dog_bark": [0.1, 0.6, 0.05, 0.3],
-        "siren": [0.9, 0.4, 0.95, 0.7],
-    }).to_csv(tmp_path / "validation_predictions.csv", index=False)
+    pd.DataFrame(
+        {
+            "path": ["a.wav", "b.wav", "c.wav", "d.wav"],
+            "class": ["siren", "siren", "dog_bark", "dog_bark"],
+            "predicted": ["siren", "dog_bark", "siren", "siren"],
+            "dog_bark": [0.1, 0.6, 0.05, 0.3],
+            "siren": [0.9, 0.4, 0.95, 0.7],
+        }
+    ).to_csv(tmp_path / "validation_predictions.csv", index=False)
     wrong = misclassified(tmp_path, n=5)
     assert wrong["path"].tolist() == ["c.wav", "d.wav", "b.wav"]
     assert wrong["confidence"].tolist() == [0.95, 0.7, 0.6]

@@ -1,16 +1,17 @@
 """python -m freqquest.export: the network member as TFLite (float32, float16, INT8), run by
 predict --tflite so the edge artifact is exercised."""
+
 import keras
 import numpy as np
 import pytest
 
 from freqquest import export
 from freqquest.config import AudioConfig
-from freqquest.export import TfliteNetwork, convert, float32_clone, network_member
-from freqquest.features import FeatureStore
+from freqquest.features.store import FeatureStore
 from freqquest.models import build_model
-from freqquest.predict import Predictor
-from freqquest.training import load_fold_models
+from freqquest.models.training import load_fold_models
+from freqquest.serving.export import TfliteNetwork, convert, float32_clone, network_member
+from freqquest.serving.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +19,20 @@ def exported(scratch_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tflite")
     paths = {kind: folder / f"{kind}.tflite" for kind in export.KINDS}
     for kind, path in paths.items():
-        assert export.main([str(scratch_run), f"--{kind}", str(path), "--cache-dir", str(tmp_path_factory.mktemp("c"))]) == 0
+        assert (
+            export.main([str(scratch_run), f"--{kind}", str(path), "--cache-dir", str(tmp_path_factory.mktemp("c"))])
+            == 0
+        )
     return paths
 
 
 @pytest.fixture(scope="module")
 def test_log_mels(lowrate_demo):
-    return FeatureStore(AudioConfig(), None, workers=1).log_mels(sorted((lowrate_demo / "test" / "test").iterdir())).features
+    return (
+        FeatureStore(AudioConfig(), None, workers=1)
+        .log_mels(sorted((lowrate_demo / "test" / "test").iterdir()))
+        .features
+    )
 
 
 def test_each_kind_predicts_like_the_keras_network(scratch_run, exported, test_log_mels):
@@ -50,7 +58,7 @@ def test_predict_runs_the_exported_model_in_the_networks_place(scratch_run, expo
 
 def test_a_run_without_a_network_has_nothing_to_export(birdnet_run, tmp_path, caplog):
     assert export.main([str(birdnet_run), "--int8", str(tmp_path / "x.tflite")]) == 2
-    assert "has no network to export (birdnet)" in caplog.text and not (tmp_path / "x.tflite").exists()
+    assert "has no network to export (birdnet-embedding)" in caplog.text and not (tmp_path / "x.tflite").exists()
     with pytest.raises(ValueError, match="--tflite replaces a network member"):
         Predictor(birdnet_run, tflite=tmp_path / "x.tflite")
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from freqquest.config import AudioConfig
-from freqquest import features
-from freqquest.features import FeatureCache, FeatureStore, LogMel, file_key, log_mel
+from freqquest.features import store as features
+from freqquest.features.store import FeatureCache, FeatureStore, LogMel, file_key, log_mel
 
 from .conftest import SMALL, write_tone
 
@@ -44,8 +44,10 @@ def test_log_mels_shapes_and_bad_files(tmp_path, clips):
     assert result.features.shape == (5, 32, 63)
     assert result.features.dtype == np.float32
     assert result.ok.tolist() == [True, True, True, False, False]
-    assert result.failed == {str(bad): "not decodable as audio (Format not recognised.)",
-                             str(tmp_path / "missing.wav"): "file not found"}
+    assert result.failed == {
+        str(bad): "not decodable as audio (Format not recognised.)",
+        str(tmp_path / "missing.wav"): "file not found",
+    }
     assert np.all(result.features[3:] == 0)
     assert np.all(result.features[:3].max(axis=(1, 2)) > -20)  # a 0.5-amplitude tone
 
@@ -71,7 +73,9 @@ def test_cache_is_keyed_by_config_and_file_identity(tmp_path, clips):
     os.utime(clips[0], ns=(1, 1))
     again = FeatureStore(SMALL, str(cache), workers=1).log_mels(clips)
     assert (again.n_extracted, again.n_cached) == (1, 11)
-    np.testing.assert_array_equal(again.features[0], FeatureStore(SMALL, None, workers=1).log_mels(clips[:1]).features[0])
+    np.testing.assert_array_equal(
+        again.features[0], FeatureStore(SMALL, None, workers=1).log_mels(clips[:1]).features[0]
+    )
 
 
 def test_parallel_extraction_matches_sequential(clips):
@@ -113,7 +117,9 @@ def test_file_key_changes_with_content(tmp_path):
 
 def test_band_limited_features_have_their_own_cache(tmp_path):
     config = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
-    paths = [str(write_tone(tmp_path / f"t{i}.wav", rate=16000, seconds=1.0, freq=f)) for i, f in enumerate((500, 6000))]
+    paths = [
+        str(write_tone(tmp_path / f"t{i}.wav", rate=16000, seconds=1.0, freq=f)) for i, f in enumerate((500, 6000))
+    ]
     cache = tmp_path / "cache"
     store = FeatureStore(config, str(cache), workers=1)
     full = store.log_mels(paths)
@@ -121,7 +127,9 @@ def test_band_limited_features_have_their_own_cache(tmp_path):
     assert limited.n_extracted == 2 and limited.ok.all()
     assert sorted(os.listdir(cache)) == [config.cache_key(), config.cache_key() + "-8000hz"]
     profile, limited_profile = full.features[0].mean(axis=1), limited.features[0].mean(axis=1)
-    assert limited_profile.argmax() == profile.argmax() and abs(limited_profile.max() - profile.max()) < 0.5  # 500 Hz stays
+    assert (
+        limited_profile.argmax() == profile.argmax() and abs(limited_profile.max() - profile.max()) < 0.5
+    )  # 500 Hz stays
     interior = slice(2, -2)  # the edge frames hold the clicks of cropping
     assert full.features[1][:, interior].max() > -10 and limited.features[1][:, interior].max() < -60  # 6 kHz goes
     again = store.log_mels(paths, band_limit=8000)
@@ -147,7 +155,9 @@ class Interrupted(LogMel):
         return super().__call__(path)
 
 
-def test_an_interrupted_extraction_keeps_its_finished_shards_and_a_rerun_extracts_the_rest(tmp_path, clips, monkeypatch):
+def test_an_interrupted_extraction_keeps_its_finished_shards_and_a_rerun_extracts_the_rest(
+    tmp_path, clips, monkeypatch
+):
     monkeypatch.setattr(features, "SHARD_CLIPS", 3)
     store = FeatureStore(SMALL, str(tmp_path / "cache"), workers=1)
     with pytest.raises(KeyboardInterrupt):
@@ -183,7 +193,9 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_a_damaged_shard_is_reported_once_removed_and_its_clips_extracted_again(damage, tmp_path, clips, monkeypatch, caplog):
+def test_a_damaged_shard_is_reported_once_removed_and_its_clips_extracted_again(
+    damage, tmp_path, clips, monkeypatch, caplog
+):
     monkeypatch.setattr(features, "SHARD_CLIPS", 5)
     store = FeatureStore(SMALL, str(tmp_path / "cache"), workers=1)
     clean = store.log_mels(clips)

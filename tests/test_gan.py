@@ -10,14 +10,15 @@ import pytest
 import soundfile as sf
 
 import Audio_Generation_CGAN as cli
-from freqquest.config import GAN_PRESETS, AudioConfig, GanConfig, gan_preset_config
-from freqquest.features import FeatureStore, log_mel
+from freqquest.competition.dataset import preflight, scan_competition
+from freqquest.config import AudioConfig
+from freqquest.features.store import FeatureStore, log_mel
 from freqquest.gan import evaluation, samples, training
+from freqquest.gan.config import GAN_PRESETS, GanConfig, gan_preset_config
 from freqquest.gan.inversion import GanScale, log_mel_to_audio, log_mels_to_audio, write_wav
 from freqquest.gan.model import ConditionalBatchNorm, ConditionalGAN, build_discriminator, build_generator
 from freqquest.gan.run import GanOptions, gan_and_held_out, load_real_clips, run_gan_training
 from freqquest.gan.samples import Sampler
-from freqquest.dataset import preflight, scan_competition
 from freqquest.runs import RunInterrupted
 
 from .conftest import SMALL
@@ -31,7 +32,8 @@ def toy_scaled(n=20, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, *SHAPE)).astype(np.float32), np.arange(n) % 3
 
 
-# -- the representation -----------------------------------------------------------------------------------------------
+# -- the representation ------------------------------------------------------------------------------------------------
+
 
 def test_the_scale_maps_the_range_below_the_top_to_minus_one_one_and_back():
     db = np.array([[[-100.0, -40.0], [-20.0, 0.0]]], np.float32)
@@ -61,7 +63,8 @@ def test_half_resolution_images_stretch_back_to_the_feature_shape():
     np.testing.assert_allclose(back, db, atol=0.5)  # a smooth ramp survives
 
 
-# -- the networks -------------------------------------------------------------------------------------------------------
+# -- the networks ------------------------------------------------------------------------------------------------------
+
 
 def test_generator_makes_images_of_the_shape_in_range():
     generator = build_generator(8, 3, SHAPE, width=4)
@@ -123,7 +126,9 @@ def test_one_training_step_changes_both_models_and_the_moving_average(loss):
     new, old, average = gan.generator.get_weights()[kernel], before[0][kernel], gan.ema_generator.get_weights()[kernel]
     decay = min(TINY.ema_decay, 2 / 11)  # warmed up: (1 + steps) / (10 + steps) after the first step
     np.testing.assert_allclose(average, decay * averaged[kernel] + (1 - decay) * new, rtol=1e-5, atol=1e-7)
-    assert gan.sampling_generator is gan.ema_generator and not np.allclose(average, new) and not np.array_equal(new, old)
+    assert (
+        gan.sampling_generator is gan.ema_generator and not np.allclose(average, new) and not np.array_equal(new, old)
+    )
     assert int(gan.g_optimizer.iterations) == int(gan.d_optimizer.iterations) == 1
 
 
@@ -135,7 +140,9 @@ def test_without_a_moving_average_samples_come_from_the_generator():
 def test_candidates_keep_the_sample_the_discriminators_classifier_finds_likeliest_of_its_class():
     gan = training.build_gan(TINY, 3, SHAPE)
     scale = GanScale(40.0, 80.0)
-    images, labels = Sampler(gan.generator, scale, TINY.latent_dim, SHAPE, 3, gan.discriminator, candidates=4).images(2, seed=5)
+    images, labels = Sampler(gan.generator, scale, TINY.latent_dim, SHAPE, 3, gan.discriminator, candidates=4).images(
+        2, seed=5
+    )
     assert images.shape == (6, *SHAPE) and images.dtype == np.float32 and labels.tolist() == [0, 0, 1, 1, 2, 2]
     drawn = np.repeat(labels, 4)  # the candidates, drawn from the seed's noise as images() draws them
     noise = np.random.default_rng(5).standard_normal((24, TINY.latent_dim)).astype(np.float32)
@@ -182,7 +189,8 @@ def test_the_gpu_recipe_trains():
     assert gan.discriminator.get_layer("sum_over_time").output.shape == (None, SHAPE[0] // 16, 8 * config.width)
 
 
-# -- training and resuming ----------------------------------------------------------------------------------------------
+# -- training and resuming ---------------------------------------------------------------------------------------------
+
 
 def test_epoch_batches_are_fixed_by_seed_and_epoch():
     x, y = toy_scaled(10)
@@ -196,13 +204,22 @@ def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp
     x, y = toy_scaled()
     config = TINY
     straight = training.train_gan(x, y, 3, config, tmp_path / "straight")
-    training.train_gan(x, y, 3, dataclasses.replace(config, epochs=1), tmp_path / "resumed")  # "interrupted" after epoch 1
+    training.train_gan(
+        x, y, 3, dataclasses.replace(config, epochs=1), tmp_path / "resumed"
+    )  # "interrupted" after epoch 1
     resumed = training.train_gan(x, y, 3, config, tmp_path / "resumed")
     assert int(straight.g_optimizer.iterations) == int(resumed.g_optimizer.iterations) == 9
     a, b = (pd.read_csv(tmp_path / name / "history.csv") for name in ("straight", "resumed"))
     assert b["epoch"].tolist() == [0, 1, 2]
-    assert b.columns.tolist() == ["epoch", "class_loss", "d_loss", "fake_score", "g_loss", "gradient_penalty",
-                                  "real_score"]  # no empty val_ columns
+    assert b.columns.tolist() == [
+        "epoch",
+        "class_loss",
+        "d_loss",
+        "fake_score",
+        "g_loss",
+        "gradient_penalty",
+        "real_score",
+    ]  # no empty val_ columns
     np.testing.assert_allclose(a[["d_loss", "g_loss"]].to_numpy(), b[["d_loss", "g_loss"]].to_numpy(), rtol=1e-5)
     for one, other in ((straight.generator, resumed.generator), (straight.ema_generator, resumed.ema_generator)):
         for w1, w2 in zip(one.get_weights(), other.get_weights()):
@@ -211,7 +228,12 @@ def test_resume_gives_the_same_losses_and_step_count_as_an_uninterrupted_run(tmp
 
 def test_the_budget_in_steps_sets_the_epochs_whatever_the_datasets_size():
     budget = GanConfig(steps=100, batch_size=32)
-    assert [budget.epochs_for(n) for n in (32, 320, 330, 3450)] == [100, 10, 10, 1]  # 1, 10, 11 and 108 batches an epoch
+    assert [budget.epochs_for(n) for n in (32, 320, 330, 3450)] == [
+        100,
+        10,
+        10,
+        1,
+    ]  # 1, 10, 11 and 108 batches an epoch
     assert dataclasses.replace(budget, epochs=7).epochs_for(3450) == 7  # --epochs instead of the budget
     assert GanConfig().steps == 3000 and GanConfig().epochs is None and gan_preset_config("gpu").steps == 30000
     with pytest.raises(ValueError, match="steps, epochs, batch_size"):
@@ -255,7 +277,9 @@ def test_history_rows_beyond_the_checkpoint_are_dropped_on_resume(tmp_path):
     x, y = toy_scaled()
     training.train_gan(x, y, 3, dataclasses.replace(TINY, epochs=2), tmp_path)
     history = pd.read_csv(tmp_path / "history.csv")
-    pd.concat([history, history.tail(1).assign(epoch=2)]).to_csv(tmp_path / "history.csv", index=False)  # a row written, no checkpoint
+    pd.concat([history, history.tail(1).assign(epoch=2)]).to_csv(
+        tmp_path / "history.csv", index=False
+    )  # a row written, no checkpoint
     training.train_gan(x, y, 3, TINY, tmp_path)
     assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1, 2]
 
@@ -275,7 +299,8 @@ def test_inversion_returns_a_clip_of_the_configured_length_and_rate(tmp_path):
     assert batch.shape == (2, SMALL.n_samples)
 
 
-# -- the yardstick ------------------------------------------------------------------------------------------------------
+# -- the yardstick -----------------------------------------------------------------------------------------------------
+
 
 def test_distances_of_a_set_to_itself_give_the_floor_and_grow_with_a_shift():
     rng = np.random.default_rng(0)
@@ -284,9 +309,17 @@ def test_distances_of_a_set_to_itself_give_the_floor_and_grow_with_a_shift():
     assert evaluation.frechet_distance(a, a + 2.0) == pytest.approx(16 * 4.0, rel=1e-6)
     assert abs(evaluation.kernel_distance(a, b)) < 0.01  # unbiased: about 0 for two samples of one distribution
     assert evaluation.kernel_distance(a, b + 1.0) > 0.5
-    figures = evaluation.distance_figures({"same": b, "shifted": b + 1.0}, {"same": np.arange(300) % 2, "shifted": np.arange(300) % 2},
-                                          a, np.arange(300) % 2, ["x", "y"])
-    assert figures["same"]["kid"] < 0.01 < figures["shifted"]["kid"] and figures["same"]["frechet"] < figures["shifted"]["frechet"]
+    figures = evaluation.distance_figures(
+        {"same": b, "shifted": b + 1.0},
+        {"same": np.arange(300) % 2, "shifted": np.arange(300) % 2},
+        a,
+        np.arange(300) % 2,
+        ["x", "y"],
+    )
+    assert (
+        figures["same"]["kid"] < 0.01 < figures["shifted"]["kid"]
+        and figures["same"]["frechet"] < figures["shifted"]["frechet"]
+    )
     assert set(figures["same"]["per_class"]) == {"x", "y"}
     with pytest.raises(ValueError, match="at least 2 samples"):
         evaluation.kernel_distance(a[:1], a)
@@ -296,7 +329,9 @@ def test_diversity_and_nearest_distances():
     points = np.array([[0.0, 0.0], [3.0, 4.0]])
     assert evaluation.pairwise_mean(points) == pytest.approx(5.0)
     assert evaluation.pairwise_mean(points[:1]) == 0.0
-    np.testing.assert_allclose(evaluation.nearest_distances(np.array([[0.0, 1.0], [3.0, 4.0]]), points), [1.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(
+        evaluation.nearest_distances(np.array([[0.0, 1.0], [3.0, 4.0]]), points), [1.0, 0.0], atol=1e-7
+    )
 
 
 def test_the_judge_never_heard_the_clips_it_judges_nor_the_gans_recordings(demo_root):
@@ -306,7 +341,9 @@ def test_the_judge_never_heard_the_clips_it_judges_nor_the_gans_recordings(demo_
     assert not set(gan_clips.groups) & set(held_out.groups)
     half_a, half_b = evaluation.split_halves(held_out.labels, held_out.groups, seed=0)
     assert not {held_out.groups[i] for i in half_a} & {held_out.groups[i] for i in half_b}
-    assert len(half_a) + len(half_b) == len(held_out.labels) and set(held_out.labels[half_a]) == set(held_out.labels[half_b])
+    assert len(half_a) + len(half_b) == len(held_out.labels) and set(held_out.labels[half_a]) == set(
+        held_out.labels[half_b]
+    )
 
 
 def test_a_judge_fitted_on_embeddings_labels_them(tmp_path, demo_root):
@@ -316,17 +353,26 @@ def test_a_judge_fitted_on_embeddings_labels_them(tmp_path, demo_root):
     judge = evaluation.fit_judge(embedded[::2], labels[::2], seed=0)
     probabilities = evaluation.judge_probabilities([judge, judge], embedded[1::2], 5)
     assert probabilities.shape == (50, 5) and np.allclose(probabilities.sum(1), 1)
-    assert evaluation.accuracy_figures(probabilities, labels[1::2], CLASSES)["overall"] > 0.8  # synthetic sounds, heard apart
+    assert (
+        evaluation.accuracy_figures(probabilities, labels[1::2], CLASSES)["overall"] > 0.8
+    )  # synthetic sounds, heard apart
 
 
-# -- end to end ---------------------------------------------------------------------------------------------------------
+# -- end to end --------------------------------------------------------------------------------------------------------
+
 
 def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_path, monkeypatch, caplog):
     """The small audio config keeps this a CPU test; --resume and --generate go through the script."""
     caplog.set_level(logging.INFO)
     run = tmp_path / "gan"
-    options = GanOptions(data=str(demo_root), run_dir=str(run), cache_dir=str(tmp_path / "cache"), eval_per_class=2, audio=SMALL,
-                         gan=GanConfig(latent_dim=8, width=4, epochs=2, batch_size=16, sample_every=1, griffin_lim_iters=2))
+    options = GanOptions(
+        data=str(demo_root),
+        run_dir=str(run),
+        cache_dir=str(tmp_path / "cache"),
+        eval_per_class=2,
+        audio=SMALL,
+        gan=GanConfig(latent_dim=8, width=4, epochs=2, batch_size=16, sample_every=1, griffin_lim_iters=2),
+    )
     original = training.CheckpointEveryEpoch.on_epoch_end
 
     def save_then_stop(self, epoch, logs=None):
@@ -350,23 +396,42 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     assert cli.main(["--resume", str(run), "--cache-dir", str(tmp_path / "cache"), "--eval-per-class", "2"]) == 0
     assert "resuming the CGAN after epoch 1" in caplog.text
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1]
-    assert sorted(os.listdir(run / "gan_generated_audio")) == sorted(f"{c}_ep2.wav" for c in CLASSES)  # epoch 1 was cut short
+    assert sorted(os.listdir(run / "gan_generated_audio")) == sorted(
+        f"{c}_ep2.wav" for c in CLASSES
+    )  # epoch 1 was cut short
     assert sorted(os.listdir(run / "gan_spectrogram_plots")) == ["epoch_002.png"]
     assert (run / "losses.png").is_file() and (run / "checkpoint" / "ema_generator.weights.h5").is_file()
     report = json.loads((run / "evaluation.json").read_text())
-    assert report["clips"]["generated"] == 10 and report["chance"] == 0.2 and report["candidates"] == GanConfig().candidates
-    for part in ("generated", "real (ceiling)", "real, the files themselves", "its training clips", "untrained generator"):
+    assert (
+        report["clips"]["generated"] == 10
+        and report["chance"] == 0.2
+        and report["candidates"] == GanConfig().candidates
+    )
+    for part in (
+        "generated",
+        "real (ceiling)",
+        "real, the files themselves",
+        "its training clips",
+        "untrained generator",
+    ):
         assert 0.0 <= report["conditional_accuracy"][part]["overall"] <= 1.0
         assert set(report["conditional_accuracy"][part]["per_class"]) == set(CLASSES)
     for part in ("generated", "real (floor)", "untrained generator"):
         assert np.isfinite(report["distances"][part]["kid"]) and report["distances"][part]["frechet"] >= 0
     assert set(report["train_on_synthetic"]) == {"real only", "synthetic only", "real + synthetic"}
-    assert report["seconds"] < 120 and "CGAN evaluation in BirdNET's embedding" in caplog.text  # a smoke run's evaluation is cheap
+    assert (
+        report["seconds"] < 120 and "CGAN evaluation in BirdNET's embedding" in caplog.text
+    )  # a smoke run's evaluation is cheap
     assert "the inversion's cost  real through Griffin-Lim" in caplog.text and "a faithful generator" in caplog.text
     # generated and real clips took one path: images of one shape in [-1, 1] (real ones scaled, clipped), then inverted
     assert len(judged) == 1 and judged[0].shape[1:] == (16, 32) and judged[0].min() >= -1.0 and judged[0].max() <= 1.0
-    assert len(judged[0]) == 2 * report["clips"]["generated"] + report["clips"]["held_out_a"] + report["clips"]["held_out_b"] \
+    assert (
+        len(judged[0])
+        == 2 * report["clips"]["generated"]
+        + report["clips"]["held_out_a"]
+        + report["clips"]["held_out_b"]
         + report["clips"]["gan_training_references"]
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary) >= {"train_s", "evaluate_s", "total_s"}
 

@@ -2,12 +2,20 @@ import keras
 import numpy as np
 import pytest
 
-from freqquest.classical import fit_classical, predict_classical
+from freqquest.blend.members import (
+    Blend,
+    ClassicalMember,
+    NetworkMember,
+    average_members,
+    predict_ensemble,
+    predict_proba,
+    tta_views,
+)
 from freqquest.config import NETWORK
-from freqquest.inputs import ClipInputs
-from freqquest.members import (Blend, ClassicalMember, NetworkMember, average_members, predict_ensemble, predict_proba,
-                               tta_views)
+from freqquest.features.inputs import ClipInputs
 from freqquest.models import build_model
+
+from .conftest import fit_classical, predict_classical
 
 SHAPE = (16, 20)
 
@@ -62,7 +70,9 @@ def test_the_blend_asks_each_member_in_its_order(models, features):
     members = blend.predict(ClipInputs(features))
     assert list(members) == [NETWORK, "logreg"] and blend.network is blend.members[0]
     np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features, tta=2), rtol=1e-6)
-    np.testing.assert_allclose(members["logreg"], predict_classical("logreg", logreg, ClipInputs(features), 4), rtol=1e-6)
+    np.testing.assert_allclose(
+        members["logreg"], predict_classical("logreg", logreg, ClipInputs(features), 4), rtol=1e-6
+    )
     assert members["logreg"].shape == (5, 4) and members["logreg"].dtype == np.float32
     assert [m.name for m in blend.matchable()] == ["logreg"]
 
@@ -96,15 +106,24 @@ def test_the_blend_is_the_unweighted_mean_of_the_members():
 def test_clips_at_a_matched_rate_get_that_rates_classical_models(models, features):
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(20, *SHAPE)).astype(np.float32), np.arange(20) % 4
-    general, matched = fit_classical("logreg", ClipInputs(x), y, seed=0), fit_classical("logreg", ClipInputs(-x), y, seed=0)
+    general, matched = (
+        fit_classical("logreg", ClipInputs(x), y, seed=0),
+        fit_classical("logreg", ClipInputs(-x), y, seed=0),
+    )
     blend = Blend(4, [NetworkMember(models), ClassicalMember("logreg", general, 4, {8000: matched})])
     rates = np.array([44100, 8000, 0, 8000, 16000])
     members = blend.predict(ClipInputs(features), rates)
     at_8k = rates == 8000
-    np.testing.assert_allclose(members["logreg"][at_8k], predict_classical("logreg", matched, ClipInputs(features[at_8k]), 4),
-                               rtol=1e-6)
-    np.testing.assert_allclose(members["logreg"][~at_8k], predict_classical("logreg", general, ClipInputs(features[~at_8k]), 4),
-                               rtol=1e-6)
-    np.testing.assert_allclose(members[NETWORK], predict_ensemble(models, features), rtol=1e-6)  # the network is not matched
+    np.testing.assert_allclose(
+        members["logreg"][at_8k], predict_classical("logreg", matched, ClipInputs(features[at_8k]), 4), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        members["logreg"][~at_8k], predict_classical("logreg", general, ClipInputs(features[~at_8k]), 4), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        members[NETWORK], predict_ensemble(models, features), rtol=1e-6
+    )  # the network is not matched
     without_rates = blend.predict(ClipInputs(features))
-    np.testing.assert_allclose(without_rates["logreg"], predict_classical("logreg", general, ClipInputs(features), 4), rtol=1e-6)
+    np.testing.assert_allclose(
+        without_rates["logreg"], predict_classical("logreg", general, ClipInputs(features), 4), rtol=1e-6
+    )

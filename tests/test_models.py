@@ -3,8 +3,11 @@ import numpy as np
 import pytest
 
 from freqquest.config import PRETRAINABLE_MODELS, TrainConfig
-from freqquest.models import BUILDERS, LOG_MEL_MODELS, PRETRAINABLE, build_model
+from freqquest.models import LOG_MEL_NETWORKS, build_model
 from freqquest.models.efficientnet import IMAGENET_FILE, IMAGENET_MD5, IMAGENET_URL
+
+LOG_MEL_MODELS = tuple(LOG_MEL_NETWORKS)
+OURS = tuple(name for name, network in LOG_MEL_NETWORKS.items() if not network.pretrainable)
 
 SHAPE = (32, 63)
 
@@ -34,11 +37,14 @@ def test_resnet_has_pre_activation_skip_connections():
 
 def _consumers(model, layer):
     """The layers that take `layer`'s output as an input."""
-    return [other for other in model.layers
-            if any(t._keras_history.operation is layer for node in other._inbound_nodes for t in node.input_tensors)]
+    return [
+        other
+        for other in model.layers
+        if any(t._keras_history.operation is layer for node in other._inbound_nodes for t in node.input_tensors)
+    ]
 
 
-@pytest.mark.parametrize("name", BUILDERS)
+@pytest.mark.parametrize("name", OURS)
 def test_width_sets_the_filters_of_every_stage(name):
     narrow, wide = build_model(name, SHAPE, 5, width=8), build_model(name, SHAPE, 5, width=16)
     conv_filters = {layer.filters for layer in wide.layers if isinstance(layer, keras.layers.Conv2D)}
@@ -77,7 +83,7 @@ def test_bad_arguments():
         build_model("cnn", SHAPE, 5, "global")
 
 
-@pytest.mark.parametrize("name", BUILDERS)
+@pytest.mark.parametrize("name", OURS)
 def test_pooling_averages_time_and_keeps_the_frequency_axis(name):
     model = build_model(name, SHAPE, 5, width=8)
     pooled = model.get_layer("pool_over_time")
@@ -86,7 +92,7 @@ def test_pooling_averages_time_and_keeps_the_frequency_axis(name):
 
 
 def test_the_config_knows_which_models_take_weights():
-    assert tuple(PRETRAINABLE) == PRETRAINABLE_MODELS
+    assert tuple(n for n, network in LOG_MEL_NETWORKS.items() if network.pretrainable) == PRETRAINABLE_MODELS
     assert TrainConfig(model="efficientnetv2b0", weights="imagenet").weights == "imagenet"
     with pytest.raises(ValueError, match="weights apply to efficientnetv2b0, not to 'cnn'"):
         TrainConfig(model="cnn", weights="imagenet")
@@ -96,8 +102,9 @@ def test_the_config_knows_which_models_take_weights():
 
 def save_backbone_weights(path, shape=SHAPE):
     """Random EfficientNetV2-B0 weights for `shape`, saved as a weights file; returns them."""
-    backbone = keras.applications.EfficientNetV2B0(include_top=False, weights=None, input_shape=(*shape, 3),
-                                                   include_preprocessing=False)
+    backbone = keras.applications.EfficientNetV2B0(
+        include_top=False, weights=None, input_shape=(*shape, 3), include_preprocessing=False
+    )
     backbone.save_weights(path)
     return backbone.get_weights()
 
@@ -111,7 +118,9 @@ def assert_backbone_weights(model, expected):
 
 def test_efficientnet_starts_from_a_weights_file(tmp_path):
     expected = save_backbone_weights(tmp_path / "b0.weights.h5")
-    assert_backbone_weights(build_model("efficientnetv2b0", SHAPE, 5, weights=str(tmp_path / "b0.weights.h5")), expected)
+    assert_backbone_weights(
+        build_model("efficientnetv2b0", SHAPE, 5, weights=str(tmp_path / "b0.weights.h5")), expected
+    )
     with pytest.raises(FileNotFoundError, match="weights file not found: .*missing.h5"):
         build_model("efficientnetv2b0", SHAPE, 5, weights=str(tmp_path / "missing.h5"))
 
@@ -121,8 +130,9 @@ def test_efficientnet_loads_a_file_in_the_format_keras_publishes_its_imagenet_we
     ours takes another input size and no preprocessing, and must still get every weight."""
     published = keras.applications.EfficientNetV2B0(include_top=False, weights=None, input_shape=(224, 224, 3))
     published.save(tmp_path / IMAGENET_FILE)
-    assert_backbone_weights(build_model("efficientnetv2b0", SHAPE, 5, weights=str(tmp_path / IMAGENET_FILE)),
-                            published.get_weights())
+    assert_backbone_weights(
+        build_model("efficientnetv2b0", SHAPE, 5, weights=str(tmp_path / IMAGENET_FILE)), published.get_weights()
+    )
 
 
 def test_imagenet_weights_are_fetched_once_into_the_keras_cache(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """The companion notebooks: built from their sources, free of outputs, and run top to bottom on
 the demo with tiny parameters (papermill), writing what a user comes for."""
+
 import importlib.util
 import json
 import os
@@ -43,7 +44,9 @@ def test_notebook_has_no_outputs_a_parameters_cell_and_the_setup_cell(name):
 
 def _setup_cell_namespace():
     namespace = {"REPO_URL": ""}
-    exec((NOTEBOOKS / "sources" / "setup_cell.py").read_text(), namespace)  # freqquest is importable here: only definitions run
+    exec(
+        (NOTEBOOKS / "sources" / "setup_cell.py").read_text(), namespace
+    )  # freqquest is importable here: only definitions run
     return namespace
 
 
@@ -57,38 +60,66 @@ def test_setup_cell_finds_the_repository_from_the_notebooks_folder(monkeypatch, 
 
 def test_setup_cell_installs_only_what_is_missing(tmp_path):
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# a comment\nnumpy>=1.0  # installed\n\nno-such-package-freqquest==1.0\nscikit-learn>=1.3\n")
+    requirements.write_text(
+        "# a comment\nnumpy>=1.0  # installed\n\nno-such-package-freqquest==1.0\nscikit-learn>=1.3\n"
+    )
     assert _setup_cell_namespace()["missing_requirements"](str(requirements)) == ["no-such-package-freqquest==1.0"]
 
 
 def _execute(name, tmp_path, monkeypatch, parameters) -> nbformat.NotebookNode:
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the kernel imports this checkout
     output = tmp_path / f"{name}.out.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(output), parameters=parameters, cwd=str(tmp_path),
-                               kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(output),
+        parameters=parameters,
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     return nbformat.read(output, as_version=4)
 
 
 def _displayed(notebook, mime: str) -> int:
-    return sum(mime in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    return sum(
+        mime in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    )
 
 
 def _html_outputs(notebook) -> list:
-    return [output.get("data", {}).get("text/html", "")
-            for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    return [
+        output.get("data", {}).get("text/html", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    ]
 
 
 def _audio_players(notebook) -> int:
     return sum("<audio" in html for html in _html_outputs(notebook))
 
 
-@pytest.mark.parametrize("preset,members,folds", [("default", ["network", "birdnet"], 2),
-                                                   ("scratch", ["network", "logreg", "svm"], 1)])
+@pytest.mark.parametrize(
+    "preset,members,folds", [("default", ["network", "birdnet"], 2), ("scratch", ["network", "logreg", "svm"], 1)]
+)
 def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch, preset, members, folds):
     run, submission = tmp_path / "run", tmp_path / "submission.csv"
-    notebook = _execute("Audio_Classification_Kaggle", tmp_path, monkeypatch, dict(
-        DATA=str(demo_root), PRESET=preset, EPOCHS=1, FOLDS=folds, RUN_DIR=str(run), OUT=str(submission),
-        CACHE_DIR=str(tmp_path / "cache"), WORKERS=1, N_MISTAKES=2))
+    notebook = _execute(
+        "Audio_Classification_Kaggle",
+        tmp_path,
+        monkeypatch,
+        dict(
+            DATA=str(demo_root),
+            PRESET=preset,
+            EPOCHS=1,
+            FOLDS=folds,
+            RUN_DIR=str(run),
+            OUT=str(submission),
+            CACHE_DIR=str(tmp_path / "cache"),
+            WORKERS=1,
+            N_MISTAKES=2,
+        ),
+    )
     assert not (tmp_path / "data").exists()  # the given competition is used throughout, no demo built beside it
     frame = pd.read_csv(submission)
     sample = pd.read_csv(demo_root / "sample_submission.csv")
@@ -97,7 +128,9 @@ def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypat
     assert (tmp_path / "class_examples.png").is_file()  # beside the run: the run folder is the run's alone
     for artifact in ("confusion_matrix.png", "validation_predictions.csv"):
         assert (run / artifact).is_file(), artifact
-    assert all((run / f"fold_{k}" / "training_curves.png").is_file() for k in range(1, folds + 1))  # both recipes train a network
+    assert all(
+        (run / f"fold_{k}" / "training_curves.png").is_file() for k in range(1, folds + 1)
+    )  # both recipes train a network
     assert _displayed(notebook, "image/png") == 2 + folds  # class examples, the confusion matrix, each fold's curves
     table = [html for html in _html_outputs(notebook) if "validation accuracy" in html]
     assert len(table) == 1 and all(f"<th>{name}</th>" in table[0] for name in members + ["blend"])
@@ -107,10 +140,26 @@ def test_classification_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypat
 
 def test_cgan_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch):
     run, generated = tmp_path / "gan", tmp_path / "generated"
-    notebook = _execute("Audio_Generation_CGAN", tmp_path, monkeypatch, dict(
-        DATA=str(demo_root), EPOCHS=1, WIDTH=4, LATENT_DIM=8, BATCH_SIZE=16, SAMPLE_EVERY=1, GRIFFIN_LIM_ITERS=2,
-        EVAL_PER_CLASS=2, GENERATE_PER_CLASS=1, RUN_DIR=str(run), GENERATED_DIR=str(generated),
-        CACHE_DIR=str(tmp_path / "cache"), WORKERS=1))
+    notebook = _execute(
+        "Audio_Generation_CGAN",
+        tmp_path,
+        monkeypatch,
+        dict(
+            DATA=str(demo_root),
+            EPOCHS=1,
+            WIDTH=4,
+            LATENT_DIM=8,
+            BATCH_SIZE=16,
+            SAMPLE_EVERY=1,
+            GRIFFIN_LIM_ITERS=2,
+            EVAL_PER_CLASS=2,
+            GENERATE_PER_CLASS=1,
+            RUN_DIR=str(run),
+            GENERATED_DIR=str(generated),
+            CACHE_DIR=str(tmp_path / "cache"),
+            WORKERS=1,
+        ),
+    )
     listing = pd.read_csv(generated / "generated.csv")
     assert sorted(listing["class"]) == CLASSES
     for file in listing["file"]:
@@ -122,6 +171,10 @@ def test_cgan_notebook_runs_on_the_demo(demo_root, tmp_path, monkeypatch):
     assert evaluation["clips"]["generated"] == 10 and evaluation["seconds"] < 120
     assert (run / "real_beside_generated.png").is_file()
     assert _displayed(notebook, "image/png") == 3  # the epoch-1 grid (shown live), the loss plot, real beside generated
-    assert _audio_players(notebook) == 3 * len(CLASSES)  # per class: the epoch-1 sample, a real clip and a generated one
-    text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    assert _audio_players(notebook) == 3 * len(
+        CLASSES
+    )  # per class: the epoch-1 sample, a real clip and a generated one
+    text = "".join(
+        output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    )
     assert "CGAN evaluation in BirdNET's embedding" in text and "conditional accuracy" in text

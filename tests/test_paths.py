@@ -1,7 +1,7 @@
 import os
 
-from freqquest import paths
-from freqquest.demo import MARKER
+from freqquest.competition import paths
+from freqquest.competition.demo import MARKER
 
 
 def make_root(path):

@@ -1,5 +1,6 @@
 """python -m freqquest.predict: any clip predicted as the run's submission predicts it, long ones in
 windows, and explained (Grad-CAM and feature maps of a network; occlusion without one)."""
+
 import json
 
 import keras
@@ -8,10 +9,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from freqquest import explain, predict
-from freqquest.explain import NetworkProbe, block_outputs
-from freqquest.models import build_model
-from freqquest.predict import Predictor
+from freqquest import predict
+from freqquest.models import build_model, explained_blocks
+from freqquest.serving import explain
+from freqquest.serving.explain import NetworkProbe
+from freqquest.serving.predictor import Predictor
 
 from .conftest import write_tone
 
@@ -47,7 +49,9 @@ def test_one_member_alone(scratch_run, lowrate_demo):
     alone = predictor.predict(path, member="network")
     np.testing.assert_allclose(alone.probabilities, blend.members["network"][0], rtol=1e-6)
     assert alone.shown == "network" and set(blend.members) == {"network", "logreg", "svm"}
-    np.testing.assert_allclose(blend.probabilities, np.mean([blend.members[m][0] for m in blend.members], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        blend.probabilities, np.mean([blend.members[m][0] for m in blend.members], axis=0), rtol=1e-5
+    )
     with pytest.raises(ValueError, match="has no member 'birdnet'"):
         predictor.predict(path, member="birdnet")
 
@@ -67,8 +71,10 @@ def test_a_long_clip_is_scored_in_windows(birdnet_run, tmp_path):
     np.testing.assert_allclose(prediction.probabilities, prediction.windows.mean(axis=0), rtol=1e-6)
     assert prediction.deciding_window == int(prediction.windows[:, prediction.top].argmax())
     written, _ = sf.read(tmp_path / "long.wav", dtype="float32")
-    sf.write(tmp_path / "third.wav", written[4 * 44100: 8 * 44100], 44100, subtype="FLOAT")
-    np.testing.assert_allclose(predictor.predict(tmp_path / "third.wav").probabilities, prediction.windows[2], atol=1e-4)
+    sf.write(tmp_path / "third.wav", written[4 * 44100 : 8 * 44100], 44100, subtype="FLOAT")
+    np.testing.assert_allclose(
+        predictor.predict(tmp_path / "third.wav").probabilities, prediction.windows[2], atol=1e-4
+    )
     assert len(predictor.predict(tmp_path / "long.wav", hop=1.0).starts) == 7
 
 
@@ -94,7 +100,8 @@ def test_an_incomplete_run_is_refused(birdnet_run, tmp_path):
         Predictor(incomplete)
 
 
-# -- explaining ---------------------------------------------------------------------------------------------------------
+# -- explaining --------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["cnn", "resnet", "efficientnetv2b0"])
 def test_grad_cam_and_feature_maps_of_every_architecture(name):
@@ -106,7 +113,7 @@ def test_grad_cam_and_feature_maps_of_every_architecture(name):
     assert cam.min() >= 0 and cam.max() == pytest.approx(1.0)
     maps = probe.feature_maps(x)
     assert len(maps) == 3 and all(m.shape[0] == explain.FEATURE_CHANNELS and m.ndim == 3 for m in maps.values())
-    assert list(maps)[-1] == block_outputs(model)[-1][1].name
+    assert list(maps)[-1] == explained_blocks(model)[-1][1].name
 
 
 def test_a_model_saved_under_mixed_precision_explains_on_a_cpu(tmp_path):
@@ -117,7 +124,9 @@ def test_a_model_saved_under_mixed_precision_explains_on_a_cpu(tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     loaded = keras.models.load_model(tmp_path / "mixed.keras")
-    assert {layer.dtype_policy.name for layer in loaded.layers if isinstance(layer, keras.layers.Conv2D)} == {"mixed_float16"}
+    assert {layer.dtype_policy.name for layer in loaded.layers if isinstance(layer, keras.layers.Conv2D)} == {
+        "mixed_float16"
+    }
     cam = NetworkProbe(loaded).grad_cam(np.random.default_rng(2).normal(-40, 10, (64, 87)).astype(np.float32), 0)
     assert cam.dtype == np.float32 and np.isfinite(cam).all() and cam.max() == pytest.approx(1.0)
 
@@ -148,7 +157,9 @@ def test_the_figure_of_a_long_clip_has_its_timeline(birdnet_run, tmp_path, monke
     predictor = Predictor(birdnet_run)
     figures = []
     monkeypatch.setattr(explain, "save_figure", lambda fig, path, tight: figures.append(fig))
-    explain.plot_explanation(explain.explain(predictor, predictor.predict(tmp_path / "seven.wav")), tmp_path / "seven.png")
+    explain.plot_explanation(
+        explain.explain(predictor, predictor.predict(tmp_path / "seven.wav")), tmp_path / "seven.png"
+    )
     axes = figures[0].axes
     assert any(ax.get_title().startswith("each window") for ax in axes)
     assert "time (s)" in {ax.get_xlabel() for ax in axes} and any(ax.get_ylabel() == "frequency (Hz)" for ax in axes)

@@ -4,9 +4,17 @@ import librosa
 import numpy as np
 import pytest
 
+from freqquest.blend.recordings import (
+    FINGERPRINT_TOP_HZ,
+    KnownRecordings,
+    fingerprint_bands,
+    link_distance,
+    recording_fingerprints,
+    recording_groups,
+    vote_by_recording,
+    vote_within_groups,
+)
 from freqquest.config import AudioConfig
-from freqquest.recordings import (FINGERPRINT_TOP_HZ, KnownRecordings, fingerprint_bands, link_distance,
-                                  recording_fingerprints, recording_groups, vote_by_recording, vote_within_groups)
 
 AUDIO = AudioConfig(sample_rate=16000, duration=1.0, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
 
@@ -69,7 +77,9 @@ def test_the_vote_gives_every_clip_its_groups_mean():
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]], dtype=np.float32)
     voted = vote_within_groups(probabilities, np.array([0, 1, 1, 1]))
     assert voted.dtype == np.float32 and voted.shape == (4, 2)
-    np.testing.assert_allclose(voted, [[0.9, 0.1], [1.1 / 3, 1.9 / 3], [1.1 / 3, 1.9 / 3], [1.1 / 3, 1.9 / 3]], rtol=1e-6)
+    np.testing.assert_allclose(
+        voted, [[0.9, 0.1], [1.1 / 3, 1.9 / 3], [1.1 / 3, 1.9 / 3], [1.1 / 3, 1.9 / 3]], rtol=1e-6
+    )
     np.testing.assert_array_equal(vote_within_groups(probabilities, np.arange(4)), probabilities)
     assert vote_within_groups(np.zeros((0, 2)), np.zeros(0, np.int64)).shape == (0, 2)
 
@@ -86,11 +96,13 @@ def known(prints=np.zeros((0, 2)), labels=(), distance=0.2, n_classes=2) -> Know
 def test_vote_by_recording_groups_by_fingerprint_and_says_how_many(caplog):
     probabilities = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=np.float32)
     prints = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]])
-    with caplog.at_level(logging.INFO, logger="freqquest.recordings"):
+    with caplog.at_level(logging.INFO, logger="freqquest.blend.recordings"):
         voted = vote_by_recording(probabilities, prints, known(), "validation")
     np.testing.assert_allclose(voted, [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
-    assert ("2 of 3 validation clips in 1 group(s) of 2 or more (largest 2), 0 linked with training clips; within 0.20 dB "
-            "(Euclidean, over the 2 Mel bands below 3500 Hz") in caplog.text
+    assert (
+        "2 of 3 validation clips in 1 group(s) of 2 or more (largest 2), 0 linked with training clips; within 0.20 dB "
+        "(Euclidean, over the 2 Mel bands below 3500 Hz"
+    ) in caplog.text
     assert vote_by_recording(np.zeros((0, 2)), np.zeros((0, 2)), known()).shape == (0, 2)
 
 
@@ -114,7 +126,7 @@ def test_known_recordings_set_their_link_distance():
 
 def test_no_vote_without_a_link_distance(caplog):
     probabilities = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    with caplog.at_level(logging.INFO, logger="freqquest.recordings"):
+    with caplog.at_level(logging.INFO, logger="freqquest.blend.recordings"):
         voted = vote_by_recording(probabilities, np.zeros((2, 1)), known(distance=None))
     np.testing.assert_array_equal(voted, probabilities)
     assert "no recording vote for the test clips" in caplog.text

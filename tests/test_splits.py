@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from freqquest.splits import fold_splits, group_split
+from freqquest.competition.splits import fold_splits, group_split
 
 
 def make_data(n_recordings=40, slices=3, n_classes=4):

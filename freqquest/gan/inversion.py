@@ -1,6 +1,7 @@
 """What the GAN sees of a log-Mel (GanScale), and from a generated log-Mel back to a waveform:
 undo the scaling, invert the Mel filterbank, and recover a phase with Griffin-Lim (librosa),
 using the run's AudioConfig."""
+
 import dataclasses
 import functools
 import os
@@ -10,8 +11,9 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from ..config import AudioConfig, GanConfig
+from ..config import AudioConfig
 from ..io import atomic_path
+from .config import GanConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +47,9 @@ class GanScale:
 
     def unscale(self, scaled: np.ndarray, feature_shape: tuple) -> np.ndarray:
         """dB at the full `feature_shape`."""
-        db = ((np.asarray(scaled, np.float32) + 1.0) / 2.0 * self.db_range + (self.top_db - self.db_range)).astype(np.float32)
+        db = ((np.asarray(scaled, np.float32) + 1.0) / 2.0 * self.db_range + (self.top_db - self.db_range)).astype(
+            np.float32
+        )
         return _double(db, feature_shape) if self.half else db
 
 
@@ -60,7 +64,9 @@ def _double(db: np.ndarray, shape: tuple) -> np.ndarray:
     """Back to (n, *shape) by linear interpolation along both axes."""
     rows = np.linspace(0, db.shape[1] - 1, shape[0])
     cols = np.linspace(0, db.shape[2] - 1, shape[1])
-    along = np.stack([np.interp(rows, np.arange(db.shape[1]), column) for column in np.moveaxis(db, 1, -1).reshape(-1, db.shape[1])])
+    along = np.stack(
+        [np.interp(rows, np.arange(db.shape[1]), column) for column in np.moveaxis(db, 1, -1).reshape(-1, db.shape[1])]
+    )
     along = along.reshape(db.shape[0], db.shape[2], shape[0]).transpose(0, 2, 1)
     out = np.stack([np.interp(cols, np.arange(db.shape[2]), row) for row in along.reshape(-1, db.shape[2])])
     return out.reshape(db.shape[0], shape[0], shape[1]).astype(np.float32)
@@ -72,15 +78,23 @@ def log_mel_to_audio(db: np.ndarray, config: AudioConfig, n_iter: int = 32, seed
     # The Mel filterbank's pseudo-inverse, not librosa's NNLS (mel_to_stft): NNLS took minutes
     # per generated clip on a CPU where this takes milliseconds.
     power = np.maximum(mel_pseudo_inverse(config) @ librosa.db_to_power(np.asarray(db, np.float64)), 0.0)
-    audio = librosa.griffinlim(np.sqrt(power).astype(np.float32), n_iter=n_iter, hop_length=config.hop_length,
-                               n_fft=config.n_fft, length=config.n_samples, random_state=seed)
+    audio = librosa.griffinlim(
+        np.sqrt(power).astype(np.float32),
+        n_iter=n_iter,
+        hop_length=config.hop_length,
+        n_fft=config.n_fft,
+        length=config.n_samples,
+        random_state=seed,
+    )
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     return (audio * (0.9 / peak) if peak > 0 else audio).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)
 def mel_pseudo_inverse(config: AudioConfig) -> np.ndarray:
-    basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
+    basis = librosa.filters.mel(
+        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax
+    )
     return np.linalg.pinv(basis)
 
 

@@ -13,13 +13,14 @@ plus the projection of a spectrally normalized class embedding on the features (
 2018); an auxiliary head classifies the clip (AC-GAN, Odena et al. 2017), which the generator is
 also trained to satisfy.
 """
+
 import math
 
 import keras
 import tensorflow as tf
 from keras import layers
 
-from ..config import GAN_LOSSES
+from .config import GAN_LOSSES
 
 
 class ConditionalBatchNorm(layers.Layer):
@@ -53,8 +54,12 @@ def build_generator(latent_dim: int, n_classes: int, shape: tuple, width: int = 
     noise = keras.Input((latent_dim,), name="noise")
     label = keras.Input((), dtype="int32", name="label")
     # on the noise's scale: with Keras's default uniform(+-0.05) the class would start 30x quieter than the noise
-    embedded = layers.Embedding(n_classes, latent_dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
-                                name="class_embedding")(label)
+    embedded = layers.Embedding(
+        n_classes,
+        latent_dim,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        name="class_embedding",
+    )(label)
     x = layers.Concatenate()([noise, embedded])
     x = layers.Dense(base[0] * base[1] * 8 * width, use_bias=False)(x)
     x = layers.Reshape((*base, 8 * width))(x)
@@ -70,6 +75,7 @@ def build_generator(latent_dim: int, n_classes: int, shape: tuple, width: int = 
 
 def build_discriminator(n_classes: int, shape: tuple, width: int = 32) -> keras.Model:
     """(image, class) -> (score, class logits)."""
+
     def normalized(layer):
         return layers.SpectralNormalization(layer)
 
@@ -86,7 +92,9 @@ def build_discriminator(n_classes: int, shape: tuple, width: int = 32) -> keras.
     embedded = normalized(layers.Dense(features.shape[-1], use_bias=False, name="class_projection"))(one_hot)
     projection = layers.Dot(axes=1)([embedded, features])
     score = layers.Activation("linear", dtype="float32", name="score")(layers.Add()([unconditional, projection]))
-    logits = layers.Activation("linear", dtype="float32", name="class_logits")(normalized(layers.Dense(n_classes))(features))
+    logits = layers.Activation("linear", dtype="float32", name="class_logits")(
+        normalized(layers.Dense(n_classes))(features)
+    )
     return keras.Model([image, label], [score, logits], name="discriminator")
 
 
@@ -114,8 +122,19 @@ class ConditionalGAN(keras.Model):
     generator's weights (warmed up over the first steps) is kept beside it and samples are drawn
     from that (Karras et al. 2018)."""
 
-    def __init__(self, generator, discriminator, latent_dim: int, loss: str = "hinge", gp_weight: float = 10.0, seed: int = 0,
-                 class_weight: float = 1.0, ema_generator=None, ema_decay: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim: int,
+        loss: str = "hinge",
+        gp_weight: float = 10.0,
+        seed: int = 0,
+        class_weight: float = 1.0,
+        ema_generator=None,
+        ema_decay: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if loss not in GAN_LOSSES:
             raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
@@ -128,12 +147,14 @@ class ConditionalGAN(keras.Model):
         self.gp_weight = gp_weight
         self.class_weight = class_weight
         self.noise_seed = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("d_loss", "g_loss", "gradient_penalty", "class_loss", "real_score", "fake_score")}
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("d_loss", "g_loss", "gradient_penalty", "class_loss", "real_score", "fake_score")
+        }
 
     def compile(self, g_optimizer, d_optimizer):
         super().compile()
-        # under mixed_float16 the losses are scaled by hand in train_step (see DESIGN.md)
+        # under mixed_float16 the losses are scaled by hand in train_step (a LossScaleOptimizer each)
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
             d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
@@ -205,7 +226,13 @@ class ConditionalGAN(keras.Model):
             for average, weight in zip(self.ema_generator.weights, self.generator.weights):
                 average.assign(decay * average + (1.0 - decay) * weight)
 
-        for name, value in (("d_loss", d_total), ("g_loss", g_loss), ("gradient_penalty", penalty), ("class_loss", d_class),
-                            ("real_score", tf.reduce_mean(real_scores)), ("fake_score", tf.reduce_mean(fake_scores))):
+        for name, value in (
+            ("d_loss", d_total),
+            ("g_loss", g_loss),
+            ("gradient_penalty", penalty),
+            ("class_loss", d_class),
+            ("real_score", tf.reduce_mean(real_scores)),
+            ("fake_score", tf.reduce_mean(fake_scores)),
+        ):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

@@ -1,4 +1,5 @@
 """Generated clips a person can look at and listen to: spectrogram grids and .wav files."""
+
 import dataclasses
 import os
 
@@ -8,14 +9,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from ..audio import load_clip  # noqa: E402
+from ..competition.audio import load_clip  # noqa: E402
 from ..config import AudioConfig  # noqa: E402
-from ..features import log_mel  # noqa: E402
-from ..reports import save_figure  # noqa: E402
+from ..features.store import log_mel  # noqa: E402
+from ..run.reports import save_figure  # noqa: E402
 from .inversion import GanScale, log_mels_to_audio, write_wav  # noqa: E402
 
 AUDIO_DIR = "gan_generated_audio"
@@ -46,8 +45,11 @@ class Sampler:
             return images, labels
         _, logits = self.discriminator.predict([images, drawn], batch_size=64, verbose=0)
         logits = np.asarray(logits, np.float64)
-        log_p = logits[np.arange(len(drawn)), drawn] - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) \
+        log_p = (
+            logits[np.arange(len(drawn)), drawn]
+            - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1))
             - logits.max(1)
+        )
         best = log_p.reshape(len(labels), self.candidates).argmax(1)
         return images.reshape(len(labels), self.candidates, *images.shape[1:])[np.arange(len(labels)), best], labels
 
@@ -61,13 +63,21 @@ def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str, audio: A
     """A column of log-Mels per class on one colour scale, with time (s) under the bottom row and
     frequency (Hz, the Mel bands' centres) beside the first column."""
     per_class = int(np.bincount(labels, minlength=len(classes)).max())
-    fig, axes = plt.subplots(per_class, len(classes), figsize=(2.4 * len(classes) + 0.6, 1.9 * per_class + 0.9),
-                             squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        per_class,
+        len(classes),
+        figsize=(2.4 * len(classes) + 0.6, 1.9 * per_class + 0.9),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     low, high = float(np.min(dbs)), float(np.max(dbs))
     extent = (0.0, dbs.shape[2] * audio.hop_length / audio.sample_rate, 0, dbs.shape[1])
     for k, name in enumerate(classes):
         for row, index in enumerate(np.flatnonzero(labels == k)):
-            axes[row, k].imshow(dbs[index], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high, extent=extent)
+            axes[row, k].imshow(
+                dbs[index], origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high, extent=extent
+            )
         axes[0, k].set_title(name, fontsize=9)
     centres = librosa.mel_frequencies(dbs.shape[1] + 2, fmin=audio.fmin, fmax=audio.fmax)[1:-1]
     ticks = [(int(np.argmin(np.abs(centres - hz))), hz) for hz in (250, 1000, 4000) if centres[0] <= hz <= centres[-1]]
@@ -86,11 +96,13 @@ def plot_real_beside_generated(real: dict, generated: dict, audio: AudioConfig, 
     """Per class (a column), a real clip's log-Mel above a generated clip's: `real` is class ->
     (path, clip), `generated` class -> a generated .wav; both as the pipeline loads any file."""
     classes = list(generated)
-    dbs = [log_mel(real[name][1], audio) for name in classes] + [log_mel(load_clip(generated[name], audio), audio)
-                                                                 for name in classes]
+    dbs = [log_mel(real[name][1], audio) for name in classes] + [
+        log_mel(load_clip(generated[name], audio), audio) for name in classes
+    ]
     labels = np.tile(np.arange(len(classes)), 2)  # each class's real clip comes first: the top row
-    plot_spectrogram_grid(np.stack(dbs), labels, classes, path, "top row: a real training clip; bottom row: a generated one",
-                          audio)
+    plot_spectrogram_grid(
+        np.stack(dbs), labels, classes, path, "top row: a real training clip; bottom row: a generated one", audio
+    )
 
 
 class SampleWriter(keras.callbacks.Callback):
@@ -108,11 +120,20 @@ class SampleWriter(keras.callbacks.Callback):
         number = epoch + 1
         if number % self.config.sample_every and number != self.params["epochs"]:
             return
-        sampler = Sampler(self.model.sampling_generator, self.scale, self.config.latent_dim, self.audio.feature_shape,
-                          len(self.classes), self.model.discriminator, self.config.candidates)
+        sampler = Sampler(
+            self.model.sampling_generator,
+            self.scale,
+            self.config.latent_dim,
+            self.audio.feature_shape,
+            len(self.classes),
+            self.model.discriminator,
+            self.config.candidates,
+        )
         dbs, labels = sampler.log_mels(3, self.config.seed)
         grid = os.path.join(self.run_dir, PLOT_DIR, f"epoch_{number:03d}.png")
-        plot_spectrogram_grid(dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}", self.audio)
+        plot_spectrogram_grid(
+            dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}", self.audio
+        )
         first = np.searchsorted(labels, np.arange(len(self.classes)))
         wavs = {}
         for name, audio in zip(self.classes, log_mels_to_audio(dbs[first], self.audio, self.config.griffin_lim_iters)):
@@ -120,18 +141,3 @@ class SampleWriter(keras.callbacks.Callback):
             write_wav(wavs[name], audio, self.audio.sample_rate)
         if self.on_samples:
             self.on_samples(number, grid, wavs)
-
-
-def plot_gan_history(history_csv, path) -> None:
-    history = pd.read_csv(history_csv)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name in ("d_loss", "g_loss"):
-        axes[0].plot(history["epoch"] + 1, history[name], marker="o", markersize=3, label=name)  # points: one epoch shows
-    for name in ("real_score", "fake_score"):
-        axes[1].plot(history["epoch"] + 1, history[name], marker="o", markersize=3, label=name)
-    for ax, title in zip(axes, ("losses", "discriminator scores")):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title)
-        ax.legend()
-    save_figure(fig, path)

@@ -1,6 +1,7 @@
 """Train the CGAN: scale the log-Mels, feed batches in an order fixed by (seed, epoch), and
 after every epoch save a checkpoint (both models, both optimizers, the noise generator's
 state), so `--resume` continues with the same losses and step count as if never stopped."""
+
 import csv
 import json
 import logging
@@ -12,8 +13,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ..config import RUN_CONFIG, AudioConfig, GanConfig, from_dict, library_versions, read_config_file, to_dict
+from ..config import AudioConfig, from_dict, to_dict
 from ..io import naming, write_text_atomic
+from ..runs import read_config, write_config
+from .config import GanConfig
 from .model import ConditionalGAN, build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
@@ -30,8 +33,17 @@ def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN
     if config.ema_decay:
         average = build_generator(config.latent_dim, n_classes, shape, config.width)
         average.set_weights(generator.get_weights())
-    gan = ConditionalGAN(generator, discriminator, config.latent_dim, config.loss, config.gp_weight, config.seed,
-                         config.class_weight, average, config.ema_decay)
+    gan = ConditionalGAN(
+        generator,
+        discriminator,
+        config.latent_dim,
+        config.loss,
+        config.gp_weight,
+        config.seed,
+        config.class_weight,
+        average,
+        config.ema_decay,
+    )
     gan.compile(
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
@@ -40,16 +52,30 @@ def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN
     return gan
 
 
-def write_gan_config(run_dir, audio: AudioConfig, config: GanConfig, classes: list, top_db: float, data_root,
-                     holdout_fraction: float, eval_data=None) -> None:
-    payload = {"audio": to_dict(audio), "gan": to_dict(config), "classes": list(classes), "top_db": float(top_db),
-               "holdout_fraction": holdout_fraction, "data": os.path.abspath(data_root),
-               "eval_data": os.path.abspath(eval_data) if eval_data else None, "versions": library_versions()}
-    write_text_atomic(os.path.join(run_dir, RUN_CONFIG), json.dumps(payload, indent=2))
+def write_gan_config(
+    run_dir,
+    audio: AudioConfig,
+    config: GanConfig,
+    classes: list,
+    top_db: float,
+    data_root,
+    holdout_fraction: float,
+    eval_data=None,
+) -> None:
+    payload = {
+        "audio": to_dict(audio),
+        "gan": to_dict(config),
+        "classes": list(classes),
+        "top_db": float(top_db),
+        "holdout_fraction": holdout_fraction,
+        "data": os.path.abspath(data_root),
+        "eval_data": os.path.abspath(eval_data) if eval_data else None,
+    }
+    write_config(run_dir, payload)
 
 
 def read_gan_config(run_dir) -> dict:
-    payload = read_config_file(run_dir, "CGAN")
+    payload = read_config(run_dir, "CGAN")
     if "gan" not in payload:
         raise FileNotFoundError(f"{run_dir} is a classifier run, not a CGAN run")
     payload["gan"] = from_dict(GanConfig, payload["gan"])
@@ -62,7 +88,9 @@ def epoch_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: in
     features, labels = tf.constant(x), tf.constant(np.asarray(y, np.int32))
 
     def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
@@ -80,10 +108,12 @@ def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
         gan.discriminator.save_weights(os.path.join(staging, "discriminator.weights.h5"))
         if gan.ema_generator is not None:
             gan.ema_generator.save_weights(os.path.join(staging, "ema_generator.weights.h5"))
-        np.savez(os.path.join(staging, "state.npz"),
-                 **{f"g_{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)},
-                 **{f"d_{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)},
-                 noise_seed=np.asarray(gan.noise_seed.state))
+        np.savez(
+            os.path.join(staging, "state.npz"),
+            **{f"g_{i}": np.asarray(v) for i, v in enumerate(gan.g_optimizer.variables)},
+            **{f"d_{i}": np.asarray(v) for i, v in enumerate(gan.d_optimizer.variables)},
+            noise_seed=np.asarray(gan.noise_seed.state),
+        )
         with open(os.path.join(staging, "epoch.json"), "w") as f:
             json.dump({"epochs_done": epochs_done, "step": int(gan.g_optimizer.iterations)}, f)
     if os.path.isdir(final):
@@ -172,12 +202,22 @@ def train_gan(scaled, labels, n_classes: int, config: GanConfig, run_dir, callba
     trim_history(run_dir, epochs_done)
     epochs, batches = config.epochs_for(len(scaled)), config.batches_per_epoch(len(scaled))
     budget = f"--epochs {config.epochs}" if config.epochs else f"the budget of {config.steps} steps"
-    log.info("the CGAN trains for %d epochs of %d batches: %d generator steps (%s)", epochs, batches, epochs * batches, budget)
+    log.info(
+        "the CGAN trains for %d epochs of %d batches: %d generator steps (%s)",
+        epochs,
+        batches,
+        epochs * batches,
+        budget,
+    )
     if epochs_done >= epochs:
         return gan
     gan.fit(
         epoch_batches(scaled, labels, config.batch_size, config.seed, epochs_done, epochs),
-        epochs=epochs, initial_epoch=epochs_done, steps_per_epoch=batches, shuffle=False, verbose=2,
+        epochs=epochs,
+        initial_epoch=epochs_done,
+        steps_per_epoch=batches,
+        shuffle=False,
+        verbose=2,
         # history before checkpoint: a crash between the two leaves a row that trim_history drops
         callbacks=[HistoryWriter(os.path.join(run_dir, HISTORY)), CheckpointEveryEpoch(run_dir), *callbacks],
     )

@@ -1,40 +1,70 @@
-"""Model registry: every architecture returns class probabilities, with what its input needs
+"""The networks: every architecture returns class probabilities, with what its input needs
 inside the model so a saved `.keras` file needs nothing else to predict. The log-Mel networks
 (cnn, resnet, efficientnetv2b0) read a log-Mel (n_mels, n_frames); birdnet reads the activations
-of BirdNET's frozen first segments for one window (models/birdnet.py)."""
+of BirdNET's frozen first segments for one window (models/birdnet.py).
+
+Each entry of the registry says how its network is built and which of its layers end its
+convolutional blocks, first to last: what Grad-CAM and the feature maps read."""
+
+import dataclasses
+from collections.abc import Callable
+
 import keras
 from keras import layers
 
-from ..config import BIRDNET, MODELS
+from ..config import LOG_MEL_MODELS, MODELS, PRETRAINABLE_MODELS
 from . import birdnet, cnn, efficientnet, resnet
 
-BUILDERS = {"cnn": cnn.build, "resnet": resnet.build}  # ours, with a width to choose
-PRETRAINABLE = {"efficientnetv2b0": efficientnet.build}  # keras.applications', with weights to load
-LOG_MEL_MODELS = (*BUILDERS, *PRETRAINABLE)
-NAMES = (*LOG_MEL_MODELS, BIRDNET)
-assert NAMES == MODELS, "config.MODELS names the networks built here"
+
+@dataclasses.dataclass(frozen=True)
+class LogMelNetwork:
+    """A network on the standardized log-Mel: its backbone (`backbone(x, width, weights)`, the
+    features the head pools), whether it has pretrained weights to load, and the layers that end its
+    blocks (`blocks(model)`: (the model that holds them, layer), first to last)."""
+
+    backbone: Callable
+    blocks: Callable
+    pretrainable: bool = False
 
 
-def build_model(name: str, input_shape: tuple, n_classes: int, normalization: str = "clip", stats=None, width: int = 32,
-                weights: str | None = None, tune_from: str = "POST"):
+LOG_MEL_NETWORKS = {
+    "cnn": LogMelNetwork(lambda x, width, _: cnn.build(x, (width, 2 * width, 4 * width)), cnn.blocks),
+    "resnet": LogMelNetwork(lambda x, width, _: resnet.build(x, (width, 2 * width, 4 * width)), resnet.blocks),
+    "efficientnetv2b0": LogMelNetwork(lambda x, _, weights: efficientnet.build(x, weights), efficientnet.blocks, True),
+}
+assert tuple(LOG_MEL_NETWORKS) == LOG_MEL_MODELS and (*LOG_MEL_NETWORKS, birdnet.NAME) == MODELS
+
+
+def build_model(
+    name: str,
+    input_shape: tuple,
+    n_classes: int,
+    normalization: str = "clip",
+    stats=None,
+    width: int = 32,
+    weights: str | None = None,
+    tune_from: str = "POST",
+):
     """Build `name`: ours with `width` filters in the first stage (doubling per stage), a
     pretrainable one with `weights` ("imagenet", a weights file, or None for random ones);
     `stats` = (mean, variance) of the training features for global normalization; birdnet from
     segment `tune_from` on, with BirdNET's weights and a new classifier."""
-    if name not in NAMES:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}")
-    if weights is not None and name not in PRETRAINABLE:
-        raise ValueError(f"{name} has no pretrained weights to load; weights are for {', '.join(PRETRAINABLE)}")
-    if name == BIRDNET:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    network = LOG_MEL_NETWORKS.get(name)
+    if weights is not None and not (network and network.pretrainable):
+        raise ValueError(f"{name} has no pretrained weights to load; weights are for {', '.join(PRETRAINABLE_MODELS)}")
+    if network is None:
         return birdnet.build_tuned(tune_from, input_shape, n_classes)
     inputs = keras.Input(shape=input_shape, name="log_mel")
-    x = input_stem(inputs, normalization, stats)
-    if name in PRETRAINABLE:
-        features = PRETRAINABLE[name](x, weights)
-    else:
-        features = BUILDERS[name](x, widths=(width, 2 * width, 4 * width))
-    outputs = classifier_head(features, n_classes)
-    return keras.Model(inputs, outputs, name=name)
+    features = network.backbone(input_stem(inputs, normalization, stats), width, weights)
+    return keras.Model(inputs, classifier_head(features, n_classes), name=name)
+
+
+def explained_blocks(model) -> list:
+    """The layers that end the convolutional blocks of one of our log-Mel networks, first to last,
+    as (the model that holds them, layer)."""
+    return LOG_MEL_NETWORKS[model.name].blocks(model)
 
 
 def input_stem(inputs, normalization: str, stats):
@@ -56,4 +86,3 @@ def classifier_head(x, n_classes: int, dropout: float = 0.3):
     x = layers.Dense(n_classes)(x)
     # float32 probabilities even under mixed precision
     return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-

@@ -20,26 +20,27 @@ stripped: the rebuilt convolutions carry the folded biases.
 The network is built in segments (SEGMENTS), so that a run can keep the first ones frozen, cache
 their activations and train the rest, and then join both into one model that reads waveforms.
 """
+
 import functools
-import re
-import warnings
 
 import keras
 import numpy as np
 from keras import layers
 
-from ..config import BIRDNET
-from ..quiet import import_tensorflow
+from ..features.embeddings import birdnet_file
+from ..features.embeddings.birdnet_file import (
+    FRAMES,
+    MEL_WIDTHS,
+    N_MELS,
+    NORMALIZE_EPSILON,
+    WINDOW_SAMPLES,
+    read_tflite_weights,
+)
 
-SAMPLE_RATE = 48000
-WINDOW_SAMPLES = 144000  # 3 s
-FRAMES = ((2048, 278), (1024, 280))  # (frame length, hop) of the two spectrogram branches
-N_MELS = 96
-SPECTROGRAM_FRAMES = 1 + (WINDOW_SAMPLES - FRAMES[0][0]) // FRAMES[0][1]  # 511, the same for both branches
-MEL_WIDTHS = (5, 17)  # the widest Mel band of each branch, in FFT bins
+NAME = "birdnet"
+
 EMBEDDING_DIM = 1024
 N_BIRDNET_CLASSES = 6522
-NORMALIZE_EPSILON = 1e-6  # added to the window's range before it is scaled (the graph's constant)
 # (stage, blocks, output channels, expanded channels, squeeze-excitation channels or 0)
 STAGES = ((1, 3, 36, 72, 0), (2, 4, 72, 288, 18), (3, 5, 108, 864, 27), (4, 4, 192, 1536, 48))
 BLOCKS = tuple(f"BLOCK_{stage}-{b}" for stage, n, *_ in STAGES for b in range(1, n + 1))
@@ -73,7 +74,9 @@ class BirdNetSpectrogram(layers.Layer):
         self.branches = []
         for k, ((length, _), width) in enumerate(zip(self.frames, self.widths), start=1):
             window = self.add_weight(shape=(length,), initializer="zeros", trainable=False, name=f"window_{k}")
-            start = self.add_weight(shape=(self.n_mels,), initializer="zeros", trainable=False, dtype="int32", name=f"start_{k}")
+            start = self.add_weight(
+                shape=(self.n_mels,), initializer="zeros", trainable=False, dtype="int32", name=f"start_{k}"
+            )
             bands = self.add_weight(shape=(width, self.n_mels), initializer="zeros", trainable=False, name=f"bands_{k}")
             exponent = self.add_weight(shape=(), initializer="zeros", trainable=False, name=f"exponent_{k}")
             self.branches.append((window, start, bands, exponent))
@@ -104,42 +107,6 @@ class BirdNetSpectrogram(layers.Layer):
         return super().get_config() | {"frames": self.frames, "n_mels": self.n_mels, "widths": self.widths}
 
 
-def spectrogram(windows: np.ndarray, weights: list) -> np.ndarray:
-    """BirdNetSpectrogram's computation in NumPy, for extraction, where nothing differentiates it:
-    (n, 144000) float32 -> (n, 96, 511, 2) float32. `weights` are the layer's (read_tflite_weights'
-    "MEL_SPEC"). Twice as fast on a CPU core as the file's own RFFT2D and the layer's TensorFlow
-    ops; window by window, so that a window's frames stay in the processor's cache."""
-    out = np.empty((len(windows), N_MELS, SPECTROGRAM_FRAMES, len(FRAMES)), np.float32)
-    for i, waveform in enumerate(np.asarray(windows, np.float32)):
-        x = waveform - waveform.min()
-        x = (x / (x.max() + np.float32(NORMALIZE_EPSILON)) - np.float32(0.5)) * np.float32(2.0)
-        for k, (length, hop) in enumerate(FRAMES):
-            window, start, bands, exponent = weights[4 * k: 4 * k + 4]
-            n_frames = 1 + (len(x) - length) // hop
-            framed = np.lib.stride_tricks.sliding_window_view(x, length)[::hop][:n_frames] * window
-            real = np.fft.rfft(framed.astype(np.float64)).real.astype(np.float32)  # the graph keeps the real part only
-            bins = np.minimum(start[None, :] + np.arange(bands.shape[0])[:, None], length // 2)
-            mel = np.zeros((n_frames, bands.shape[1]), np.float32)
-            for j in range(bands.shape[0]):  # bin by bin, in the file's order
-                mel += real[:, bins[j]] * bands[j]
-            out[i, :, :, k] = np.power(np.square(mel), exponent)[:, ::-1].T
-    return out
-
-
-def sparse_mel(mel: np.ndarray, width: int) -> tuple:
-    """A dense (bins, bands) Mel matrix as (first bin of each band, (width, bands) weights from
-    there); ValueError if a band is wider than `width` or has a gap (the layer sums only its run)."""
-    nonzero = mel != 0
-    first = nonzero.argmax(axis=0)
-    last = len(mel) - 1 - nonzero[::-1].argmax(axis=0)
-    if np.any(last - first + 1 > width) or any(not nonzero[f: l + 1, k].all() for k, (f, l) in enumerate(zip(first, last))):
-        raise ValueError(f"a Mel band is wider than {width} bins or has a gap")
-    bands = np.zeros((width, mel.shape[1]), np.float32)
-    for k, (f, l) in enumerate(zip(first, last)):
-        bands[: l - f + 1, k] = mel[f: l + 1, k]
-    return first.astype(np.int32), bands
-
-
 def _front(x):
     x = BirdNetSpectrogram(name="MEL_SPEC")(x)
     x = layers.BatchNormalization(name="BNORM_SPEC_NOQUANT")(x)
@@ -151,7 +118,7 @@ def _front(x):
 
 def _block(x, name: str):
     """One MBConv block: the first of its stage halves the resolution, the others add their input back."""
-    stage, index = (int(v) for v in name[len("BLOCK_"):].split("-"))
+    stage, index = (int(v) for v in name[len("BLOCK_") :].split("-"))
     _, _, out_channels, expanded, squeeze = STAGES[stage - 1]
     h = layers.Conv2D(expanded, 1, padding="same", name=f"{name}_CONV_1")(x)
     h = layers.Activation("swish", name=f"{name}_ACT_1")(h)
@@ -200,7 +167,7 @@ def segment_input_shape(name: str) -> tuple:
 
 def build_segments(first: str = "FRONT", last: str = "POST", inputs=None):
     """(inputs, outputs) of segments `first` to `last` (inclusive), on `inputs` or a new Input."""
-    names = SEGMENTS[SEGMENTS.index(first): SEGMENTS.index(last) + 1]
+    names = SEGMENTS[SEGMENTS.index(first) : SEGMENTS.index(last) + 1]
     if not names:
         raise ValueError(f"segment {last!r} comes before {first!r}")
     if inputs is None:
@@ -215,7 +182,9 @@ def build_birdnet(weights: dict | None = None, classifier: bool = False) -> kera
     """The whole network on (batch, 144000) windows: the embedding, and BirdNET's 6,522 logits
     beside it with `classifier`. `weights` (read_tflite_weights) are loaded into it."""
     inputs, embedding = build_segments()
-    outputs = [embedding, layers.Dense(N_BIRDNET_CLASSES, name=CLASSIFIER_LAYER)(embedding)] if classifier else embedding
+    outputs = (
+        [embedding, layers.Dense(N_BIRDNET_CLASSES, name=CLASSIFIER_LAYER)(embedding)] if classifier else embedding
+    )
     model = keras.Model(inputs, outputs, name="birdnet")
     if weights is not None:
         load_weights(model, weights)
@@ -228,16 +197,14 @@ def build_tuned(first: str, input_shape: tuple, n_classes: int, dropout: float =
     network's, under mixed precision too). It reads one window's activations of the frozen
     segments before `first` (`input_shape`). BirdNET's two remaining batch norms keep their
     statistics (frozen, in inference mode): the converter folded the others into the convolutions."""
-    from ..embeddings import get_embedder
-
     if tuple(input_shape) != segment_input_shape(first):
         raise ValueError(f"segment {first} reads {segment_input_shape(first)}, not {tuple(input_shape)}")
     inputs, embedding = build_segments(first, "POST", keras.Input(input_shape, name="activations"))
     x = layers.Dropout(dropout, name="dropout")(embedding)
     x = layers.Dense(n_classes, name="classifier")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    model = keras.Model(inputs, outputs, name=BIRDNET)
-    load_weights(model, read_tflite_weights(get_embedder("birdnet").model_file()))
+    model = keras.Model(inputs, outputs, name=NAME)
+    load_weights(model, read_tflite_weights(birdnet_file.model_file()))
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = False
@@ -252,54 +219,3 @@ def load_weights(model, weights: dict) -> int:
             layer.set_weights(weights[layer.name])
             done += 1
     return done
-
-
-def _layer_name(tensor_name: str) -> str | None:
-    """The Keras layer a tensor of the converted graph belongs to: the last 'model/<LAYER>/' in its name."""
-    found = re.findall(r"model/([A-Za-z0-9_\-]+)/", tensor_name)
-    return found[-1] if found else None
-
-
-@functools.lru_cache(maxsize=2)
-def read_tflite_weights(path: str) -> dict:
-    """Layer name -> its weights in Keras's order, read from BirdNET's TFLite file op by op."""
-    tf = import_tensorflow()
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns on every construction that it is deprecated
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(
-            model_path=path, experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    by_name = {d["name"]: d["index"] for d in details.values()}
-
-    def value(index):
-        return np.array(interpreter.get_tensor(index), dtype=np.float32)
-
-    weights, spectrogram, norms = {}, {}, {}
-    for op in interpreter._get_ops_details():  # the public API lists tensors, not the ops that join them
-        kind, inputs = op["op_name"], op["inputs"]
-        name = _layer_name(details[op["outputs"][0]]["name"]) or _layer_name(details[inputs[1]]["name"])
-        if kind == "CONV_2D":  # TFLite (out, kh, kw, in) -> Keras (kh, kw, in, out)
-            weights[name] = [value(inputs[1]).transpose(1, 2, 3, 0), value(inputs[2])]
-        elif kind == "DEPTHWISE_CONV_2D":  # (1, kh, kw, channels) -> (kh, kw, channels, 1)
-            weights[name] = [value(inputs[1])[0][..., None], value(inputs[2])]
-        elif kind == "FULLY_CONNECTED" and name.startswith("MEL_SPEC"):
-            spectrogram.setdefault(name, {})["mel"] = value(inputs[1]).T
-        elif kind == "FULLY_CONNECTED":
-            weights[name] = [value(inputs[1]).T, value(inputs[2])]
-        elif kind == "POW":
-            spectrogram.setdefault(name, {})["exponent"] = value(inputs[1])
-        elif kind in ("MUL", "ADD") and name and name.endswith("_NOQUANT"):  # a batch norm the converter kept as x * a + b
-            norms.setdefault(name, {})[kind] = value(inputs[1])
-    branches = []
-    for k, (length, hop) in enumerate(FRAMES, start=1):
-        branch = spectrogram[f"MEL_SPEC{k}"]
-        window = value(by_name[f"model/MEL_SPEC{k}/stft/hann_window/sub_2"])
-        step = int(interpreter.get_tensor(by_name[f"model/MEL_SPEC{k}/stft/frame_step"]))
-        if window.shape != (length,) or step != hop or branch["mel"].shape != (length // 2 + 1, N_MELS):
-            raise ValueError(f"{path} is not the BirdNET v2.4 graph this network rebuilds (spectrogram branch {k})")
-        branches += [window, *sparse_mel(branch["mel"], MEL_WIDTHS[k - 1]), branch["exponent"]]
-    weights["MEL_SPEC"] = branches
-    for name, norm in norms.items():  # y = x * a + b as a batch norm: gamma a (the epsilon undone), beta b, mean 0, variance 1
-        scale, offset = norm["MUL"], norm["ADD"]
-        weights[name] = [scale * np.sqrt(1 + 1e-3, dtype=np.float32), offset, np.zeros_like(scale), np.ones_like(scale)]
-    return weights

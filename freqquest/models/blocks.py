@@ -1,4 +1,5 @@
 """Layers both architectures share."""
+
 from keras import layers
 
 # Keras's default of 0.99 suits thousands of steps per epoch; a competition's few hundred clips

@@ -2,6 +2,7 @@
 weights or from ImageNet's: the backbone the strongest public entries of the reference competition
 fine-tuned. The log-Mel comes in standardized (zero mean, unit variance, like an ImageNet-normalized
 image) and copied into the three colour channels, so Keras's own image preprocessing is left out."""
+
 import os
 
 import keras
@@ -34,8 +35,21 @@ def weights_file(weights: str) -> str:
 
 def build(x, weights: str | None = None):
     backbone = keras.applications.EfficientNetV2B0(
-        include_top=False, weights=weights_file(weights) if weights else None,
-        input_shape=(*x.shape[1:3], 3), include_preprocessing=False,
+        include_top=False,
+        weights=weights_file(weights) if weights else None,
+        input_shape=(*x.shape[1:3], 3),
+        include_preprocessing=False,
     )
     x = layers.Concatenate(name="log_mel_as_rgb")([x, x, x])
     return pool_over_time(backbone(x))
+
+
+def blocks(model) -> list:
+    """The stem, each residual add and the top activation of the nested backbone, as (backbone, layer)."""
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    names = (
+        ["stem_activation"]
+        + [layer.name for layer in backbone.layers if layer.name.endswith("_add")]
+        + ["top_activation"]
+    )
+    return [(backbone, backbone.get_layer(name)) for name in names]

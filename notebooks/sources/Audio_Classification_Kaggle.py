@@ -1,5 +1,5 @@
 # %% [markdown]
-# # The Frequency Quest: log-Mel CNN classifier
+# # The Frequency Quest: the classification pipeline
 #
 # The pipeline of `python Audio_Classification_Kaggle.py`, step by step, with plots and audio players.
 # Every cell calls the `freqquest` package; this notebook holds no pipeline logic of its own.
@@ -14,20 +14,25 @@
 # With no competition data it runs on a small synthetic demo, and says so.
 
 # %% tags=["parameters"]
-DATA = None  # competition root (train/train, test/test, sample_submission.csv); None: search ./data, /kaggle/input, /content, else the demo
+# competition root (train/train, test/test, sample_submission.csv); None: ./data, /kaggle/input, /content, else the demo
+DATA = None
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-PRESET = "default"  # default: BirdNET's embedding | best: the same, validated out of fold on 5 folds | scratch: no pretrained model (cnn + logreg + svm)
+# default: BirdNET fine-tuned on 5 group folds beside a logistic regression on its embedding | best: the same on
+# 10 folds | scratch: nothing pretrained (a cnn beside a logistic regression and an SVM on log-Mel statistics)
+PRESET = "default"
 MODEL = None  # birdnet (BirdNET fine-tuned) | cnn | resnet | efficientnetv2b0 | none (no network); None: the preset's
-TUNE_FROM = None  # birdnet only: the first of BirdNET's segments fine-tuned (POST, BLOCK_4-4, BLOCK_4-3, BLOCK_4-1); None: the preset's
-WEIGHTS = None  # efficientnetv2b0 only: "imagenet" (needs the notebook's internet on) or a weights file under /kaggle/input; None: random
+# birdnet only: the first of BirdNET's segments fine-tuned (POST, BLOCK_4-4, BLOCK_4-3, BLOCK_4-1); None: the preset's
+TUNE_FROM = None
+# efficientnetv2b0 only: "imagenet" (needs the notebook's internet on) or a weights file under /kaggle/input
+WEIGHTS = None
 EPOCHS = None  # None: the preset's (early stopping may end sooner)
 FOLDS = None  # None: the preset's
 TTA = None  # test-time views; None: the preset's
-BLEND = None  # classical models averaged with the network: "logreg,svm", "logreg", "svm" or "" (none); None: the preset's
+BLEND = None  # classical models beside the network: "logreg,svm", "logreg", "svm" or "" (none); None: the preset's
 EMBEDDINGS = None  # "birdnet" (BirdNET's model is CC BY-NC-SA 4.0: non-commercial) or "" (none); None: the preset's
 SEED = 42
 WORKERS = None  # feature-extraction processes; None: all cores
-RUN_DIR = None  # None: runs/<time>-<model> (under /kaggle/working on Kaggle)
+RUN_DIR = None  # None: runs/<time>-<members> (under /kaggle/working on Kaggle)
 OUT = None  # submission path; None: /kaggle/working/submission.csv on Kaggle, else submissions/submission.csv
 CACHE_DIR = None  # feature cache; None: ./cache
 N_MISTAKES = 5  # misclassified validation clips to listen to
@@ -43,16 +48,28 @@ import os
 import pandas as pd
 from IPython.display import Audio, Image, display
 
-from freqquest import paths
-from freqquest.audio import load_clip
+from freqquest.competition import paths
+from freqquest.competition.audio import load_clip
+from freqquest.competition.dataset import describe, preflight, scan_competition
+from freqquest.competition.paths import locate_competition
 from freqquest.config import AudioConfig, preset_config
-from freqquest.dataset import describe, preflight, scan_competition
-from freqquest.explore import first_readable_clips, misclassified, plot_class_examples
-from freqquest.pipeline import ClassificationOptions, locate_competition, run_classification
-from freqquest.training import HISTORY, describe_strategy, fold_dir, select_strategy
+from freqquest.models.training import describe_strategy, select_strategy
+from freqquest.run.explore import first_readable_clips, misclassified, plot_class_examples
+from freqquest.run.pipeline import ClassificationOptions, run_classification
+from freqquest.runs import HISTORY, fold_dir
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(model=MODEL, tune_from=TUNE_FROM, weights=WEIGHTS, epochs=EPOCHS, folds=FOLDS, tta=TTA, blend=BLEND, embeddings=EMBEDDINGS, seed=SEED)
+recipe = dict(
+    model=MODEL,
+    tune_from=TUNE_FROM,
+    weights=WEIGHTS,
+    epochs=EPOCHS,
+    folds=FOLDS,
+    tta=TTA,
+    blend=BLEND,
+    embeddings=EMBEDDINGS,
+    seed=SEED,
+)
 overrides = {name: value for name, value in recipe.items() if value is not None}
 train_config = preset_config(PRESET, **overrides)
 audio = AudioConfig()
@@ -71,7 +88,8 @@ print(describe(competition, preflight(competition)))
 pd.DataFrame({"clips": competition.class_counts()})
 
 # %% [markdown]
-# One clip per class: the waveform after loading (mono, resampled, brought to 4 s) and the log-Mel spectrogram the model sees.
+# One clip per class: the waveform after loading (mono, resampled, brought to 4 s) and the log-Mel spectrogram the
+# models see.
 
 # %%
 examples = first_readable_clips(competition, audio)
@@ -87,8 +105,11 @@ for name, (path, clip) in examples.items():
 # Features are extracted once and cached; validation holds out whole recordings (or `FOLDS` group folds).
 
 # %%
-result = run_classification(ClassificationOptions(data=root, out=OUT, run_dir=run_dir, cache_dir=CACHE_DIR, workers=WORKERS,
-                                                  audio=audio, train=train_config))
+result = run_classification(
+    ClassificationOptions(
+        data=root, out=OUT, run_dir=run_dir, cache_dir=CACHE_DIR, workers=WORKERS, audio=audio, train=train_config
+    )
+)
 
 # %% [markdown]
 # ## How it went
@@ -100,8 +121,14 @@ result = run_classification(ClassificationOptions(data=root, out=OUT, run_dir=ru
 for fold in range(train_config.folds if train_config.trains_network else 0):
     display(Image(os.path.join(fold_dir(run_dir, fold), "training_curves.png")))
     display(pd.read_csv(os.path.join(fold_dir(run_dir, fold), HISTORY)).tail(3))
-display(pd.DataFrame({"validation accuracy": result.member_accuracies | {
-    "blend before the recording vote": result.accuracy_before_vote, "blend": result.val_accuracy}}))
+display(
+    pd.DataFrame(
+        {
+            "validation accuracy": result.member_accuracies
+            | {"blend before the recording vote": result.accuracy_before_vote, "blend": result.val_accuracy}
+        }
+    )
+)
 display(Image(os.path.join(run_dir, "confusion_matrix.png")))
 print(open(os.path.join(run_dir, "report.txt")).read())
 
@@ -117,7 +144,8 @@ for _, row in mistakes.iterrows():
 
 # %% [markdown]
 # ## The submission
-# Checked before it is written (header `ID,Class`, every test ID once, in `sample_submission.csv` order, known classes only).
+# Checked before it is written (header `ID,Class`, every test ID once, in `sample_submission.csv` order, known classes
+# only).
 
 # %%
 submission = pd.read_csv(result.submission_path)

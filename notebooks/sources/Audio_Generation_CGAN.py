@@ -24,7 +24,7 @@ LATENT_DIM = None
 SAMPLE_EVERY = 5  # epochs between spectrogram grids and .wav files
 GRIFFIN_LIM_ITERS = None
 SEED = 42
-EVALUATE = True  # judged in BirdNET's embedding: conditional accuracy, KID and Fréchet distance, diversity, memorization
+EVALUATE = True  # judged in BirdNET's embedding: accuracy, KID and Fréchet distance, diversity, memorization
 EVAL_PER_CLASS = 50  # generated clips, and held-out real clips in each half, per class, judged in BirdNET's embedding
 EVAL_DATA = None  # a competition whose training clips (other recordings) evaluate the GAN; None: 20% held out
 GENERATE_PER_CLASS = 10  # clips per class written for download at the end
@@ -46,20 +46,32 @@ import shutil
 import pandas as pd
 from IPython.display import Audio, FileLink, Image, display
 
-from freqquest import paths
-from freqquest.config import AudioConfig, gan_preset_config
-from freqquest.dataset import scan_competition
-from freqquest.explore import first_readable_clips
+from freqquest.competition import paths
+from freqquest.competition.dataset import scan_competition
+from freqquest.competition.paths import locate_competition
+from freqquest.config import AudioConfig
+from freqquest.gan.config import gan_preset_config
 from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generate, per_class_table, run_gan_training
 from freqquest.gan.samples import plot_real_beside_generated
-from freqquest.pipeline import locate_competition
-from freqquest.training import describe_strategy, gpus_visible, select_strategy
+from freqquest.models.training import describe_strategy, gpus_visible, select_strategy
+from freqquest.run.explore import first_readable_clips
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(loss=LOSS, steps=STEPS, epochs=EPOCHS, batch_size=BATCH_SIZE, width=WIDTH, latent_dim=LATENT_DIM,
-              sample_every=SAMPLE_EVERY, griffin_lim_iters=GRIFFIN_LIM_ITERS, seed=SEED)
-gan_config = gan_preset_config(PRESET or ("gpu" if gpus_visible() else "cpu"),
-                               **{name: value for name, value in recipe.items() if value is not None})
+recipe = dict(
+    loss=LOSS,
+    steps=STEPS,
+    epochs=EPOCHS,
+    batch_size=BATCH_SIZE,
+    width=WIDTH,
+    latent_dim=LATENT_DIM,
+    sample_every=SAMPLE_EVERY,
+    griffin_lim_iters=GRIFFIN_LIM_ITERS,
+    seed=SEED,
+)
+gan_config = gan_preset_config(
+    PRESET or ("gpu" if gpus_visible() else "cpu"),
+    **{name: value for name, value in recipe.items() if value is not None},
+)
 run_dir = RUN_DIR or paths.default_run_dir(f"cgan-{gan_config.loss}")
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"GAN: {gan_config}")
@@ -79,9 +91,20 @@ def show_samples(epoch, grid_path, wav_paths):
         display(Audio(filename=wav))
 
 
-run_dir = run_gan_training(GanOptions(data=DATA, demo=DEMO, run_dir=run_dir, cache_dir=CACHE_DIR, workers=WORKERS,
-                                      evaluate=EVALUATE, eval_per_class=EVAL_PER_CLASS, eval_data=EVAL_DATA,
-                                      gan=gan_config, on_samples=show_samples))
+run_dir = run_gan_training(
+    GanOptions(
+        data=DATA,
+        demo=DEMO,
+        run_dir=run_dir,
+        cache_dir=CACHE_DIR,
+        workers=WORKERS,
+        evaluate=EVALUATE,
+        eval_per_class=EVAL_PER_CLASS,
+        eval_data=EVAL_DATA,
+        gan=gan_config,
+        on_samples=show_samples,
+    )
+)
 display(Image(os.path.join(run_dir, "losses.png")))
 
 # %% [markdown]
@@ -111,7 +134,9 @@ audio = AudioConfig()
 real = first_readable_clips(scan_competition(locate_competition(DATA, DEMO)[0]), audio)
 firsts = listing.groupby("class")["file"].first()
 pairs_png = os.path.join(run_dir, "real_beside_generated.png")
-plot_real_beside_generated(real, {name: os.path.join(generated_dir, file) for name, file in firsts.items()}, audio, pairs_png)
+plot_real_beside_generated(
+    real, {name: os.path.join(generated_dir, file) for name, file in firsts.items()}, audio, pairs_png
+)
 display(Image(pairs_png))
 for name, file in firsts.items():
     print(f"{name}: a real training clip ({os.path.basename(real[name][0])}), then a generated one ({file})")

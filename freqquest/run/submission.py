@@ -1,7 +1,8 @@
 """Write submission.csv only after checking it against what the leaderboard will check."""
+
 import pandas as pd
 
-from .io import atomic_path
+from ..io import atomic_path
 
 HEADER = ["ID", "Class"]
 
@@ -32,7 +33,9 @@ def validate_submission(frame: pd.DataFrame, expected_ids: list, classes: list) 
     missing = [i for i in expected_ids if i not in present]
     unknown = [i for i in ids if i not in expected]
     if missing or unknown:
-        raise SubmissionError(f"{len(missing)} expected IDs missing (e.g. {missing[:3]}), {len(unknown)} unknown IDs (e.g. {unknown[:3]})")
+        raise SubmissionError(
+            f"{len(missing)} expected IDs missing (e.g. {missing[:3]}), {len(unknown)} unknown IDs (e.g. {unknown[:3]})"
+        )
     if ids != list(expected_ids):
         raise SubmissionError("rows are not in the order of sample_submission.csv")
     known = set(classes)

@@ -4,6 +4,7 @@
 Every clip leaves here as float32 mono at the AudioConfig rate and exactly
 `config.n_samples` long, or raises AudioLoadError naming the file and what is wrong.
 """
+
 import dataclasses
 import os
 import struct
@@ -12,7 +13,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from .config import AudioConfig
+from ..config import AudioConfig
 
 
 class AudioLoadError(Exception):
@@ -42,8 +43,10 @@ class Header:
     def note(self) -> str | None:
         """What a person should know about a file that loads: cut short, or hardly any audio."""
         if self.truncated:
-            return (f"truncated: its header promises {self.promised_frames / self.sample_rate:.2f} s, "
-                    f"the file holds {self.seconds:.2f} s")
+            return (
+                f"truncated: its header promises {self.promised_frames / self.sample_rate:.2f} s, "
+                f"the file holds {self.seconds:.2f} s"
+            )
         return None
 
 
@@ -140,7 +143,9 @@ def load_clip(path, config: AudioConfig, band_limit: int | None = None) -> np.nd
     clip, rate = decode(path)
     if band_limit is not None and rate > band_limit:
         clip, rate = resample(clip, rate, band_limit), band_limit
-    return fit_length(resample(clip, rate, config.sample_rate).astype(np.float32, copy=False), config.n_samples, config.fit_mode)
+    return fit_length(
+        resample(clip, rate, config.sample_rate).astype(np.float32, copy=False), config.n_samples, config.fit_mode
+    )
 
 
 def window_starts(seconds: float, window: float, hop: float) -> np.ndarray:
@@ -158,7 +163,7 @@ def cut_windows(clip: np.ndarray, starts: np.ndarray, config: AudioConfig) -> np
     n = config.n_samples
     if len(clip) <= n:
         return fit_length(clip, n, config.fit_mode)[None]
-    return np.stack([fit_length(clip[int(round(s * config.sample_rate)):][:n], n, config.fit_mode) for s in starts])
+    return np.stack([fit_length(clip[int(round(s * config.sample_rate)) :][:n], n, config.fit_mode) for s in starts])
 
 
 def _reason(path, error) -> str:

@@ -4,6 +4,7 @@ Each class is a simple sound recipe over background noise at a random level. It 
 whole pipeline can run in minutes on a laptop CPU; it is a demo, not a benchmark: its
 accuracy says nothing about real recordings.
 """
+
 import csv
 import json
 import logging
@@ -13,7 +14,7 @@ import shutil
 import numpy as np
 import soundfile as sf
 
-from .io import naming
+from ..io import naming
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,13 @@ def _street_music(rng, n):
         length = min(beat, n - start)
         t = _time(length)
         note = rng.choice(scale) * rng.choice([1, 2])
-        out[start : start + length] += (np.sin(2 * np.pi * note * t) + 0.4 * np.sin(4 * np.pi * note * t)) * np.exp(-3 * t)
+        out[start : start + length] += (np.sin(2 * np.pi * note * t) + 0.4 * np.sin(4 * np.pi * note * t)) * np.exp(
+            -3 * t
+        )
         click = min(length, int(0.03 * SAMPLE_RATE))
-        out[start : start + click] += 0.8 * rng.standard_normal(click) * np.exp(-np.arange(click) / (0.005 * SAMPLE_RATE))
+        out[start : start + click] += (
+            0.8 * rng.standard_normal(click) * np.exp(-np.arange(click) / (0.005 * SAMPLE_RATE))
+        )
     return out
 
 
@@ -106,7 +111,12 @@ def is_demo(root) -> bool:
 def build_demo(root, train_per_class: int = 20, test_per_class: int = 6, seed: int = 0) -> str:
     """Write the demo competition under `root` (skipped if the same demo is already there)."""
     root = str(root)
-    recipe = {"version": DEMO_VERSION, "train_per_class": train_per_class, "test_per_class": test_per_class, "seed": seed}
+    recipe = {
+        "version": DEMO_VERSION,
+        "train_per_class": train_per_class,
+        "test_per_class": test_per_class,
+        "seed": seed,
+    }
     marker = os.path.join(root, MARKER)
     if os.path.isfile(marker):
         with open(marker) as f:

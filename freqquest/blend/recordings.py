@@ -26,6 +26,7 @@ only); all of them helped there, single linkage at the 1st percentile the most. 
 member, in both directions and three draws of the test files' formats: fold 1 -> 2 lost 0.4-2.2
 points (one group of 35 joins two recordings of two classes), fold 2 -> 1 gained 2.1-5.6.
 """
+
 import dataclasses
 import logging
 
@@ -35,7 +36,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.neighbors import radius_neighbors_graph
 
-from .config import AudioConfig
+from ..config import AudioConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,15 @@ def recording_fingerprints(features: np.ndarray, audio: AudioConfig) -> np.ndarr
     """(clips, n_mels, frames) log-Mels in dB -> (clips, bands) float32: each clip's level in every
     Mel band below FINGERPRINT_TOP_HZ, averaged over time."""
     if np.ndim(features) != 3 or np.shape(features)[1] != audio.n_mels:
-        raise ValueError(f"recording_fingerprints needs (clips, {audio.n_mels}, frames) log-Mels, got shape {np.shape(features)}")
+        raise ValueError(
+            f"recording_fingerprints needs (clips, {audio.n_mels}, frames) log-Mels, got shape {np.shape(features)}"
+        )
     bands = fingerprint_bands(audio)
     out = np.empty((len(features), len(bands)), dtype=np.float32)
     for start in range(0, len(features), BLOCK):
-        out[start: start + BLOCK] = np.asarray(features[start: start + BLOCK], dtype=np.float32)[:, bands].mean(axis=-1)
+        out[start : start + BLOCK] = np.asarray(features[start : start + BLOCK], dtype=np.float32)[:, bands].mean(
+            axis=-1
+        )
     return out
 
 
@@ -72,7 +77,7 @@ def link_distance(fingerprints: np.ndarray, recordings) -> float | None:
         return None
 
     def nearest_other(distances, start):
-        rows = recordings[start: start + len(distances)]
+        rows = recordings[start : start + len(distances)]
         return np.where(rows[:, None] == recordings[None, :], np.inf, distances).min(axis=1)
 
     nearest = np.concatenate(list(pairwise_distances_chunked(fingerprints, reduce_func=nearest_other)))
@@ -91,7 +96,9 @@ class KnownRecordings:
 
     @classmethod
     def of_training_clips(cls, fingerprints: np.ndarray, labels, recordings, n_classes: int) -> "KnownRecordings":
-        return cls(np.asarray(fingerprints, np.float32), np.asarray(labels), n_classes, link_distance(fingerprints, recordings))
+        return cls(
+            np.asarray(fingerprints, np.float32), np.asarray(labels), n_classes, link_distance(fingerprints, recordings)
+        )
 
 
 def recording_groups(fingerprints: np.ndarray, distance: float) -> np.ndarray:
@@ -107,8 +114,10 @@ def vote_within_groups(probabilities: np.ndarray, groups: np.ndarray) -> np.ndar
     """Every row replaced by the mean of its group's rows."""
     probabilities, groups = np.asarray(probabilities, dtype=np.float64), np.asarray(groups)
     if probabilities.ndim != 2 or len(groups) != len(probabilities):
-        raise ValueError(f"need (clips, classes) probabilities and one group per clip, got {probabilities.shape} "
-                         f"and {len(groups)} groups")
+        raise ValueError(
+            f"need (clips, classes) probabilities and one group per clip, got {probabilities.shape} "
+            f"and {len(groups)} groups"
+        )
     if len(groups) == 0:
         return probabilities.astype(np.float32)
     sums = np.zeros((groups.max() + 1, probabilities.shape[1]))
@@ -116,8 +125,9 @@ def vote_within_groups(probabilities: np.ndarray, groups: np.ndarray) -> np.ndar
     return (sums / np.bincount(groups)[:, None])[groups].astype(np.float32)
 
 
-def vote_by_recording(probabilities: np.ndarray, fingerprints: np.ndarray, known: KnownRecordings,
-                      judged: str = "test") -> np.ndarray:
+def vote_by_recording(
+    probabilities: np.ndarray, fingerprints: np.ndarray, known: KnownRecordings, judged: str = "test"
+) -> np.ndarray:
     """The `judged` clips' probabilities, voted within the groups their fingerprints form with the
     known clips' at the known link distance (unchanged where it is None), and a log line saying how
     many were grouped."""
@@ -125,14 +135,25 @@ def vote_by_recording(probabilities: np.ndarray, fingerprints: np.ndarray, known
         log.info("no recording vote for the %s clips: the training clips come from fewer than two recordings", judged)
         return np.asarray(probabilities, dtype=np.float32)
     n = len(probabilities)
-    groups = recording_groups(np.concatenate([np.asarray(fingerprints, np.float32), known.fingerprints]), known.distance)
+    groups = recording_groups(
+        np.concatenate([np.asarray(fingerprints, np.float32), known.fingerprints]), known.distance
+    )
     votes = np.concatenate([np.asarray(probabilities, np.float64), np.eye(known.n_classes)[known.labels]])
     voted = vote_within_groups(votes, groups)[:n]
     own = groups[:n]
     sizes = np.bincount(own, minlength=groups.max(initial=-1) + 1)
     with_known = np.isin(own, groups[n:])
-    log.info("recording vote: %d of %d %s clips in %d group(s) of 2 or more (largest %d), %d linked with training clips; "
-             "within %.2f dB (Euclidean, over the %d Mel bands below %g Hz; set on the training clips)",
-             int(np.sum((sizes[own] > 1) | with_known)), n, judged, int(np.sum(sizes > 1)), int(sizes.max(initial=0)),
-             int(with_known.sum()), known.distance, np.shape(fingerprints)[1], FINGERPRINT_TOP_HZ)
+    log.info(
+        "recording vote: %d of %d %s clips in %d group(s) of 2 or more (largest %d), %d linked with training clips; "
+        "within %.2f dB (Euclidean, over the %d Mel bands below %g Hz; set on the training clips)",
+        int(np.sum((sizes[own] > 1) | with_known)),
+        n,
+        judged,
+        int(np.sum(sizes > 1)),
+        int(sizes.max(initial=0)),
+        int(with_known.sum()),
+        known.distance,
+        np.shape(fingerprints)[1],
+        FINGERPRINT_TOP_HZ,
+    )
     return voted

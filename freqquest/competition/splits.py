@@ -1,4 +1,5 @@
 """Validation splits that do not leak: every clip of one recording lands on one side."""
+
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 

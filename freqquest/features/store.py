@@ -18,6 +18,7 @@ array, a wrong shape or dtype, a key list that names a missing array or is not J
 disk or an interrupted copy leaves them) is reported once with its path and removed, and its
 clips are extracted again like any clip the cache does not hold.
 """
+
 import dataclasses
 import hashlib
 import json
@@ -30,10 +31,10 @@ import numpy as np
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from .audio import AudioLoadError, load_clip
-from .config import AudioConfig, to_dict
+from ..competition.audio import AudioLoadError, load_clip
+from ..config import AudioConfig, to_dict
+from ..io import atomic_path, write_text_atomic
 from .embeddings import get_embedder, shared_passes
-from .io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,20 @@ class LogMel:
     def shape(self) -> tuple:
         return self.config.feature_shape
 
+    @property
+    def clip_config(self) -> AudioConfig:
+        """How a file is loaded for it."""
+        return self.config
+
     def describe(self) -> dict:
         return to_dict(self.config) | ({"band_limit": self.band_limit} if self.band_limit else {})
 
+    def of_clip(self, clip: np.ndarray) -> np.ndarray:
+        """The log-Mel of a clip already loaded at `clip_config`."""
+        return log_mel(clip, self.config)
+
     def __call__(self, path) -> np.ndarray:
-        return log_mel(load_clip(path, self.config, self.band_limit), self.config)
+        return self.of_clip(load_clip(path, self.config, self.band_limit))
 
 
 def file_key(path) -> str:
@@ -85,14 +95,11 @@ def file_key(path) -> str:
 
 
 @dataclasses.dataclass
-class FeatureSet:
-    """Features for a list of files, in that order; rows of unreadable files are zeros."""
+class FileResults:
+    """What became of each file of a list, in that order."""
 
     paths: list
-    features: np.ndarray
     errors: list  # one reason per file, "" where the file loaded
-    n_extracted: int  # computed now (unreadable files are tried again each time, never cached)
-    n_cached: int
 
     @property
     def ok(self) -> np.ndarray:
@@ -101,6 +108,15 @@ class FeatureSet:
     @property
     def failed(self) -> dict:
         return {p: e for p, e in zip(self.paths, self.errors) if e}
+
+
+@dataclasses.dataclass
+class FeatureSet(FileResults):
+    """Features for a list of files, in that order; rows of unreadable files are zeros."""
+
+    features: np.ndarray
+    n_extracted: int  # computed now (unreadable files are tried again each time, never cached)
+    n_cached: int
 
 
 class FeatureCache:
@@ -138,8 +154,11 @@ class FeatureCache:
             reason = f"its key list names {array_path}, which is missing"
         except (OSError, ValueError, EOFError) as error:  # truncated, not an array, not JSON
             reason = str(error) or type(error).__name__
-        log.warning("feature cache: %s does not read (%s); removed, its clips are extracted again",
-                    os.path.join(self.directory, shard), reason)
+        log.warning(
+            "feature cache: %s does not read (%s); removed, its clips are extracted again",
+            os.path.join(self.directory, shard),
+            reason,
+        )
         for path in (keys_path, array_path):  # the key list first: it is what indexes the array
             if os.path.exists(path):
                 os.remove(path)
@@ -229,7 +248,9 @@ class FeatureStore:
         found = {}
         for names, extraction in shared_passes(extractors):
             label = desc if len(extractors) == 1 else f"{desc} {' + '.join(names)}"
-            found |= dict(zip(names, self._extract_pass(paths, keys, [extractors[n] for n in names], extraction, label)))
+            found |= dict(
+                zip(names, self._extract_pass(paths, keys, [extractors[n] for n in names], extraction, label))
+            )
         return found
 
     def _extract_pass(self, paths, keys, parts: list, extraction, desc) -> list:
@@ -265,8 +286,10 @@ class FeatureStore:
                 cache.add([keys[k] for k in waiting], array[waiting])
 
         n_extracted = sum(1 for i in todo if not errors[i])
-        return [FeatureSet(paths=paths, features=array, errors=list(errors), n_extracted=n_extracted, n_cached=len(cached))
-                for array in features]
+        return [
+            FeatureSet(paths=paths, features=array, errors=list(errors), n_extracted=n_extracted, n_cached=len(cached))
+            for array in features
+        ]
 
     def _run(self, extractor, paths, desc):
         """The results of `extract_one` over `paths`, in order, as they come."""
@@ -290,11 +313,12 @@ class FeatureStore:
             models = (embedder,)
         loading = dict(initializer=_load_models, initargs=(models,)) if models else {}
         with parallel_config(backend="loky", **loading):
-            yield from Parallel(n_jobs=workers, return_as="generator")(delayed(extract_one)(p, extractor) for p in paths)
+            yield from Parallel(n_jobs=workers, return_as="generator")(
+                delayed(extract_one)(p, extractor) for p in paths
+            )
 
 
 def _load_models(embedders: tuple) -> None:
     """What an extraction worker runs first: each embedder's model, loaded once."""
     for embedder in embedders:
         embedder.load()
-

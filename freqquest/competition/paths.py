@@ -1,11 +1,15 @@
 """Where the competition data is and where outputs go, locally, on Kaggle and on Colab."""
+
 import glob
+import logging
 import os
 import sys
 import time
 
-from .dataset import is_competition_root
-from .demo import is_demo
+from .dataset import CompetitionError, is_competition_root
+from .demo import build_demo, is_demo
+
+log = logging.getLogger(__name__)
 
 KAGGLE_INPUT = "/kaggle/input"
 KAGGLE_WORKING = "/kaggle/working"
@@ -38,7 +42,9 @@ def find_competition_root(bases=None):
     for base in bases if bases is not None else search_bases():
         if not os.path.isdir(base):
             continue
-        candidates = [base] + sorted(glob.glob(os.path.join(base, "*"))) + sorted(glob.glob(os.path.join(base, "*", "*")))
+        candidates = (
+            [base] + sorted(glob.glob(os.path.join(base, "*"))) + sorted(glob.glob(os.path.join(base, "*", "*")))
+        )
         for candidate in candidates:
             if os.path.isdir(candidate) and is_competition_root(candidate) and not is_demo(candidate):
                 return candidate
@@ -65,3 +71,33 @@ def default_cache_dir() -> str:
 
 def default_demo_dir() -> str:
     return os.path.join(output_base(), "data", "demo")
+
+
+DEMO_BANNER = """
+==========================================================================================
+  DEMO RUN ON SYNTHETIC AUDIO: no competition data was found{where}.
+  The demo competition in {root} is made of synthetic sounds; its accuracy says
+  nothing about real recordings. Its submission is written as demo_submission.csv.
+  {hint}
+==========================================================================================
+"""
+
+
+def locate_competition(data=None, demo=False) -> tuple[str, bool]:
+    """(root, is_demo): the given folder, else the first one found, else the demo (built once)."""
+    if demo:
+        return build_demo(default_demo_dir()), True
+    if data:
+        if not is_competition_root(data):
+            raise CompetitionError(
+                f"{data} does not have the competition layout (train/train/<class>/*.wav, test/test/*.wav, "
+                f"sample_submission.csv); {DOWNLOAD_HINT}"
+            )
+        return data, is_demo(data)
+    found = find_competition_root()
+    if found:
+        return found, False
+    root = build_demo(default_demo_dir())
+    where = " in " + ", ".join(b for b in search_bases())
+    log.warning(DEMO_BANNER.format(where=where, root=root, hint=DOWNLOAD_HINT))
+    return root, True

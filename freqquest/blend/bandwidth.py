@@ -14,16 +14,18 @@ birdnet member scored what it scores unmatched in both directions (0.8279 / 0.90
 Measured side by side in both directions, seeds 42 and 7 (benchmarks/README.md): cnn + logreg +
 svm with the vote, 0.7743 -> 0.7905 (fold 1 -> 2) and 0.7134 -> 0.7144 (fold 2 -> 1).
 """
+
 import logging
 import os
 
 import numpy as np
 
-from .audio import native_rate
-from .classical import classical_path, load_or_fit_classical
-from .config import AudioConfig, TrainConfig
-from .features import FeatureStore
-from .inputs import ClipInputs
+from ..competition.audio import native_rate
+from ..config import AudioConfig, TrainConfig
+from ..features.inputs import ClipInputs
+from ..features.store import FeatureStore
+from ..runs import matched_dir, matched_rates
+from .classical import classical_path, load_classical
 from .members import Blend
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,17 @@ def low_rates(rates, audio: AudioConfig) -> list:
     return sorted({int(r) for r in rates if 0 < r < 2 * audio.fmax})
 
 
-def matched_dir(directory, rate: int) -> str:
-    return os.path.join(directory, f"classical_{rate}hz")
-
-
-def match_bandwidth(blend: Blend, config: TrainConfig, store: FeatureStore, train_paths: list, train_labels: np.ndarray,
-                    rates: np.ndarray, directory, save: bool = True, judged: str = "test") -> None:
+def match_bandwidth(
+    blend: Blend,
+    config: TrainConfig,
+    store: FeatureStore,
+    train_paths: list,
+    train_labels: np.ndarray,
+    rates: np.ndarray,
+    directory,
+    save: bool = True,
+    judged: str = "test",
+) -> None:
     """Give each member of `blend` that matches bandwidth a model for each low rate among `rates`
     (those of the clips the blend is about to judge; 0 for a clip it does not judge), fitted on
     `train_paths` resampled to that rate. Models saved in `directory` before are loaded, so
@@ -66,7 +73,24 @@ def match_bandwidth(blend: Blend, config: TrainConfig, store: FeatureStore, trai
         inputs, y = ClipInputs(band_limited.features[band_limited.ok]), train_labels[band_limited.ok]
         rate_dir = matched_dir(directory, rate)
         for member in members:
-            member.matched[rate] = load_or_fit_classical(rate_dir, member.name, inputs, y, config.seed, save)
+            member.matched[rate] = member.fitted(member.name, rate_dir, inputs, y, config.seed, save)
         saved = all(os.path.isfile(classical_path(rate_dir, m.name)) for m in members)
-        log.info("%d %s clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
-                 int(np.sum(rates == rate)), judged, rate, names, rate, rate_dir if saved else "not saved")
+        log.info(
+            "%d %s clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
+            int(np.sum(rates == rate)),
+            judged,
+            rate,
+            names,
+            rate,
+            rate_dir if saved else "not saved",
+        )
+
+
+def load_matched(blend: Blend, directory) -> None:
+    """The matched models saved in `directory` (for the low rates a run's test clips came at)."""
+    members = blend.matchable()
+    for rate in matched_rates(directory) if members else ():
+        folder = matched_dir(directory, rate)
+        if all(os.path.isfile(classical_path(folder, m.name)) for m in members):
+            for member in members:
+                member.matched[rate] = load_classical(folder, member.name)

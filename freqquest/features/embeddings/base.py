@@ -1,4 +1,5 @@
 """What every pretrained embedding does: cut a clip into the model's windows, embed each, pool."""
+
 import dataclasses
 import functools
 import hashlib
@@ -7,8 +8,8 @@ import os
 
 import numpy as np
 
-from ..audio import load_clip
-from ..config import AudioConfig
+from ...competition.audio import fit_length, load_clip
+from ...config import AudioConfig
 
 
 class EmbeddingUnavailable(FileNotFoundError):
@@ -81,8 +82,13 @@ class Embedder:
 
     def starts(self, n_samples: int) -> list:
         """Where a clip's windows start, in samples: `hop_seconds` apart from its start, as many as fit whole."""
-        return list(range(0, max(n_samples, self.window_samples) - self.window_samples + 1,
-                          int(round(self.hop_seconds * self.sample_rate))))
+        return list(
+            range(
+                0,
+                max(n_samples, self.window_samples) - self.window_samples + 1,
+                int(round(self.hop_seconds * self.sample_rate)),
+            )
+        )
 
     def windows(self, clip: np.ndarray) -> np.ndarray:
         """The clip's windows (`starts`): (n, window samples)."""
@@ -99,14 +105,13 @@ class Embedder:
 def cut(clip: np.ndarray, starts, n: int) -> np.ndarray:
     """(len(starts), n) float32: the clip from each start. A clip shorter than one window is looped
     to it, as clips are looped to their length."""
-    if len(clip) < n:
-        clip = np.tile(clip, -(-n // len(clip)))[:n]
-    return np.stack([clip[s: s + n] for s in starts]).astype(np.float32, copy=False)
+    clip = fit_length(clip, max(n, len(clip)), "loop")
+    return np.stack([clip[s : s + n] for s in starts]).astype(np.float32, copy=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class ClipEmbedding:
-    """The feature extractor (features.FeatureStore.extract) of an embedder: a file loaded as the
+    """The feature extractor (features.store.FeatureStore.extract) of an embedder: a file loaded as the
     pipeline loads clips (`audio`'s duration and fit mode) at the embedder's rate, cut into its
     windows, embedded, and pooled as the embedder says. With `band_limit`, as if recorded at that rate."""
 
@@ -131,10 +136,18 @@ class ClipEmbedding:
 
     def describe(self) -> dict:
         clip = self.clip_config
-        return {"embedding": self.embedder.name, "model_sha1": self.embedder.model_hash(),
-                "window_seconds": self.embedder.window_seconds, "hop_seconds": self.embedder.hop_seconds,
-                "pooling": self.embedder.pooling, "sample_rate": clip.sample_rate, "duration": clip.duration,
-                "fit_mode": clip.fit_mode, "band_limit": self.band_limit, **self.embedder.settings()}
+        return {
+            "embedding": self.embedder.name,
+            "model_sha1": self.embedder.model_hash(),
+            "window_seconds": self.embedder.window_seconds,
+            "hop_seconds": self.embedder.hop_seconds,
+            "pooling": self.embedder.pooling,
+            "sample_rate": clip.sample_rate,
+            "duration": clip.duration,
+            "fit_mode": clip.fit_mode,
+            "band_limit": self.band_limit,
+            **self.embedder.settings(),
+        }
 
     @property
     def cache_name(self) -> str:
@@ -168,6 +181,10 @@ class SharedPass:
     parts: tuple  # ClipEmbedding
 
     @property
+    def clip_config(self) -> AudioConfig:
+        return self.parts[0].clip_config
+
+    @property
     def embedder(self) -> Embedder:
         """The model's embedder that loads it (every part's runs the same model)."""
         return self.parts[0].embedder
@@ -179,8 +196,9 @@ class SharedPass:
         outputs = list(dict.fromkeys(part.embedder.output for part in self.parts))
         found = dict(zip(outputs, self.embedder.run(cut(clip, union, self.embedder.window_samples), tuple(outputs))))
         rows = {start: row for row, start in enumerate(union)}
-        return tuple(part.pooled(found[part.embedder.output][[rows[s] for s in own]])
-                     for part, own in zip(self.parts, starts))
+        return tuple(
+            part.pooled(found[part.embedder.output][[rows[s] for s in own]]) for part, own in zip(self.parts, starts)
+        )
 
     def __call__(self, path) -> tuple:
         return self.of_clip(load_clip(path, self.parts[0].clip_config, self.parts[0].band_limit))
@@ -191,6 +209,13 @@ class Alone:
     """An extractor that shares its pass over a file with none: its array, as a tuple of one, as a SharedPass gives."""
 
     extractor: object
+
+    @property
+    def clip_config(self) -> AudioConfig:
+        return self.extractor.clip_config
+
+    def of_clip(self, clip: np.ndarray) -> tuple:
+        return (self.extractor.of_clip(clip),)
 
     def __call__(self, path) -> tuple:
         return (self.extractor(path),)
@@ -204,5 +229,12 @@ def shared_passes(extractors: dict) -> list:
     for name, extractor in extractors.items():
         key = extractor.pass_key if isinstance(extractor, ClipEmbedding) else ("alone", name)
         groups.setdefault(key, []).append(name)
-    return [(tuple(names), SharedPass(tuple(extractors[n] for n in names)) if isinstance(extractors[names[0]], ClipEmbedding)
-             else Alone(extractors[names[0]])) for names in groups.values()]
+    return [
+        (
+            tuple(names),
+            SharedPass(tuple(extractors[n] for n in names))
+            if isinstance(extractors[names[0]], ClipEmbedding)
+            else Alone(extractors[names[0]]),
+        )
+        for names in groups.values()
+    ]

@@ -5,6 +5,7 @@ test IDs in sample_submission order; and a preflight check of all of it before t
     <root>/test/test/*.wav
     <root>/sample_submission.csv      ID,Class
 """
+
 import collections
 import dataclasses
 import hashlib
@@ -60,18 +61,32 @@ class PreflightReport:
     missing_test_files: list  # IDs in sample_submission.csv without a file
     short_train: dict = dataclasses.field(default_factory=dict)  # path -> note: too little audio to learn from, skipped
     train_notes: dict = dataclasses.field(default_factory=dict)  # path -> note (truncated), used all the same
-    test_notes: dict = dataclasses.field(default_factory=dict)  # test ID -> note (truncated, very short), predicted all the same
+    # test ID -> note (truncated, very short), predicted all the same
+    test_notes: dict = dataclasses.field(default_factory=dict)
     duplicate_train: list = dataclasses.field(default_factory=list)  # groups of training files with identical content
 
     @property
     def clean(self) -> bool:
-        return not (self.unreadable_train or self.unreadable_test or self.missing_test_files or self.short_train
-                    or self.train_notes or self.test_notes or self.duplicate_train)
+        return not (
+            self.unreadable_train
+            or self.unreadable_test
+            or self.missing_test_files
+            or self.short_train
+            or self.train_notes
+            or self.test_notes
+            or self.duplicate_train
+        )
 
     @property
     def skipped_train(self) -> dict:
         """The training files left out, with the reason: unreadable, or too short to learn from."""
         return self.unreadable_train | self.short_train
+
+    def usable_train(self, paths: list, failed: dict | None = None) -> np.ndarray:
+        """Indices of the training files to learn from: not skipped here, and not among `failed`
+        (files whose audio did not decode when their features were extracted)."""
+        left_out = self.skipped_train.keys() | (failed or {}).keys()
+        return np.flatnonzero([p not in left_out for p in paths])
 
     def duplicate_copies(self) -> set:
         """Every duplicate but the first of its group: what a statistic over distinct clips leaves out."""
@@ -120,8 +135,11 @@ def scan_competition(root) -> Competition:
         files, passed_over = _list_files(class_dir)
         ignored |= passed_over
         if not files:
-            log.warning("class folder %s holds no audio files%s; ignoring it", class_dir,
-                        f" ({len(passed_over)} other file(s))" if passed_over else "")
+            log.warning(
+                "class folder %s holds no audio files%s; ignoring it",
+                class_dir,
+                f" ({len(passed_over)} other file(s))" if passed_over else "",
+            )
             continue
         label = len(classes)
         classes.append(name)
@@ -146,9 +164,12 @@ def scan_competition(root) -> Competition:
     missing = [i for i in test_ids if files_of[i] is None]
     if has_sample and test_ids and len(missing) > MAX_MISSING_TEST_SHARE * len(test_ids):
         example = f"e.g. the ID {missing[0]!r}, while {test_dir} holds " + (
-            f"files such as {test_files[0]!r}" if test_files else "no audio files")
-        raise CompetitionError(f"{len(missing)} of the {len(test_ids)} IDs of {sample_path} name no file in {test_dir} "
-                               f"({example}): the IDs must be the test files' names")
+            f"files such as {test_files[0]!r}" if test_files else "no audio files"
+        )
+        raise CompetitionError(
+            f"{len(missing)} of the {len(test_ids)} IDs of {sample_path} name no file in {test_dir} "
+            f"({example}): the IDs must be the test files' names"
+        )
     used = set(files_of.values())
     return Competition(
         root=root,
@@ -198,7 +219,9 @@ def preflight(competition: Competition) -> PreflightReport:
             report.unreadable_train[path] = error.reason
             continue
         if header.seconds < MIN_TRAIN_SECONDS:
-            report.short_train[path] = f"only {header.seconds:.3f} s of audio, below the {MIN_TRAIN_SECONDS} s a training clip needs"
+            report.short_train[path] = (
+                f"only {header.seconds:.3f} s of audio, below the {MIN_TRAIN_SECONDS} s a training clip needs"
+            )
         elif header.note():
             report.train_notes[path] = header.note()
     for ident, path in zip(competition.test_ids, competition.test_paths):
@@ -209,8 +232,11 @@ def preflight(competition: Competition) -> PreflightReport:
         except AudioLoadError as error:
             report.unreadable_test[ident] = error.reason
             continue
-        note = header.note() or (f"only {header.seconds:.3f} s of audio, looped to fill the clip: a guess"
-                                 if header.seconds < MIN_TRAIN_SECONDS else None)
+        note = header.note() or (
+            f"only {header.seconds:.3f} s of audio, looped to fill the clip: a guess"
+            if header.seconds < MIN_TRAIN_SECONDS
+            else None
+        )
         if note:
             report.test_notes[ident] = note
     report.duplicate_train = identical_files([p for p in competition.train_paths if p not in report.unreadable_train])
@@ -237,23 +263,35 @@ def check_trainable(competition: Competition, report: PreflightReport, n_splits:
     counts = collections.Counter(label for label, ok in zip(competition.train_labels.tolist(), usable) if ok)
     thin = [f"{name} ({counts.get(k, 0)})" for k, name in enumerate(competition.classes) if counts.get(k, 0) < 2]
     if thin:
-        raise CompetitionError(f"every class needs at least 2 usable training files to be learned and validated; "
-                               f"these have fewer: {', '.join(thin)}")
+        raise CompetitionError(
+            f"every class needs at least 2 usable training files to be learned and validated; "
+            f"these have fewer: {', '.join(thin)}"
+        )
     recordings = {g for g, ok in zip(competition.train_groups, usable) if ok}
     if len(recordings) < n_splits:
-        raise CompetitionError(f"the recipe splits the training clips {n_splits} ways by recording, but they come from "
-                               f"{len(recordings)} recordings: use fewer --folds (or a larger --val-fraction)")
+        raise CompetitionError(
+            f"the recipe splits the training clips {n_splits} ways by recording, but they come from "
+            f"{len(recordings)} recordings: use fewer --folds (or a larger --val-fraction)"
+        )
     for k, name in enumerate(competition.classes):
-        own = {g for g, label, ok in zip(competition.train_groups, competition.train_labels, usable) if ok and label == k}
+        own = {
+            g for g, label, ok in zip(competition.train_groups, competition.train_labels, usable) if ok and label == k
+        }
         if len(own) == 1:
-            log.warning("class %s comes from a single recording: the clips that validate it are judged by models that "
-                        "never heard the class", name)
+            log.warning(
+                "class %s comes from a single recording: the clips that validate it are judged by models that "
+                "never heard the class",
+                name,
+            )
 
 
 def describe(competition: Competition, report: PreflightReport) -> str:
     counts = competition.class_counts()
     width = max(len(c) for c in counts)
-    lines = [f"competition: {competition.root}", f"train: {len(competition.train_paths)} files in {len(counts)} classes"]
+    lines = [
+        f"competition: {competition.root}",
+        f"train: {len(competition.train_paths)} files in {len(counts)} classes",
+    ]
     lines += [f"  {name:<{width}}  {n}" for name, n in counts.items()]
     lines.append(f"test: {len(competition.test_ids)} IDs")
     for path, reason in report.unreadable_train.items():

@@ -12,11 +12,9 @@ gradients, not its activations, are cast to float32. The fine-tuned BirdNET is e
 BirdNET's own spectrogram of the deciding 3 s window, at what its fine-tuned segments read (the
 last frozen block's output), with BirdNET's frozen segments rebuilt in Keras in front of each fold.
 """
-from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import TYPE_CHECKING
 
 import keras
 import librosa
@@ -27,33 +25,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .audio import cut_windows, resample  # noqa: E402
-from .config import BIRDNET, NETWORK  # noqa: E402
-from .embeddings import BirdNetWindows, get_embedder  # noqa: E402
-from .features import log_mel  # noqa: E402
-from .models import birdnet  # noqa: E402
-from .reports import save_figure  # noqa: E402
-
-if TYPE_CHECKING:  # the predictor calls this module, never the other way round
-    from .predict import Prediction, Predictor
+from ..blend.members import BirdNetNetworkMember  # noqa: E402
+from ..competition.audio import cut_windows, resample  # noqa: E402
+from ..config import NETWORK  # noqa: E402
+from ..features.embeddings import BirdNetWindows, birdnet_file  # noqa: E402
+from ..features.store import log_mel  # noqa: E402
+from ..models import birdnet, explained_blocks  # noqa: E402
+from ..run.reports import save_figure  # noqa: E402
+from .predictor import Prediction, Predictor  # noqa: E402
 
 OCCLUDED_SEGMENTS = 8  # parts of the window silenced one at a time
 FEATURE_CHANNELS = 4  # most active channels shown per block
 BIRDNET_SHOWN_BRANCH = 1  # BirdNET's 1024-sample branch: its bands span 0.5-15 kHz (the other's, up to 3 kHz)
 BIRDNET_MAPS = ("CONV_0", "BLOCK_2-4_ADD")  # BirdNET's feature maps shown before the frozen segments' last output
-
-
-def block_outputs(model) -> list:
-    """The layers that end the convolutional blocks of one of our log-Mel networks, first to last,
-    as (the model that holds them, layer)."""
-    if model.name == "efficientnetv2b0":
-        backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
-        names = ["stem_activation"] + [l.name for l in backbone.layers if l.name.endswith("_add")] + ["top_activation"]
-        return [(backbone, backbone.get_layer(name)) for name in names]
-    if model.name == "resnet":
-        adds = [l for l in model.layers if isinstance(l, keras.layers.Add)]
-        return [(model, l) for l in adds] + [(model, [l for l in model.layers if isinstance(l, keras.layers.ReLU)][-1])]
-    return [(model, l) for l in model.layers if isinstance(l, keras.layers.ReLU)]
 
 
 def grad_cam(activations, gradients, shape) -> np.ndarray:
@@ -75,7 +59,7 @@ class NetworkProbe:
     """One log-Mel network, run so as to return the activations of chosen blocks and its logits."""
 
     def __init__(self, model):
-        self.blocks = block_outputs(model)
+        self.blocks = explained_blocks(model)
         holder = self.blocks[0][0]
         logits_layer = model.get_layer("probabilities")
         if holder is model:
@@ -84,7 +68,7 @@ class NetworkProbe:
             position = model.layers.index(holder)
             stem = keras.Model(model.input, model.layers[position - 1].output)
             inner = keras.Model(holder.input, [layer.output for _, layer in self.blocks] + [holder.output])
-            head = model.layers[position + 1: model.layers.index(logits_layer)]
+            head = model.layers[position + 1 : model.layers.index(logits_layer)]
 
             def forward(x, training=False):
                 *activations, y = inner(stem(x, training=training), training=training)
@@ -120,7 +104,7 @@ class BirdNetProbe:
     the shipped file, on 3 s waveform windows: BirdNET's spectrogram, feature maps, Grad-CAM."""
 
     def __init__(self, tuned: tuple, first_trained: str):
-        weights = birdnet.read_tflite_weights(_birdnet_file())
+        weights = birdnet_file.read_tflite_weights(birdnet_file.model_file())
         before = birdnet.SEGMENTS[birdnet.SEGMENTS.index(first_trained) - 1]
         inputs, read = birdnet.build_segments("FRONT", before)
         front = keras.Model(inputs, read)
@@ -138,15 +122,24 @@ class BirdNetProbe:
         over the windows, compiled once (a server explains many clips)."""
         spectrograms, *activations, read = self._forward(tf.convert_to_tensor(windows, tf.float32))
         best = int(np.argmax(np.mean([tf.nn.softmax(model(read))[:, class_index] for model in self.tuned], axis=0)))
-        chosen = read[best: best + 1]
+        chosen = read[best : best + 1]
         maps = []
         for model in self.tuned:
             with tf.GradientTape() as tape:
                 tape.watch(chosen)
                 score = model(chosen)[:, class_index]
-            maps.append(grad_cam(chosen, tape.gradient(score, chosen), (birdnet.N_MELS, birdnet.SPECTROGRAM_FRAMES)))
-        features = {name: strongest_channels(a[best: best + 1])[:, ::-1] for name, a in zip(self.names, [*activations, read])}
-        return best, np.asarray(spectrograms)[best, ::-1, :, BIRDNET_SHOWN_BRANCH], np.mean(maps, axis=0)[::-1], features
+            maps.append(
+                grad_cam(chosen, tape.gradient(score, chosen), (birdnet_file.N_MELS, birdnet_file.SPECTROGRAM_FRAMES))
+            )
+        features = {
+            name: strongest_channels(a[best : best + 1])[:, ::-1] for name, a in zip(self.names, [*activations, read])
+        }
+        return (
+            best,
+            np.asarray(spectrograms)[best, ::-1, :, BIRDNET_SHOWN_BRANCH],
+            np.mean(maps, axis=0)[::-1],
+            features,
+        )
 
     def band_hz(self) -> np.ndarray:
         """The centre frequency of each band of the branch shown, lowest first."""
@@ -155,11 +148,7 @@ class BirdNetProbe:
         start, bands = np.asarray(start), np.asarray(bands)
         length = spectrogram.frames[BIRDNET_SHOWN_BRANCH][0]
         centre_bin = start + (bands * np.arange(len(bands))[:, None]).sum(axis=0) / bands.sum(axis=0)
-        return np.sort(centre_bin * birdnet.SAMPLE_RATE / length)
-
-
-def _birdnet_file() -> str:
-    return get_embedder("birdnet").model_file()
+        return np.sort(centre_bin * birdnet_file.SAMPLE_RATE / length)
 
 
 @functools.lru_cache(maxsize=4)
@@ -191,50 +180,98 @@ def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
     network = predictor.blend.network
     others = [m for m in predictor.members if m != NETWORK]
     blends = f"; the run blends it with {', '.join(others)}, which this map does not explain" if others else ""
-    if network and isinstance(network.models[0], keras.Model) and predictor.config.model == BIRDNET:
+    if network and isinstance(network.models[0], keras.Model) and isinstance(network, BirdNetNetworkMember):
         return _explain_birdnet(predictor, prediction, network.models, start, blends)
     if network and isinstance(network.models[0], keras.Model):  # not an exported model
         mel = log_mel(cut_windows(resample(clip, rate, audio.sample_rate), np.array([start]), audio)[0], audio)
         probes = [probe_of(model) for model in network.models]
-        note = ("Grad-CAM of the network member" + (f" ({len(probes)} fold networks averaged)" if len(probes) > 1 else "")
-                + blends)
-        return Explanation(prediction, clip, rate, start, audio.duration, mel, "log-Mel of the deciding window",
-                           _mel_hz(mel, audio), np.mean([p.grad_cam(mel, top) for p in probes], axis=0), None,
-                           probes[0].feature_maps(mel), note)
+        note = (
+            "Grad-CAM of the network member"
+            + (f" ({len(probes)} fold networks averaged)" if len(probes) > 1 else "")
+            + blends
+        )
+        return Explanation(
+            prediction,
+            clip,
+            rate,
+            start,
+            audio.duration,
+            mel,
+            "log-Mel of the deciding window",
+            _mel_hz(mel, audio),
+            np.mean([p.grad_cam(mel, top) for p in probes], axis=0),
+            None,
+            probes[0].feature_maps(mel),
+            note,
+        )
     mel = log_mel(cut_windows(resample(clip, rate, audio.sample_rate), np.array([start]), audio)[0], audio)
     occlusion = occlusion_curve(predictor, clip, rate, start, top, prediction.shown)
     why = "the run has no network" if network is None else "its network runs as TFLite"
-    note = (f"no Grad-CAM ({why}): the bars are the {prediction.classes[top]} probability "
-            f"({prediction.shown}) lost when each {audio.duration / OCCLUDED_SEGMENTS:g} s of the window is silenced")
-    return Explanation(prediction, clip, rate, start, audio.duration, mel, "log-Mel of the deciding window",
-                       _mel_hz(mel, audio), None, occlusion, {}, note)
+    note = (
+        f"no Grad-CAM ({why}): the bars are the {prediction.classes[top]} probability "
+        f"({prediction.shown}) lost when each {audio.duration / OCCLUDED_SEGMENTS:g} s of the window is silenced"
+    )
+    return Explanation(
+        prediction,
+        clip,
+        rate,
+        start,
+        audio.duration,
+        mel,
+        "log-Mel of the deciding window",
+        _mel_hz(mel, audio),
+        None,
+        occlusion,
+        {},
+        note,
+    )
 
 
-def _explain_birdnet(predictor: Predictor, prediction: Prediction, tuned: list, start: float, blends: str) -> Explanation:
+def _explain_birdnet(
+    predictor: Predictor, prediction: Prediction, tuned: list, start: float, blends: str
+) -> Explanation:
     """Over BirdNET's spectrogram of the 3 s window (of the deciding window's five) that gave the
     top class its highest probability."""
     embedder = predictor.embedders[BirdNetWindows.name]
     config = embedder.extractor(predictor.audio).clip_config
-    piece = cut_windows(resample(prediction.audio, prediction.sample_rate, config.sample_rate), np.array([start]), config)[0]
+    piece = cut_windows(
+        resample(prediction.audio, prediction.sample_rate, config.sample_rate), np.array([start]), config
+    )[0]
     windows = embedder.windows(piece)
     probe = birdnet_probe_of(tuple(tuned), predictor.config.tune_from)
     best, spectrogram, heatmap, feature_maps = probe.look(windows, prediction.top)
-    note = (f"Grad-CAM of the fine-tuned BirdNET on what its segments from {predictor.config.tune_from} read"
-            + (f" ({len(tuned)} fold networks averaged)" if len(tuned) > 1 else "") + blends)
-    return Explanation(prediction, prediction.audio, prediction.sample_rate, start + best * embedder.hop_seconds,
-                       embedder.window_seconds, spectrogram, "BirdNET's spectrogram of the window that decided (its "
-                       "1024-sample branch)", probe.band_hz(), heatmap, None, feature_maps, note)
+    note = (
+        f"Grad-CAM of the fine-tuned BirdNET on what its segments from {predictor.config.tune_from} read"
+        + (f" ({len(tuned)} fold networks averaged)" if len(tuned) > 1 else "")
+        + blends
+    )
+    return Explanation(
+        prediction,
+        prediction.audio,
+        prediction.sample_rate,
+        start + best * embedder.hop_seconds,
+        embedder.window_seconds,
+        spectrogram,
+        "BirdNET's spectrogram of the window that decided (its 1024-sample branch)",
+        probe.band_hz(),
+        heatmap,
+        None,
+        feature_maps,
+        note,
+    )
 
 
 def _mel_hz(mel: np.ndarray, audio) -> np.ndarray:
     return librosa.mel_frequencies(mel.shape[0] + 2, fmin=audio.fmin, fmax=audio.fmax)[1:-1]
 
 
-def occlusion_curve(predictor: Predictor, clip: np.ndarray, rate: int, start: float, top: int, shown: str) -> np.ndarray:
+def occlusion_curve(
+    predictor: Predictor, clip: np.ndarray, rate: int, start: float, top: int, shown: str
+) -> np.ndarray:
     """For each of OCCLUDED_SEGMENTS parts of the window at `start`: the probability of class `top`
     lost when that part alone is silenced (model-agnostic: the whole blend, or the member shown)."""
     window = predictor.audio.duration
-    piece = clip[int(start * rate): int((start + window) * rate)]
+    piece = clip[int(start * rate) : int((start + window) * rate)]
     edges = np.linspace(0, len(piece), OCCLUDED_SEGMENTS + 1).astype(int)
     variants = [piece]
     for a, b in zip(edges[:-1], edges[1:]):
@@ -250,8 +287,11 @@ def occlusion_curve(predictor: Predictor, clip: np.ndarray, rate: int, start: fl
 
 def hz_ticks(e: Explanation) -> list:
     """(band, Hz) for a few round frequencies within the spectrogram's range."""
-    return [(int(np.argmin(np.abs(e.band_hz - f))), f) for f in (125, 250, 500, 1000, 2000, 4000, 8000, 16000)
-            if e.band_hz[0] <= f <= e.band_hz[-1]]
+    return [
+        (int(np.argmin(np.abs(e.band_hz - f))), f)
+        for f in (125, 250, 500, 1000, 2000, 4000, 8000, 16000)
+        if e.band_hz[0] <= f <= e.band_hz[-1]
+    ]
 
 
 def plot_explanation(explanation: Explanation, path) -> None:
@@ -264,8 +304,12 @@ def plot_explanation(explanation: Explanation, path) -> None:
     ax = fig.add_subplot(grid[0, :])
     seconds = np.arange(len(e.waveform)) / e.sample_rate
     ax.plot(seconds, e.waveform, linewidth=0.5)
-    ax.axvspan(e.window_start, e.window_start + e.window_seconds, alpha=0.15, color="tab:orange", label="the window explained")
-    ax.set(xlabel="time (s)", ylabel="amplitude", title=f"{p.path}: " + ", ".join(f"{c} {v:.2f}" for c, v in p.top_k(3)))
+    ax.axvspan(
+        e.window_start, e.window_start + e.window_seconds, alpha=0.15, color="tab:orange", label="the window explained"
+    )
+    ax.set(
+        xlabel="time (s)", ylabel="amplitude", title=f"{p.path}: " + ", ".join(f"{c} {v:.2f}" for c, v in p.top_k(3))
+    )
     ax.legend(loc="upper right", fontsize=8)
     ax = fig.add_subplot(grid[1, :])
     extent = (e.window_start, e.window_start + e.window_seconds, 0, e.spectrogram.shape[0])
@@ -286,8 +330,12 @@ def plot_explanation(explanation: Explanation, path) -> None:
         ax = fig.add_subplot(grid[row, :])
         for k, name in enumerate(p.classes):
             ax.plot(p.starts + p.window_seconds / 2, p.windows[:, k], marker="o", markersize=3, label=name)
-        ax.set(xlabel="time (s), the middle of each window", ylabel="probability", ylim=(0, 1),
-               title=f"each window ({p.shown})")
+        ax.set(
+            xlabel="time (s), the middle of each window",
+            ylabel="probability",
+            ylim=(0, 1),
+            title=f"each window ({p.shown})",
+        )
         ax.legend(fontsize=7, ncol=len(p.classes))
         row += 1
     for b, (name, maps) in enumerate(e.feature_maps.items()):

@@ -1,6 +1,7 @@
 """Fit a model with checkpoints, learning-rate and early-stopping callbacks; resumable;
 on every GPU with mixed precision when there are GPUs (a TPU when one is attached), on the
 CPU otherwise, with the same code."""
+
 import json
 import logging
 import os
@@ -10,27 +11,22 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from ..config import TrainConfig
+from ..io import naming, write_text_atomic
+from ..runs import BACKUP_DIR, BEST_MODEL, FOLD_DONE, HISTORY, fold_dir
+from . import build_model
 from .augment import batch_augmenter
-from .config import TrainConfig
-from .inputs import ClipInputs
-from .io import naming, write_text_atomic
-from .members import blend_for_fold
-from .models import build_model
-from .splits import fold_splits
 
 log = logging.getLogger(__name__)
-
-BEST_MODEL = "model.keras"
-HISTORY = "history.csv"
-BACKUP_DIR = "backup"
-FOLD_DONE = "fold_done.json"
 
 
 def select_strategy(devices=None) -> tf.distribute.Strategy:
     """All GPUs via MirroredStrategy when there are several; a TPU when the platform has one;
     else the default strategy (one GPU or the CPU). `devices` names devices explicitly."""
     if devices:
-        return tf.distribute.MirroredStrategy(devices) if len(devices) > 1 else tf.distribute.OneDeviceStrategy(devices[0])
+        return (
+            tf.distribute.MirroredStrategy(devices) if len(devices) > 1 else tf.distribute.OneDeviceStrategy(devices[0])
+        )
     if os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_ACCELERATOR_TYPE"):
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
@@ -60,7 +56,9 @@ def describe_strategy(strategy: tf.distribute.Strategy) -> str:
     return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) on {where}"
 
 
-def make_dataset(features, labels, n_classes: int, batch_size: int, shuffle: bool, seed: int, augment=None) -> tf.data.Dataset:
+def make_dataset(
+    features, labels, n_classes: int, batch_size: int, shuffle: bool, seed: int, augment=None
+) -> tf.data.Dataset:
     """Batches of (log-Mel, one-hot label); shuffled and augmented per batch for training."""
     one_hot = np.eye(n_classes, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
     dataset = tf.data.Dataset.from_tensor_slices((features, one_hot))
@@ -111,8 +109,16 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
     steps_per_epoch = -(-len(x_train) // config.batch_size)
 
     with strategy.scope():
-        model = build_model(config.model, x_train.shape[1:], n_classes, config.normalization, stats, config.width,
-                            config.weights, config.tune_from)
+        model = build_model(
+            config.model,
+            x_train.shape[1:],
+            n_classes,
+            config.normalization,
+            stats,
+            config.width,
+            config.weights,
+            config.tune_from,
+        )
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -130,12 +136,18 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=previous_best is not None),
     ]
     if config.schedule == "plateau":
-        callbacks.insert(2, keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5))
+        callbacks.insert(
+            2,
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5
+            ),
+        )
     augment = batch_augmenter(config, config.seed) if config.augments else None
     with naming(run_dir):  # the checkpoints are written there
         model.fit(
-            make_dataset(x_train, y_train, n_classes, config.batch_size, shuffle=True, seed=config.seed, augment=augment),
+            make_dataset(
+                x_train, y_train, n_classes, config.batch_size, shuffle=True, seed=config.seed, augment=augment
+            ),
             validation_data=make_dataset(x_val, y_val, n_classes, config.batch_size, shuffle=False, seed=config.seed),
             epochs=config.epochs,
             callbacks=callbacks,
@@ -143,24 +155,6 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
             verbose=2,
         )
     return keras.models.load_model(best_path)
-
-
-def fold_dir(run_dir, fold: int) -> str:
-    return os.path.join(run_dir, f"fold_{fold + 1}")
-
-
-def train_folds(inputs: ClipInputs, y, groups, n_classes: int, config: TrainConfig, run_dir, strategy=None):
-    """The members of the recipe made for each fold of `fold_splits` in run_dir/fold_<k> (a
-    network trained, classical models fitted on the fold's training clips). Yields (fold, the
-    fold's Blend, train_idx, val_idx). What a fold finished before is loaded, not made again (a
-    network whose folder has FOLD_DONE, a saved classical model), so an interrupted K-fold run
-    resumes at the fold it was in."""
-    for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
-        log.info("fold %d/%d: %d training clips, %d validation clips of other recordings", fold + 1, config.folds,
-                 len(train_idx), len(val_idx))
-        blend = blend_for_fold(config, inputs, y, train_idx, val_idx, n_classes, fold_dir(run_dir, fold), strategy,
-                               config.seed + fold)
-        yield fold, blend, train_idx, val_idx
 
 
 def fold_network(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, directory, strategy=None):

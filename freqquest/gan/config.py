@@ -1,0 +1,86 @@
+"""The CGAN's recipe (GanConfig) and its presets; saved with every CGAN run."""
+
+import dataclasses
+
+GAN_LOSSES = ("bce", "hinge", "wgan-gp")
+GAN_EVAL_PER_CLASS = 50  # the full evaluation: generated clips, and held-out real clips in each half, per class
+
+
+@dataclasses.dataclass(frozen=True)
+class GanConfig:
+    """The CGAN's recipe; saved with the run. Log-Mels become the GAN's images as gan.inversion.GanScale
+    says (`db_range` dB below the top mapped to [-1, 1]); two time-scale learning rates and Adam
+    (0, 0.9) as for spectrally normalized GANs (Zhang et al. 2019)."""
+
+    loss: str = "hinge"
+    latent_dim: int = 64
+    width: int = 32
+    steps: int = 3000  # the budget: generator steps (batches), whatever the dataset's size; about 0.4 s each on 2 cores
+    epochs: int | None = None  # None: as many epochs as `steps` takes (epochs_for)
+    batch_size: int = 32
+    g_learning_rate: float = 1e-4
+    d_learning_rate: float = 4e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.9
+    gp_weight: float = 10.0
+    class_weight: float = 1.0  # the auxiliary classifier's loss, for both networks (0: off)
+    ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
+    db_range: float = 80.0
+    # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
+    per_clip_level: bool = True
+    half_resolution: bool = True  # the GAN's images at half the log-Mel's resolution, stretched back for inversion
+    seed: int = 42
+    sample_every: int = 5
+    griffin_lim_iters: int = 32
+    candidates: int = 4  # each sample the likeliest of its class among this many, by the discriminator's classifier
+
+    def __post_init__(self):
+        if self.loss not in GAN_LOSSES:
+            raise ValueError(f"loss must be one of {GAN_LOSSES}, got {self.loss!r}")
+        if (
+            min(
+                self.latent_dim,
+                self.width,
+                self.steps,
+                self.epochs or 1,
+                self.batch_size,
+                self.sample_every,
+                self.griffin_lim_iters,
+                self.candidates,
+            )
+            < 1
+        ):
+            raise ValueError(
+                "latent_dim, width, steps, epochs, batch_size, sample_every, griffin_lim_iters and candidates "
+                "must be at least 1"
+            )
+        if self.class_weight < 0 or not 0 <= self.ema_decay < 1:
+            raise ValueError(
+                f"class_weight must not be negative and ema_decay must be in [0, 1), got {self.class_weight}, "
+                f"{self.ema_decay}"
+            )
+        if self.db_range <= 0:
+            raise ValueError(f"db_range must be positive, got {self.db_range}")
+
+    def batches_per_epoch(self, n_clips: int) -> int:
+        return -(-n_clips // self.batch_size)
+
+    def epochs_for(self, n_clips: int) -> int:
+        """The epochs a run on `n_clips` trains: `epochs` when given, else the fewest whose batches
+        reach the `steps` budget (a whole epoch more at most)."""
+        return self.epochs or -(-self.steps // self.batches_per_epoch(n_clips))
+
+
+# "cpu" is GanConfig's defaults: the recipe measured on 2 cores (benchmarks/README.md, the CGAN),
+# a budget of generator steps that fits 30 minutes there with the evaluation, on any dataset.
+# "gpu" is the same GAN trained for ten times the generator steps, twice as wide: what a GPU does
+# in the time the CPU recipe takes; it is tested to run, not measured here (the lent GPU machine
+# has no TensorFlow).
+GAN_PRESETS = {"cpu": {}, "gpu": dict(steps=30000, width=64)}
+
+
+def gan_preset_config(name: str, **overrides) -> GanConfig:
+    """The GanConfig of a preset; `overrides` (e.g. from the command line) win."""
+    if name not in GAN_PRESETS:
+        raise ValueError(f"unknown CGAN preset {name!r}; choose one of {', '.join(GAN_PRESETS)}")
+    return GanConfig(**(GAN_PRESETS[name] | overrides))

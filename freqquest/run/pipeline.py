@@ -1,0 +1,462 @@
+"""The classification run, stage by stage: find the data and check it, extract features, validate
+the recipe fold by fold on unseen recordings, fit it for the test, predict, write the
+submission. The script and the notebooks call `run_classification`."""
+
+import dataclasses
+import logging
+import os
+import time
+
+import numpy as np
+
+from ..blend.bandwidth import match_bandwidth, native_rates
+from ..blend.members import Blend, blend_for_test, load_blend, recipe_embedders, train_folds
+from ..blend.recordings import KnownRecordings, recording_fingerprints, vote_by_recording
+from ..competition import paths
+from ..competition.dataset import (
+    Competition,
+    CompetitionError,
+    PreflightReport,
+    check_trainable,
+    describe,
+    preflight,
+    scan_competition,
+)
+from ..competition.splits import n_splits
+from ..config import AudioConfig, TrainConfig
+from ..features.inputs import ClipInputs, ClipSet, extract_clip_set
+from ..features.store import FeatureStore
+from ..io import check_file_writable, check_folder_writable, os_error_line
+from ..runs import (
+    HISTORY,
+    TEST_PROBABILITIES,
+    TRAINING_CURVES,
+    RunInterrupted,
+    SubmissionUnwritten,
+    claim_run_folder,
+    fold_dir,
+    open_run,
+    read_run_config,
+    resume_command,
+    write_run_config,
+    write_summary,
+)
+from .predictions import TestClips, predict_test, probabilities_beside
+from .reports import evaluate, plot_history, write_evaluation, write_table, write_validation_predictions
+from .submission import write_submission
+from .summary import RunResult, accuracy, describe_members, format_summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ClassificationOptions:
+    data: str | None = None
+    demo: bool = False
+    out: str | None = None
+    run_dir: str | None = None
+    cache_dir: str | None = None
+    workers: int | None = None
+    embedding_threads: int = 1
+    predict_only: bool = False
+    model_path: str | None = None
+    resume: str | None = None
+    overwrite: bool = False  # a --run-dir that holds a run is cleared first, not refused
+    audio: AudioConfig = dataclasses.field(default_factory=AudioConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+@dataclasses.dataclass
+class CheckedInputs:
+    """What a run starts from once everything has been checked."""
+
+    competition: Competition
+    report: PreflightReport
+    demo: bool
+    out: str  # the submission's path
+    store: FeatureStore
+
+
+def run_classification(options: ClassificationOptions) -> RunResult:
+    """Everything is checked before any work: the data (preflight), the outputs, the recipe
+    against the data, the models it needs; then the run folder is claimed and the run goes."""
+    started = time.time()
+    options = _as_saved(options)
+    checked = _checked_inputs(options)
+    if options.predict_only:
+        return _predict_only(options.model_path, checked)
+    config = options.train
+    check_trainable(checked.competition, checked.report, n_splits(config.folds, config.val_fraction))
+    licences = _check_pretrained(config)
+    run_dir = options.run_dir or paths.default_run_dir("+".join(config.member_names))
+    check_folder_writable(run_dir, "--resume" if options.resume else "--run-dir")
+    if not options.resume:
+        claim_run_folder(run_dir, options.overwrite)
+    for licence in licences:
+        log.warning("licence: %s", licence)
+    try:
+        return _train_and_predict(options, checked, run_dir, started)
+    except SubmissionUnwritten:
+        raise
+    except KeyboardInterrupt:
+        saved = f"{run_dir} holds the finished folds and epochs, the feature cache what it extracted"
+        raise RunInterrupted(run_dir, f"{saved}; continue with: {resume_command(run_dir)}") from None
+    except Exception:
+        log.error("%s is incomplete: once the cause below is fixed, %s continues it", run_dir, resume_command(run_dir))
+        raise
+
+
+def _as_saved(options: ClassificationOptions) -> ClassificationOptions:
+    """The options of a resumed run as its folder saved them; a prediction's audio as its run's."""
+    if options.resume:
+        saved = read_run_config(options.resume)
+        log.info("resuming %s", options.resume)
+        return dataclasses.replace(
+            options,
+            data=options.data or saved["data"],
+            run_dir=options.resume,
+            audio=saved["audio"],
+            train=saved["train"],
+        )
+    if options.predict_only:
+        if not options.model_path:
+            raise ValueError("--predict-only needs --model-path RUN_DIR (a finished run folder)")
+        return dataclasses.replace(options, audio=open_run(options.model_path).audio)
+    return options
+
+
+def _checked_inputs(options: ClassificationOptions) -> CheckedInputs:
+    root, demo = paths.locate_competition(options.data, options.demo)
+    competition = scan_competition(root)
+    report = preflight(competition)
+    log.info(describe(competition, report))
+    out = options.out or paths.default_submission_path(demo)
+    check_file_writable(out, "--out")
+    cache_dir = options.cache_dir or paths.default_cache_dir()
+    store = FeatureStore(options.audio, cache_dir, options.workers, options.embedding_threads)
+    check_folder_writable(store.cache_dir, "--cache-dir")
+    if options.train.weights:
+        from ..models.efficientnet import weights_file  # Keras: only for a recipe with pretrained weights to fetch
+
+        log.info("%s starts from the weights in %s", options.train.model, weights_file(options.train.weights))
+    return CheckedInputs(competition, report, demo, out, store)
+
+
+def _check_pretrained(config: TrainConfig) -> list:
+    """The licences of the pretrained models the recipe uses, once each; fails now, not after
+    extracting features, if one's model is not installed."""
+    embedders = recipe_embedders(config).values()
+    for embedder in embedders:
+        embedder.model_file()
+    return list(dict.fromkeys(embedder.licence for embedder in embedders))
+
+
+@dataclasses.dataclass
+class TrainingClips:
+    """The usable training clips: what the members read, labels, recordings, files, each file's
+    native rate, which clips are distinct (not a byte-identical copy of an earlier one: a copy
+    would put the vote's link distance at 0 dB), and the vote's fingerprints (None without it)."""
+
+    paths: list
+    inputs: ClipInputs
+    labels: np.ndarray
+    groups: np.ndarray
+    rates: np.ndarray
+    distinct: np.ndarray
+    fingerprints: np.ndarray | None
+    n_classes: int
+
+    def voted(self, probabilities: np.ndarray, judged, known, what: str) -> np.ndarray:
+        """The probabilities of the clips `judged` (indices) voted by recording with the clips `known`
+        (indices), unchanged without the vote."""
+        if self.fingerprints is None:
+            return probabilities
+        return vote_by_recording(probabilities, self.fingerprints[judged], self.known(known), what)
+
+    def known(self, index=None) -> KnownRecordings | None:
+        """The distinct clips among `index` (all by default), as the recording vote knows them."""
+        if self.fingerprints is None:
+            return None
+        index = np.arange(len(self.labels)) if index is None else np.asarray(index)
+        kept = index[self.distinct[index]]
+        return KnownRecordings.of_training_clips(
+            self.fingerprints[kept], self.labels[kept], self.groups[kept], self.n_classes
+        )
+
+
+def training_clips(
+    competition: Competition, report: PreflightReport, train_set: ClipSet, audio: AudioConfig, vote: bool
+) -> TrainingClips:
+    """The training files to learn from (usable_train), with what the run needs of them."""
+    usable = report.usable_train(competition.train_paths, train_set.failed)
+    paths_ = [competition.train_paths[i] for i in usable]
+    inputs = train_set.inputs.take(usable)
+    copies = report.duplicate_copies()
+    prints = recording_fingerprints(inputs.log_mels, audio) if vote else None
+    return TrainingClips(
+        paths_,
+        inputs,
+        competition.train_labels[usable],
+        np.asarray([competition.train_groups[i] for i in usable]),
+        native_rates(paths_),
+        np.array([p not in copies for p in paths_]),
+        prints,
+        len(competition.classes),
+    )
+
+
+def _train_and_predict(
+    options: ClassificationOptions, checked: CheckedInputs, run_dir: str, started: float
+) -> RunResult:
+    competition, config, timings = checked.competition, options.train, {}
+    t = time.time()
+    store, embedders = _with_embedders(checked.store, config)
+    train_set, test = _extract(competition, checked.report, store, embedders)
+    timings["features_s"] = time.time() - t
+    clips = training_clips(competition, checked.report, train_set, store.audio, config.recording_vote)
+    fallback = competition.classes[int(np.bincount(clips.labels, minlength=clips.n_classes).argmax())]
+    _write_or_check_config(options, competition, run_dir, fallback, checked.demo)
+
+    t = time.time()
+    validation = _validate(Fitting(config, clips, store, run_dir))
+    test_blend = blend_for_test(config, validation.blends, clips.inputs, clips.labels, clips.n_classes, run_dir)
+    match_bandwidth(test_blend, config, store, clips.paths, clips.labels, test.rates, run_dir)
+    timings["train_s"] = time.time() - t
+    evaluation = _report_validation(validation, clips, test_blend, competition.classes, config, run_dir, checked.demo)
+
+    t = time.time()
+    submission, probabilities = predict_test(
+        test_blend, config, store.audio, competition, test, clips.known(), fallback
+    )
+    write_table(probabilities, os.path.join(run_dir, TEST_PROBABILITIES))
+    timings["predict_s"] = time.time() - t
+    timings["total_s"] = time.time() - started
+    report = checked.report
+    result = RunResult(
+        run_dir=run_dir,
+        submission_path=checked.out,
+        demo=checked.demo,
+        val_accuracy=evaluation["accuracy"],
+        fallback_class=fallback,
+        skipped_train=report.skipped_train | train_set.failed,
+        unreadable_test=test.unreadable,
+        missing_test=report.missing_test_files,
+        test_notes=report.test_notes,
+        fold_accuracies=validation.fold_accuracies,
+        member_accuracies=evaluation["members"],
+        accuracy_before_vote=evaluation["before_vote"],
+    )
+    counts = {"n_train_clips": len(clips.labels), "n_validated": int(validation.validated.sum())}
+    write_summary(run_dir, dataclasses.asdict(result) | counts | {"timings": timings})
+    _write_submission(submission, checked, run_dir)
+    log.info(format_summary(result))
+    return result
+
+
+def _with_embedders(store: FeatureStore, config: TrainConfig) -> tuple:
+    """The recipe's embedders, and the store whose extraction workers load their models first:
+    one set of workers serves all of a run's extractions."""
+    embedders = recipe_embedders(config, store.embedding_threads)
+    return dataclasses.replace(store, worker_models=tuple(embedders.values())), embedders
+
+
+def _extract(competition: Competition, report: PreflightReport, store: FeatureStore, embedders: dict) -> tuple:
+    """(the training clips' ClipSet, the TestClips): features of every file, cached; a file whose
+    header was fine but whose audio was not is named here."""
+    train_set = extract_clip_set(store, competition.train_paths, embedders, "train")
+    test = TestClips.extract(competition, report, store, embedders)
+    log.info(
+        "features of the train clips: %s; of the test clips: %s (%s)",
+        train_set.describe_counts(),
+        test.clips.describe_counts(),
+        store.cache_dir,
+    )
+    for name in sorted(train_set.failed.keys() - report.unreadable_train.keys()):
+        log.warning("unreadable (the header was fine, the audio was not): %s: %s", name, train_set.failed[name])
+    return train_set, test
+
+
+def _write_or_check_config(
+    options: ClassificationOptions, competition: Competition, run_dir: str, fallback: str, demo: bool
+):
+    if not options.resume:
+        write_run_config(run_dir, options.audio, options.train, competition.classes, fallback, competition.root, demo)
+    elif read_run_config(run_dir)["classes"] != competition.classes:
+        raise CompetitionError(f"the classes of {competition.root} differ from those {run_dir} was trained on")
+
+
+@dataclasses.dataclass
+class Validation:
+    """Out-of-fold probabilities of the blend (voted) and of each member, and each fold's blend."""
+
+    probabilities: np.ndarray  # NaN where a clip was not validated
+    members: dict
+    fold_accuracies: list
+    blends: list
+
+    @property
+    def validated(self) -> np.ndarray:
+        return ~np.isnan(self.probabilities[:, 0])
+
+    def record(self, blend: Blend, val_idx, members: dict, voted: np.ndarray, labels: np.ndarray) -> float:
+        """A fold's predictions of its validation clips; its accuracy."""
+        for name, probabilities in members.items():
+            self.members.setdefault(name, np.full(self.probabilities.shape, np.nan, np.float32))[val_idx] = (
+                probabilities
+            )
+        self.probabilities[val_idx] = voted
+        self.blends.append(blend)
+        self.fold_accuracies.append(accuracy(voted, labels))
+        return self.fold_accuracies[-1]
+
+
+@dataclasses.dataclass
+class Fitting:
+    """What fitting the recipe works with: the recipe, the training clips, the feature store (for
+    bandwidth matching), the run folder."""
+
+    config: TrainConfig
+    clips: TrainingClips
+    store: FeatureStore
+    run_dir: str
+
+
+def _validate(fitting: Fitting) -> Validation:
+    """Every fold of the recipe: its blend made on the fold's training clips, judged on its other recordings."""
+    from ..models.training import describe_strategy, select_strategy  # TensorFlow: only where a network is trained
+
+    clips, config = fitting.clips, fitting.config
+    strategy = select_strategy() if config.trains_network else None
+    log.info(
+        "fitting %s (%s) on %d clips of %d recordings%s",
+        " + ".join(config.member_names),
+        _fold_plan(config),
+        len(clips.labels),
+        len(set(clips.groups)),
+        f"; {describe_strategy(strategy)}" if strategy else "",
+    )
+    validation = Validation(np.full((len(clips.labels), clips.n_classes), np.nan, np.float32), {}, [], [])
+    folds = train_folds(clips.inputs, clips.labels, clips.groups, clips.n_classes, config, fitting.run_dir, strategy)
+    for fold, blend, train_idx, val_idx in folds:
+        _validate_fold(fitting, validation, fold, blend, train_idx, val_idx)
+    return validation
+
+
+def _validate_fold(fitting: Fitting, validation: Validation, fold: int, blend: Blend, train_idx, val_idx) -> None:
+    clips, config = fitting.clips, fitting.config
+    y = clips.labels
+    train_paths = [clips.paths[i] for i in train_idx]
+    directory = fold_dir(fitting.run_dir, fold)
+    match_bandwidth(
+        blend, config, fitting.store, train_paths, y[train_idx], clips.rates[val_idx], directory, judged="validation"
+    )
+    members = blend.predict(clips.inputs.take(val_idx), clips.rates[val_idx])
+    blended = blend.average(members)
+    voted = clips.voted(blended, val_idx, train_idx, "validation")
+    fold_accuracy = validation.record(blend, val_idx, members, voted, y[val_idx])
+    log.info(
+        "fold %d/%d: accuracy %.4f on %d clips of unseen recordings",
+        fold + 1,
+        config.folds,
+        fold_accuracy,
+        len(val_idx),
+    )
+    alone = {name: accuracy(p, y[val_idx]) for name, p in members.items()}
+    if clips.fingerprints is not None:
+        alone["the blend before the recording vote"] = accuracy(blended, y[val_idx])
+    if len(alone) > 1:
+        log.info("  each member alone: %s", describe_members(alone))
+    if config.trains_network:
+        plot_history(os.path.join(directory, HISTORY), os.path.join(directory, TRAINING_CURVES))
+
+
+def _report_validation(
+    validation: Validation,
+    clips: TrainingClips,
+    test_blend: Blend,
+    classes: list,
+    config: TrainConfig,
+    run_dir: str,
+    demo: bool,
+) -> dict:
+    """The evaluation of the out-of-fold predictions, written to the run folder: the report, the
+    confusion matrix, every validated clip; with each member's accuracy and the blend's before the vote."""
+    validated, y = validation.validated, clips.labels
+    write_validation_predictions(run_dir, clips.paths, y, validation.probabilities, classes)
+    evaluation = evaluate(y[validated], validation.probabilities[validated].argmax(axis=1), classes)
+    kind = "out-of-fold" if config.folds > 1 else "validation"
+    title = f"{' + '.join(config.member_names)}: {kind} accuracy on unseen recordings" + (
+        " (synthetic demo data)" if demo else ""
+    )
+    write_evaluation(run_dir, evaluation, classes, title)
+    evaluation["members"] = {name: accuracy(p[validated], y[validated]) for name, p in validation.members.items()}
+    unvoted = accuracy(test_blend.average(validation.members)[validated], y[validated])
+    evaluation["before_vote"] = unvoted if config.recording_vote else None
+    return evaluation
+
+
+def _write_submission(submission, checked: CheckedInputs, run_dir: str) -> None:
+    competition, out = checked.competition, checked.out
+    try:
+        write_submission(submission, out, competition.test_ids, competition.classes)
+    except OSError as error:
+        raise SubmissionUnwritten(
+            f"{os_error_line(error)}; the run is complete in {run_dir}: once "
+            f"{os.path.dirname(os.path.abspath(out))} has room, write the submission with: "
+            f"python Audio_Classification_Kaggle.py --predict-only --model-path {run_dir} "
+            f"--data {competition.root} --out {out}"
+        ) from error
+
+
+def _fold_plan(config: TrainConfig) -> str:
+    held_out = f"one split, {config.val_fraction:.0%} of recordings held out"
+    folds = f"{config.folds} group folds" if config.folds > 1 else held_out
+    return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
+
+
+def _predict_only(model_path: str, checked: CheckedInputs) -> RunResult:
+    """Predict with a saved run without writing into its folder: it is the record of a training,
+    and may be read-only (a Kaggle input dataset). Matched models the run lacks are fitted here
+    and not saved; the probabilities go beside the submission."""
+    run = open_run(model_path)
+    competition, report, config = checked.competition, checked.report, run.train
+    if run.classes != competition.classes:
+        # the training labels index the competition's classes, so no matched models can be fitted on them
+        log.warning(
+            "the classes of %s (%s) differ from the run's (%s); predicting the run's classes, without bandwidth "
+            "matching",
+            competition.root,
+            competition.classes,
+            run.classes,
+        )
+        config = dataclasses.replace(config, match_bandwidth=False)
+    competition = dataclasses.replace(competition, classes=run.classes)
+    for licence in _check_pretrained(config):
+        log.warning("licence: %s", licence)
+    blend = load_blend(model_path, config, len(run.classes))
+    store, embedders = _with_embedders(checked.store, config)
+    test = TestClips.extract(competition, report, store, embedders)
+    match_bandwidth(
+        blend, config, store, competition.train_paths, competition.train_labels, test.rates, model_path, False
+    )
+    train_set = (
+        extract_clip_set(store, competition.train_paths, {}, "train log-Mels") if config.recording_vote else None
+    )
+    known = training_clips(competition, report, train_set, store.audio, vote=True).known() if train_set else None
+    submission, probabilities = predict_test(blend, config, store.audio, competition, test, known, run.fallback_class)
+    write_submission(submission, checked.out, competition.test_ids, competition.classes)
+    write_table(probabilities, probabilities_beside(checked.out))
+    log.info("test probabilities: %s", probabilities_beside(checked.out))
+    result = RunResult(
+        run_dir=model_path,
+        submission_path=checked.out,
+        demo=checked.demo,
+        val_accuracy=None,
+        fallback_class=run.fallback_class,
+        skipped_train={},
+        unreadable_test=test.unreadable,
+        missing_test=report.missing_test_files,
+        test_notes=report.test_notes,
+    )
+    log.info(format_summary(result))
+    return result

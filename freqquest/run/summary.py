@@ -1,0 +1,61 @@
+"""What a run tells a person at its end, and keeps in summary.json."""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: str
+    submission_path: str
+    demo: bool
+    val_accuracy: float | None
+    fallback_class: str  # what a test ID without a usable clip gets
+    skipped_train: dict  # path -> why it was left out (unreadable, too short)
+    unreadable_test: dict
+    missing_test: list
+    # test ID -> what to know of its clip, predicted all the same
+    test_notes: dict = dataclasses.field(default_factory=dict)
+    fold_accuracies: list = dataclasses.field(default_factory=list)
+    member_accuracies: dict = dataclasses.field(default_factory=dict)  # validation accuracy of each blended member
+    accuracy_before_vote: float | None = None  # the blend's validation accuracy without the recording vote
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(probabilities.argmax(axis=1) == labels))
+
+
+def describe_members(accuracies: dict) -> str:
+    """Each member's accuracy, e.g. 'network 0.6300, logreg 0.7100'."""
+    return ", ".join(f"{name} {value:.4f}" for name, value in accuracies.items())
+
+
+def format_summary(result: RunResult) -> str:
+    lines = ["", "summary" + (" (DEMO on synthetic audio)" if result.demo else "")]
+    if result.val_accuracy is not None:
+        if len(result.fold_accuracies) > 1:
+            per_fold = ", ".join(f"{a:.4f}" for a in result.fold_accuracies)
+            lines.append(f"  out-of-fold accuracy (unseen recordings): {result.val_accuracy:.4f} (folds: {per_fold})")
+        else:
+            lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
+        if result.accuracy_before_vote is not None:
+            lines.append(f"  before the recording vote: {result.accuracy_before_vote:.4f}")
+        if len(result.member_accuracies) > 1:
+            lines.append("  each blended member alone: " + describe_members(result.member_accuracies))
+    lines.append(f"  run folder:  {result.run_dir}")
+    lines.append(f"  submission:  {result.submission_path}")
+    if result.skipped_train:
+        lines.append(f"  {len(result.skipped_train)} train file(s) skipped:")
+        lines += [f"    {p}: {r}" for p, r in result.skipped_train.items()]
+    if result.unreadable_test or result.missing_test:
+        lines.append(
+            f"  {len(result.unreadable_test) + len(result.missing_test)} test ID(s) without a usable clip got the "
+            f"fallback class, {result.fallback_class} (the most frequent training class):"
+        )
+        lines += [f"    {i}: {r}" for i, r in result.unreadable_test.items()]
+        lines += [f"    {i}: no such file in test/test" for i in result.missing_test]
+    if result.test_notes:
+        lines.append(f"  {len(result.test_notes)} test clip(s) predicted with a warning:")
+        lines += [f"    {i}: {note}" for i, note in result.test_notes.items()]
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""Predict any clip with a finished run, as its submission does (`python -m freqquest.predict`
+and the page use it).
+
+The probabilities come from the run's whole predictor: the fold networks over their test-time
+views, the members refitted on every clip, bandwidth matching for a clip recorded at a low rate.
+A test clip predicted here gets the probabilities `test_probabilities.csv` gave it before the
+recording vote (which needs the other test clips). A clip longer than the run's clips (4 s) is
+scored in windows `--hop` apart; its answer is the mean over the windows, and the window that
+gave the top class its highest probability is the one that decided. A shorter clip is fitted to
+the window as in training.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..blend.bandwidth import load_matched, low_rates, match_bandwidth
+from ..blend.members import load_blend, recipe_embedders
+from ..competition.audio import AudioLoadError, decode, window_starts
+from ..competition.dataset import MIN_TRAIN_SECONDS, is_competition_root, scan_competition
+from ..features.inputs import ClipInputs, inputs_of_windows
+from ..features.store import FeatureStore
+from ..runs import open_run
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One clip's answer, with what it was made of."""
+
+    path: str
+    classes: list
+    probabilities: np.ndarray  # (classes,): the mean over the windows
+    windows: np.ndarray  # (windows, classes)
+    starts: np.ndarray  # each window's start, seconds
+    window_seconds: float  # each window's length (the run's clips')
+    members: dict  # member name -> (windows, classes)
+    seconds: float  # the clip's length
+    sample_rate: int  # the file's own rate
+    shown: str  # what `probabilities` are: "the blend" or one member's name
+    audio: np.ndarray  # the clip as decoded: float32 mono at `sample_rate` (what an explanation draws and reads)
+    notes: list = dataclasses.field(default_factory=list)
+
+    @property
+    def top(self) -> int:
+        return int(self.probabilities.argmax())
+
+    @property
+    def deciding_window(self) -> int:
+        """The window that gave the top class its highest probability."""
+        return int(self.windows[:, self.top].argmax())
+
+    def top_k(self, k: int) -> list:
+        order = np.argsort(-self.probabilities)[:k]
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
+
+    def as_dict(self, k: int) -> dict:
+        """What `predict --json` prints and the page's API answers."""
+        return {
+            "path": self.path,
+            "shown": self.shown,
+            "seconds": round(self.seconds, 3),
+            "sample_rate": self.sample_rate,
+            "top": [{"class": c, "probability": round(p, 6)} for c, p in self.top_k(k)],
+            "windows": [
+                {"start": round(float(s), 3), "probabilities": dict(zip(self.classes, map(float, w)))}
+                for s, w in zip(self.starts, self.windows)
+            ],
+            "deciding_window": self.deciding_window,
+            "window_seconds": self.window_seconds,
+            "notes": self.notes,
+        }
+
+
+class Predictor:
+    """A finished run loaded once (its networks, its members refitted on every clip, its matched
+    models), predicting any file. `tflite` replaces the network member by an exported model."""
+
+    def __init__(self, run_dir, cache_dir=None, workers=1, tflite=None):
+        self.run = open_run(run_dir)
+        self.run_dir, self.audio, self.config, self.classes = (
+            self.run.run_dir,
+            self.run.audio,
+            self.run.train,
+            self.run.classes,
+        )
+        self.blend = load_blend(run_dir, self.config, len(self.classes))
+        self.embedders = recipe_embedders(self.config)
+        self.store = FeatureStore(self.audio, cache_dir, workers)
+        self.matchable = self.blend.matchable() if self.config.match_bandwidth else []
+        if tflite is not None:
+            from .export import TfliteNetwork  # TensorFlow's interpreter: only for an exported model
+
+            if self.blend.network is None:
+                raise ValueError(f"{run_dir} has no network: --tflite replaces a network member")
+            self.blend.network.models = [TfliteNetwork(tflite)]
+        if self.matchable:
+            load_matched(self.blend, self.run_dir)
+
+    @property
+    def members(self) -> tuple:
+        return self.config.members
+
+    def match_rate(self, rate: int) -> str | None:
+        """Models matched to a low rate the run has none for, fitted on its training clips (not
+        saved); a note where they cannot be (the training data is not on this machine)."""
+        if not self.matchable or rate in self.matchable[0].matched or not low_rates([rate], self.audio):
+            return None
+        data = self.run.data
+        if not is_competition_root(data):
+            return (
+                f"recorded at {rate} Hz, but the run's training clips ({data}) are not here to match its classical "
+                f"models to that rate: judged by the full-band ones"
+            )
+        competition = scan_competition(data)
+        match_bandwidth(
+            self.blend,
+            self.config,
+            self.store,
+            competition.train_paths,
+            competition.train_labels,
+            np.array([rate]),
+            self.run_dir,
+            save=False,
+        )
+        return None
+
+    def inputs_of(self, clip: np.ndarray, rate: int, starts: np.ndarray) -> ClipInputs:
+        """The windows of a decoded clip as the members read them (features.inputs.inputs_of_windows)."""
+        return inputs_of_windows(clip, rate, starts, self.audio, self.embedders)
+
+    def predict(self, path, hop: float | None = None, member: str | None = None) -> Prediction:
+        """The prediction for a file; ValueError naming it when it does not decode."""
+        try:
+            clip, rate = decode(path)
+        except AudioLoadError as error:
+            raise ValueError(str(error)) from None
+        return self.predict_clip(clip, rate, str(path), hop, member)
+
+    def predict_clip(
+        self, clip: np.ndarray, rate: int, path: str, hop: float | None = None, member: str | None = None
+    ) -> Prediction:
+        """The prediction for a decoded clip (mono at its own `rate`), `path` naming it."""
+        if member is not None and member not in self.members:
+            raise ValueError(f"{self.run_dir} has no member {member!r}; its members: {', '.join(self.members)}")
+        seconds = len(clip) / rate
+        window = self.audio.duration
+        starts = window_starts(seconds, window, hop or window / 2)
+        notes = (
+            [f"only {seconds:.3f} s of audio, looped to {window:g} s: a guess"] if seconds < MIN_TRAIN_SECONDS else []
+        )
+        note = self.match_rate(rate)
+        notes += [note] if note else []
+        members = self.blend.predict(self.inputs_of(clip, rate, starts), np.full(len(starts), rate))
+        windows = members[member] if member else self.blend.average(members)
+        return Prediction(
+            path,
+            self.classes,
+            windows.mean(axis=0),
+            windows,
+            starts,
+            window,
+            members,
+            seconds,
+            rate,
+            member or "the blend",
+            clip,
+            notes,
+        )
