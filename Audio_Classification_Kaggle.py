@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Train on "The Frequency Quest" and write submission.csv: by default BirdNET fine-tuned on 5 group folds,
-blended with a logistic regression on its frozen embedding; a log-Mel CNN blended with classical models
-with --preset scratch.
+"""Train on "The Frequency Quest" and write submission.csv: by default a logistic regression on BirdNET's
+frozen embedding, voted by recording and refined with pseudo-labels, the test clips that are slices of
+training recordings taking their recording's class; a log-Mel CNN blended with classical models with
+--preset scratch.
 
   python Audio_Classification_Kaggle.py                        # finds ./data (or Kaggle/Colab input); demo if none
   python Audio_Classification_Kaggle.py --data /path/to/comp   # explicit competition root
-  python Audio_Classification_Kaggle.py --preset best          # the default on 10 group folds
   python Audio_Classification_Kaggle.py --preset scratch       # nothing pretrained: cnn + logreg + svm (GPU)
+  python Audio_Classification_Kaggle.py --model birdnet        # BirdNET's last segment fine-tuned beside it
   python Audio_Classification_Kaggle.py --preset scratch --model efficientnetv2b0 --weights imagenet
   python Audio_Classification_Kaggle.py --predict-only --model-path runs/<run>
   python Audio_Classification_Kaggle.py --resume runs/<run>    # continue an interrupted run
@@ -59,6 +60,8 @@ RECIPE_OPTIONS = (
     "embeddings",
     "match_bandwidth",
     "recording_vote",
+    "pseudo_label",
+    "route_reused",
 )
 
 
@@ -115,10 +118,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument(
         "--preset",
         choices=tuple(PRESETS),
-        help="default: BirdNET's last segment fine-tuned on 5 group folds, blended with a logistic regression "
-        "on its frozen embedding; best: the same on 10 folds; scratch: nothing pretrained (a cnn blended with a "
-        "logistic regression and an SVM on log-Mel statistics; a GPU helps). Default: default. `--help` lists each "
-        "preset's settings below",
+        help="default: a logistic regression on BirdNET's frozen embedding, with pseudo-labels and the slices of "
+        "training recordings routed to their recording's class, validated on 5 group folds; scratch: nothing "
+        "pretrained (a cnn blended with a logistic regression and an SVM on log-Mel statistics; a GPU helps). "
+        "Default: default. `--help` lists each preset's settings below",
     )
     recipe.add_argument(
         "--model",
@@ -156,7 +159,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=blend_models,
         metavar="MODELS",
         help=f"classical models on clip statistics whose probabilities are averaged with the network's: "
-        f"comma-separated from {','.join(CLASSICAL_MODELS)}, or none (default: {TrainConfig().blend})",
+        f"comma-separated from {','.join(CLASSICAL_MODELS)}, or none (default: the preset's)",
     )
     recipe.add_argument(
         "--embeddings",
@@ -177,6 +180,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         help="average the blend's probabilities over the test (and validation) clips whose average spectra "
         "are as close as slices of one recording's are (default: on)",
+    )
+    recipe.add_argument(
+        "--pseudo-label",
+        type=float,
+        metavar="P",
+        help="test clips the voted blend gives a class with probability P or more are pseudo-labelled, and the members "
+        "that refit in seconds are fitted again with them before the test set is predicted again; 0 is off "
+        "(default: the preset's)",
+    )
+    recipe.add_argument(
+        "--route-reused",
+        action=argparse.BooleanOptionalAction,
+        help="test clips that look like slices of a training recording (nearer to one of its clips than clips of "
+        "new recordings come) take that recording's class (default: the preset's)",
     )
     recipe.add_argument(
         "--normalization",

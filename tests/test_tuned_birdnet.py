@@ -142,7 +142,7 @@ def test_explain_shows_grad_cam_over_birdnets_spectrogram(tuned_run, demo_root, 
     predictor = Predictor(tuned_run)
     e = explain.explain(predictor, predictor.predict(clip))
     assert e.spectrogram.shape == (96, 511) and e.heatmap.shape == (96, 511) and e.occlusion is None
-    assert e.heatmap.min() >= 0 and e.heatmap.max() == pytest.approx(1.0) and e.window_seconds == 3.0
+    assert e.heatmap.min() >= 0 and 0 < e.heatmap.max() <= 1.0 and e.window_seconds == 3.0  # folds averaged
     assert e.spectrogram_title.startswith("BirdNET's spectrogram") and "(2 fold networks averaged)" in e.note
     assert list(e.feature_maps) == ["CONV_0", "BLOCK_2-4_ADD", "BLOCK_4-4: what the fine-tuned segments read"]
     assert e.feature_maps["CONV_0"].shape == (explain.FEATURE_CHANNELS, 48, 256)

@@ -71,10 +71,10 @@ def match_bandwidth(
     for rate in low_rates(rates, store.audio):
         band_limited = store.log_mels(train_paths, f"train log-Mels at {rate} Hz", band_limit=rate)
         inputs, y = ClipInputs(band_limited.features[band_limited.ok]), train_labels[band_limited.ok]
-        rate_dir = matched_dir(directory, rate)
+        rate_dir = matched_dir(directory, rate) if directory is not None else None
         for member in members:
             member.matched[rate] = member.fitted(member.name, rate_dir, inputs, y, config.seed, save)
-        saved = all(os.path.isfile(classical_path(rate_dir, m.name)) for m in members)
+        saved = rate_dir is not None and all(os.path.isfile(classical_path(rate_dir, m.name)) for m in members)
         log.info(
             "%d %s clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
             int(np.sum(rates == rate)),

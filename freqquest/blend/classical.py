@@ -67,7 +67,9 @@ def classical_path(directory, name: str) -> str:
 def load_or_fit(directory, name: str, fit, save: bool = True):
     """The model saved in `directory` as `name`, or `fit()`'s (saved there when `save`): a run
     resumed from before its classical models were fitted (or from before they existed) gets
-    them here."""
+    them here. With no `directory`, `fit()`'s, kept in memory."""
+    if directory is None:
+        return fit()
     path = classical_path(directory, name)
     if os.path.isfile(path):
         return load_classical(directory, name)

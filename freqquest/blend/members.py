@@ -73,6 +73,11 @@ class Member:
     def load(cls, name: str, config: TrainConfig, run_dir, n_classes: int) -> "Member":
         raise NotImplementedError
 
+    def refitted(self, inputs: ClipInputs, y, seed: int) -> "Member":
+        """The member fitted again on `inputs` (pseudo-labelled test clips among them), kept in memory;
+        a member that is not refitted cheaply (a network) stays as it is."""
+        return self
+
 
 def predict_proba(model, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Batch by batch through `predict_on_batch`: Keras's `predict` builds a tf.data pipeline on
@@ -235,7 +240,14 @@ class ClassicalMember(Member):
     @classmethod
     def fitted(cls, name: str, directory, inputs: ClipInputs, y, seed: int, save: bool = True):
         """Its model saved in `directory`, or one fitted on `inputs` (and saved there when `save`)."""
-        return load_or_fit(directory, name, lambda: cls.classifier(name, y, seed).fit(cls.rows(inputs), y), save)
+        return load_or_fit(directory, name, lambda: cls.fit(name, inputs, y, seed), save)
+
+    @classmethod
+    def fit(cls, name: str, inputs: ClipInputs, y, seed: int):
+        return cls.classifier(name, y, seed).fit(cls.rows(inputs), y)
+
+    def refitted(self, inputs, y, seed):
+        return dataclasses.replace(self, model=self.fit(self.name, inputs, y, seed))
 
     @staticmethod
     def classifier(name: str, y, seed: int):
@@ -279,8 +291,8 @@ class EmbeddingMember(ClassicalMember):
         return {name: get_embedder(name, threads)}
 
     @classmethod
-    def fitted(cls, name, directory, inputs, y, seed, save=True):
-        return load_or_fit(directory, name, lambda: embedding_classifier().fit(inputs.of(name), y), save)
+    def fit(cls, name, inputs, y, seed):
+        return embedding_classifier().fit(inputs.of(name), y)
 
     def predict(self, inputs, rates=None):
         return predict_probabilities(self.model, inputs.of(self.name), self.n_classes)
@@ -326,6 +338,10 @@ class Blend:
         """The weighted mean of the members' probabilities (`probabilities` of some or all of them)."""
         weights = {m.name: m.weight for m in self.members}
         return average_members(probabilities, [weights.get(name, 1.0) for name in probabilities])
+
+    def refitted(self, inputs: ClipInputs, y, seed: int) -> "Blend":
+        """The blend with each member that refits cheaply fitted again on `inputs` (members.refitted)."""
+        return Blend(self.n_classes, [member.refitted(inputs, y, seed) for member in self.members])
 
 
 def average_members(members: dict, weights=None) -> np.ndarray:

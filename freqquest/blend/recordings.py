@@ -131,8 +131,11 @@ def vote_by_recording(
     """The `judged` clips' probabilities, voted within the groups their fingerprints form with the
     known clips' at the known link distance (unchanged where it is None), and a log line saying how
     many were grouped."""
+    level = logging.INFO if judged == "test" else logging.DEBUG  # the test set's is news; each fold's is not
     if known.distance is None:
-        log.info("no recording vote for the %s clips: the training clips come from fewer than two recordings", judged)
+        log.log(
+            level, "no recording vote for the %s clips: the training clips come from fewer than two recordings", judged
+        )
         return np.asarray(probabilities, dtype=np.float32)
     n = len(probabilities)
     groups = recording_groups(
@@ -143,17 +146,13 @@ def vote_by_recording(
     own = groups[:n]
     sizes = np.bincount(own, minlength=groups.max(initial=-1) + 1)
     with_known = np.isin(own, groups[n:])
-    log.info(
-        "recording vote: %d of %d %s clips in %d group(s) of 2 or more (largest %d), %d linked with training clips; "
-        "within %.2f dB (Euclidean, over the %d Mel bands below %g Hz; set on the training clips)",
+    log.log(
+        level,
+        "recording vote: %d of %d %s clips sound like slices of one recording with other clips (%d of them with "
+        "training clips), and share their probabilities",
         int(np.sum((sizes[own] > 1) | with_known)),
         n,
         judged,
-        int(np.sum(sizes > 1)),
-        int(sizes.max(initial=0)),
         int(with_known.sum()),
-        known.distance,
-        np.shape(fingerprints)[1],
-        FINGERPRINT_TOP_HZ,
     )
     return voted

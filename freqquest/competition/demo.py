@@ -1,8 +1,12 @@
 """A small synthetic competition in the real layout, used when no competition data is found.
 
-Each class is a simple sound recipe over background noise at a random level. It exists so the
-whole pipeline can run in minutes on a laptop CPU; it is a demo, not a benchmark: its
-accuracy says nothing about real recordings.
+Each class is a simple sound recipe over background noise. A recording is one draw of its
+recipe (its pitch, tempo, noise level) over `slices` x 4 s, cut into slices named as
+UrbanSound8K names them, so slices of one recording sound alike and those of two do not. The
+test set holds either whole recordings that train lacks (`split="new"`) or random slices, most
+of whose recordings have other slices in train (`split="reused"`, as the reference
+competition's random split does). It exists so the whole pipeline can run in minutes on a laptop
+CPU; it is a demo, not a benchmark: its accuracy says nothing about real recordings.
 """
 
 import csv
@@ -22,7 +26,8 @@ CLASSES = ("dog_bark", "drilling", "engine_idling", "siren", "street_music")
 MARKER = ".freqquest-demo"
 SAMPLE_RATE = 22050
 DURATION = 4.0
-DEMO_VERSION = 1
+DEMO_VERSION = 2
+SPLITS = ("reused", "new")
 
 
 def _time(n):
@@ -93,9 +98,9 @@ RECIPES = {
 }
 
 
-def synthesize(class_name: str, rng: np.random.Generator) -> np.ndarray:
-    """One clip of `class_name` over noise at a random level, peak about 0.3-0.9, float32."""
-    n = int(SAMPLE_RATE * DURATION)
+def synthesize(class_name: str, rng: np.random.Generator, seconds: float = DURATION) -> np.ndarray:
+    """`seconds` of `class_name` over noise at a random level, peak about 0.3-0.9, float32."""
+    n = int(SAMPLE_RATE * seconds)
     signal = RECIPES[class_name](rng, n)
     signal = signal / (np.max(np.abs(signal)) + 1e-9)
     noise = rng.standard_normal(n)
@@ -108,13 +113,20 @@ def is_demo(root) -> bool:
     return os.path.isfile(os.path.join(root, MARKER))
 
 
-def build_demo(root, train_per_class: int = 20, test_per_class: int = 6, seed: int = 0) -> str:
-    """Write the demo competition under `root` (skipped if the same demo is already there)."""
+def build_demo(root, split: str = "reused", recordings_per_class: int = 10, slices: int = 3, seed: int = 0) -> str:
+    """Write the demo competition under `root` (skipped if the same demo is already there): per
+    class `recordings_per_class` recordings of `slices` slices, a fifth of them in the test set as
+    `split` says."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if recordings_per_class < 3 or slices < 1:
+        raise ValueError("the demo needs at least 3 recordings per class and 1 slice each")
     root = str(root)
     recipe = {
         "version": DEMO_VERSION,
-        "train_per_class": train_per_class,
-        "test_per_class": test_per_class,
+        "split": split,
+        "recordings_per_class": recordings_per_class,
+        "slices": slices,
         "seed": seed,
     }
     marker = os.path.join(root, MARKER)
@@ -126,28 +138,55 @@ def build_demo(root, train_per_class: int = 20, test_per_class: int = 6, seed: i
     staging = root.rstrip(os.sep) + ".building"
     shutil.rmtree(staging, ignore_errors=True)
     with naming(staging):
-        _write_demo(staging, recipe, seed, train_per_class, test_per_class)
+        _write_demo(staging, recipe)
     shutil.rmtree(root, ignore_errors=True)
     os.replace(staging, root)
     return root
 
 
-def _write_demo(staging, recipe: dict, seed: int, train_per_class: int, test_per_class: int) -> None:
-    rng = np.random.default_rng(seed)
-    answers = []
+def recordings(rng: np.random.Generator, per_class: int, slices: int) -> list:
+    """(class, file name, clip) of every slice of every recording, UrbanSound8K-style names:
+    <recording>-<class id>-0-<slice>."""
+    n = int(SAMPLE_RATE * DURATION)
+    found = []
     for class_id, name in enumerate(CLASSES):
-        class_dir = os.path.join(staging, "train", "train", name)
-        os.makedirs(class_dir)
-        for i in range(train_per_class):
-            # UrbanSound8K-style names: <recording>-<class>-<occurrence>-<slice>
-            file = f"{9000 + class_id * 100 + i // 2}-{class_id}-0-{i % 2}.wav"
-            sf.write(os.path.join(class_dir, file), synthesize(name, rng), SAMPLE_RATE, subtype="PCM_16")
-        for _ in range(test_per_class):
-            answers.append([f"{rng.integers(16**11, 16**12):012x}.wav", name])
+        for r in range(per_class):
+            recording = synthesize(name, rng, DURATION * slices)
+            found += [
+                (name, f"{9000 + 100 * class_id + r}-{class_id}-0-{s}.wav", recording[s * n : (s + 1) * n])
+                for s in range(slices)
+            ]
+    return found
+
+
+def _test_rows(rng: np.random.Generator, found: list, split: str, per_class: int) -> set:
+    """Which slices go to the test set: a fifth of each class's recordings whole, or a fifth of its slices."""
+    chosen = set()
+    for name in CLASSES:
+        rows = [i for i, (label, _, _) in enumerate(found) if label == name]
+        if split == "new":
+            held_out = set(rng.choice(per_class, max(1, per_class // 5), replace=False))
+            chosen |= {i for k, i in enumerate(rows) if k // (len(rows) // per_class) in held_out}
+        else:
+            chosen |= set(rng.choice(rows, max(1, len(rows) // 5), replace=False).tolist())
+    return chosen
+
+
+def _write_demo(staging, recipe: dict) -> None:
+    rng = np.random.default_rng(recipe["seed"])
+    found = recordings(rng, recipe["recordings_per_class"], recipe["slices"])
+    test_rows = _test_rows(rng, found, recipe["split"], recipe["recordings_per_class"])
     test_dir = os.path.join(staging, "test", "test")
     os.makedirs(test_dir)
-    for ident, name in answers:
-        sf.write(os.path.join(test_dir, ident), synthesize(name, rng), SAMPLE_RATE, subtype="PCM_16")
+    answers = []
+    for i, (name, file, clip) in enumerate(found):
+        if i in test_rows:  # an opaque ID: the reference competition's test names carry the class
+            ident = f"{rng.integers(16**11, 16**12):012x}.wav"
+            sf.write(os.path.join(test_dir, ident), clip, SAMPLE_RATE, subtype="PCM_16")
+            answers.append([ident, name])
+        else:
+            os.makedirs(os.path.join(staging, "train", "train", name), exist_ok=True)
+            sf.write(os.path.join(staging, "train", "train", name, file), clip, SAMPLE_RATE, subtype="PCM_16")
     order = rng.permutation(len(answers))
     _write_csv(os.path.join(staging, "sample_submission.csv"), [[answers[i][0], CLASSES[0]] for i in order])
     _write_csv(os.path.join(staging, "solution.csv"), [answers[i] for i in order])

@@ -73,6 +73,11 @@ class ClipInputs:
     def take(self, index) -> "ClipInputs":
         return ClipInputs(self.log_mels[index], {name: e[index] for name, e in self.pretrained.items()})
 
+    def concat(self, other: "ClipInputs") -> "ClipInputs":
+        """These clips, then `other`'s."""
+        pretrained = {name: np.concatenate([e, other.of(name)]) for name, e in self.pretrained.items()}
+        return ClipInputs(np.concatenate([self.log_mels, other.log_mels]), pretrained)
+
     @functools.cached_property
     def statistics(self) -> np.ndarray:
         return clip_statistics(self.log_mels)

@@ -10,8 +10,9 @@ import time
 import numpy as np
 
 from ..blend.bandwidth import match_bandwidth, native_rates
-from ..blend.members import Blend, blend_for_test, load_blend, recipe_embedders, train_folds
-from ..blend.recordings import KnownRecordings, recording_fingerprints, vote_by_recording
+from ..blend.members import blend_for_test, load_blend, recipe_embedders
+from ..blend.recordings import recording_fingerprints
+from ..blend.whole_set import TrainingClips
 from ..competition import paths
 from ..competition.dataset import (
     Competition,
@@ -24,27 +25,25 @@ from ..competition.dataset import (
 )
 from ..competition.splits import n_splits
 from ..config import AudioConfig, TrainConfig
-from ..features.inputs import ClipInputs, ClipSet, extract_clip_set
+from ..features.inputs import ClipSet, extract_clip_set
 from ..features.store import FeatureStore
 from ..io import check_file_writable, check_folder_writable, os_error_line
 from ..runs import (
-    HISTORY,
     TEST_PROBABILITIES,
-    TRAINING_CURVES,
     RunInterrupted,
     SubmissionUnwritten,
     claim_run_folder,
-    fold_dir,
     open_run,
     read_run_config,
     resume_command,
     write_run_config,
     write_summary,
 )
-from .predictions import TestClips, predict_test, probabilities_beside
-from .reports import evaluate, plot_history, write_evaluation, write_table, write_validation_predictions
+from .predictions import TestClips, TestPrediction, predict_test, probabilities_beside
+from .reports import write_table
 from .submission import write_submission
-from .summary import RunResult, accuracy, describe_members, format_summary
+from .summary import RunResult, accuracy, format_summary
+from .validation import Fitting, Validation, report_validation, validate_new_recordings, validate_reused_recordings
 
 log = logging.getLogger(__name__)
 
@@ -151,39 +150,6 @@ def _check_pretrained(config: TrainConfig) -> list:
     return list(dict.fromkeys(embedder.licence for embedder in embedders))
 
 
-@dataclasses.dataclass
-class TrainingClips:
-    """The usable training clips: what the members read, labels, recordings, files, each file's
-    native rate, which clips are distinct (not a byte-identical copy of an earlier one: a copy
-    would put the vote's link distance at 0 dB), and the vote's fingerprints (None without it)."""
-
-    paths: list
-    inputs: ClipInputs
-    labels: np.ndarray
-    groups: np.ndarray
-    rates: np.ndarray
-    distinct: np.ndarray
-    fingerprints: np.ndarray | None
-    n_classes: int
-
-    def voted(self, probabilities: np.ndarray, judged, known, what: str) -> np.ndarray:
-        """The probabilities of the clips `judged` (indices) voted by recording with the clips `known`
-        (indices), unchanged without the vote."""
-        if self.fingerprints is None:
-            return probabilities
-        return vote_by_recording(probabilities, self.fingerprints[judged], self.known(known), what)
-
-    def known(self, index=None) -> KnownRecordings | None:
-        """The distinct clips among `index` (all by default), as the recording vote knows them."""
-        if self.fingerprints is None:
-            return None
-        index = np.arange(len(self.labels)) if index is None else np.asarray(index)
-        kept = index[self.distinct[index]]
-        return KnownRecordings.of_training_clips(
-            self.fingerprints[kept], self.labels[kept], self.groups[kept], self.n_classes
-        )
-
-
 def training_clips(
     competition: Competition, report: PreflightReport, train_set: ClipSet, audio: AudioConfig, vote: bool
 ) -> TrainingClips:
@@ -192,16 +158,16 @@ def training_clips(
     paths_ = [competition.train_paths[i] for i in usable]
     inputs = train_set.inputs.take(usable)
     copies = report.duplicate_copies()
-    prints = recording_fingerprints(inputs.log_mels, audio) if vote else None
     return TrainingClips(
-        paths_,
-        inputs,
-        competition.train_labels[usable],
-        np.asarray([competition.train_groups[i] for i in usable]),
-        native_rates(paths_),
-        np.array([p not in copies for p in paths_]),
-        prints,
-        len(competition.classes),
+        paths=paths_,
+        inputs=inputs,
+        labels=competition.train_labels[usable],
+        groups=np.asarray([competition.train_groups[i] for i in usable]),
+        rates=native_rates(paths_),
+        distinct=np.array([p not in copies for p in paths_]),
+        fingerprints=recording_fingerprints(inputs.log_mels, audio) if vote else None,
+        n_classes=len(competition.classes),
+        audio=audio,
     )
 
 
@@ -218,21 +184,40 @@ def _train_and_predict(
     _write_or_check_config(options, competition, run_dir, fallback, checked.demo)
 
     t = time.time()
-    validation = _validate(Fitting(config, clips, store, run_dir))
+    fitting = Fitting(config, clips, store, run_dir)
+    validation = validate_new_recordings(fitting)
+    reused = validate_reused_recordings(fitting)
     test_blend = blend_for_test(config, validation.blends, clips.inputs, clips.labels, clips.n_classes, run_dir)
     match_bandwidth(test_blend, config, store, clips.paths, clips.labels, test.rates, run_dir)
     timings["train_s"] = time.time() - t
-    evaluation = _report_validation(validation, clips, test_blend, competition.classes, config, run_dir, checked.demo)
+    evaluation = report_validation(validation, clips, competition.classes, config, run_dir, checked.demo)
+    evaluation["reused"] = None if reused is None else accuracy(reused.probabilities, clips.labels)
 
     t = time.time()
-    submission, probabilities = predict_test(
-        test_blend, config, store.audio, competition, test, clips.known(), fallback
-    )
-    write_table(probabilities, os.path.join(run_dir, TEST_PROBABILITIES))
+    predicted = predict_test(test_blend, config, competition, test, clips, fallback)
+    write_table(predicted.probabilities, os.path.join(run_dir, TEST_PROBABILITIES))
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
+    result = _result(checked, run_dir, fallback, train_set, test, predicted, evaluation, validation)
+    counts = {"n_train_clips": len(clips.labels), "n_validated": int(validation.validated.sum())}
+    write_summary(run_dir, dataclasses.asdict(result) | counts | {"timings": timings})
+    _write_submission(predicted.submission, checked, run_dir)
+    log.info(format_summary(result))
+    return result
+
+
+def _result(
+    checked: CheckedInputs,
+    run_dir: str,
+    fallback: str,
+    train_set: ClipSet,
+    test: TestClips,
+    predicted: TestPrediction,
+    evaluation: dict,
+    validation: Validation,
+) -> RunResult:
     report = checked.report
-    result = RunResult(
+    return RunResult(
         run_dir=run_dir,
         submission_path=checked.out,
         demo=checked.demo,
@@ -244,13 +229,11 @@ def _train_and_predict(
         test_notes=report.test_notes,
         fold_accuracies=validation.fold_accuracies,
         member_accuracies=evaluation["members"],
-        accuracy_before_vote=evaluation["before_vote"],
+        accuracy_blend_alone=evaluation["blend_alone"],
+        reused_accuracy=evaluation["reused"],
+        test_matched=predicted.matched,
+        routed=predicted.routed,
     )
-    counts = {"n_train_clips": len(clips.labels), "n_validated": int(validation.validated.sum())}
-    write_summary(run_dir, dataclasses.asdict(result) | counts | {"timings": timings})
-    _write_submission(submission, checked, run_dir)
-    log.info(format_summary(result))
-    return result
 
 
 def _with_embedders(store: FeatureStore, config: TrainConfig) -> tuple:
@@ -285,116 +268,6 @@ def _write_or_check_config(
         raise CompetitionError(f"the classes of {competition.root} differ from those {run_dir} was trained on")
 
 
-@dataclasses.dataclass
-class Validation:
-    """Out-of-fold probabilities of the blend (voted) and of each member, and each fold's blend."""
-
-    probabilities: np.ndarray  # NaN where a clip was not validated
-    members: dict
-    fold_accuracies: list
-    blends: list
-
-    @property
-    def validated(self) -> np.ndarray:
-        return ~np.isnan(self.probabilities[:, 0])
-
-    def record(self, blend: Blend, val_idx, members: dict, voted: np.ndarray, labels: np.ndarray) -> float:
-        """A fold's predictions of its validation clips; its accuracy."""
-        for name, probabilities in members.items():
-            self.members.setdefault(name, np.full(self.probabilities.shape, np.nan, np.float32))[val_idx] = (
-                probabilities
-            )
-        self.probabilities[val_idx] = voted
-        self.blends.append(blend)
-        self.fold_accuracies.append(accuracy(voted, labels))
-        return self.fold_accuracies[-1]
-
-
-@dataclasses.dataclass
-class Fitting:
-    """What fitting the recipe works with: the recipe, the training clips, the feature store (for
-    bandwidth matching), the run folder."""
-
-    config: TrainConfig
-    clips: TrainingClips
-    store: FeatureStore
-    run_dir: str
-
-
-def _validate(fitting: Fitting) -> Validation:
-    """Every fold of the recipe: its blend made on the fold's training clips, judged on its other recordings."""
-    from ..models.training import describe_strategy, select_strategy  # TensorFlow: only where a network is trained
-
-    clips, config = fitting.clips, fitting.config
-    strategy = select_strategy() if config.trains_network else None
-    log.info(
-        "fitting %s (%s) on %d clips of %d recordings%s",
-        " + ".join(config.member_names),
-        _fold_plan(config),
-        len(clips.labels),
-        len(set(clips.groups)),
-        f"; {describe_strategy(strategy)}" if strategy else "",
-    )
-    validation = Validation(np.full((len(clips.labels), clips.n_classes), np.nan, np.float32), {}, [], [])
-    folds = train_folds(clips.inputs, clips.labels, clips.groups, clips.n_classes, config, fitting.run_dir, strategy)
-    for fold, blend, train_idx, val_idx in folds:
-        _validate_fold(fitting, validation, fold, blend, train_idx, val_idx)
-    return validation
-
-
-def _validate_fold(fitting: Fitting, validation: Validation, fold: int, blend: Blend, train_idx, val_idx) -> None:
-    clips, config = fitting.clips, fitting.config
-    y = clips.labels
-    train_paths = [clips.paths[i] for i in train_idx]
-    directory = fold_dir(fitting.run_dir, fold)
-    match_bandwidth(
-        blend, config, fitting.store, train_paths, y[train_idx], clips.rates[val_idx], directory, judged="validation"
-    )
-    members = blend.predict(clips.inputs.take(val_idx), clips.rates[val_idx])
-    blended = blend.average(members)
-    voted = clips.voted(blended, val_idx, train_idx, "validation")
-    fold_accuracy = validation.record(blend, val_idx, members, voted, y[val_idx])
-    log.info(
-        "fold %d/%d: accuracy %.4f on %d clips of unseen recordings",
-        fold + 1,
-        config.folds,
-        fold_accuracy,
-        len(val_idx),
-    )
-    alone = {name: accuracy(p, y[val_idx]) for name, p in members.items()}
-    if clips.fingerprints is not None:
-        alone["the blend before the recording vote"] = accuracy(blended, y[val_idx])
-    if len(alone) > 1:
-        log.info("  each member alone: %s", describe_members(alone))
-    if config.trains_network:
-        plot_history(os.path.join(directory, HISTORY), os.path.join(directory, TRAINING_CURVES))
-
-
-def _report_validation(
-    validation: Validation,
-    clips: TrainingClips,
-    test_blend: Blend,
-    classes: list,
-    config: TrainConfig,
-    run_dir: str,
-    demo: bool,
-) -> dict:
-    """The evaluation of the out-of-fold predictions, written to the run folder: the report, the
-    confusion matrix, every validated clip; with each member's accuracy and the blend's before the vote."""
-    validated, y = validation.validated, clips.labels
-    write_validation_predictions(run_dir, clips.paths, y, validation.probabilities, classes)
-    evaluation = evaluate(y[validated], validation.probabilities[validated].argmax(axis=1), classes)
-    kind = "out-of-fold" if config.folds > 1 else "validation"
-    title = f"{' + '.join(config.member_names)}: {kind} accuracy on unseen recordings" + (
-        " (synthetic demo data)" if demo else ""
-    )
-    write_evaluation(run_dir, evaluation, classes, title)
-    evaluation["members"] = {name: accuracy(p[validated], y[validated]) for name, p in validation.members.items()}
-    unvoted = accuracy(test_blend.average(validation.members)[validated], y[validated])
-    evaluation["before_vote"] = unvoted if config.recording_vote else None
-    return evaluation
-
-
 def _write_submission(submission, checked: CheckedInputs, run_dir: str) -> None:
     competition, out = checked.competition, checked.out
     try:
@@ -406,12 +279,6 @@ def _write_submission(submission, checked: CheckedInputs, run_dir: str) -> None:
             f"python Audio_Classification_Kaggle.py --predict-only --model-path {run_dir} "
             f"--data {competition.root} --out {out}"
         ) from error
-
-
-def _fold_plan(config: TrainConfig) -> str:
-    held_out = f"one split, {config.val_fraction:.0%} of recordings held out"
-    folds = f"{config.folds} group folds" if config.folds > 1 else held_out
-    return folds + (f", {config.tta} test-time views" if config.tta > 1 else "")
 
 
 def _predict_only(model_path: str, checked: CheckedInputs) -> RunResult:
@@ -439,13 +306,11 @@ def _predict_only(model_path: str, checked: CheckedInputs) -> RunResult:
     match_bandwidth(
         blend, config, store, competition.train_paths, competition.train_labels, test.rates, model_path, False
     )
-    train_set = (
-        extract_clip_set(store, competition.train_paths, {}, "train log-Mels") if config.recording_vote else None
-    )
-    known = training_clips(competition, report, train_set, store.audio, vote=True).known() if train_set else None
-    submission, probabilities = predict_test(blend, config, store.audio, competition, test, known, run.fallback_class)
-    write_submission(submission, checked.out, competition.test_ids, competition.classes)
-    write_table(probabilities, probabilities_beside(checked.out))
+    train_set = extract_clip_set(store, competition.train_paths, embedders, "train")
+    clips = training_clips(competition, report, train_set, store.audio, config.recording_vote)
+    predicted = predict_test(blend, config, competition, test, clips, run.fallback_class)
+    write_submission(predicted.submission, checked.out, competition.test_ids, competition.classes)
+    write_table(predicted.probabilities, probabilities_beside(checked.out))
     log.info("test probabilities: %s", probabilities_beside(checked.out))
     result = RunResult(
         run_dir=model_path,
@@ -457,6 +322,8 @@ def _predict_only(model_path: str, checked: CheckedInputs) -> RunResult:
         unreadable_test=test.unreadable,
         missing_test=report.missing_test_files,
         test_notes=report.test_notes,
+        test_matched=predicted.matched,
+        routed=predicted.routed,
     )
     log.info(format_summary(result))
     return result

@@ -9,9 +9,9 @@ import pandas as pd
 
 from ..blend.bandwidth import readable_rates
 from ..blend.members import Blend
-from ..blend.recordings import KnownRecordings, recording_fingerprints, vote_by_recording
+from ..blend.whole_set import TrainingClips, predict_set
 from ..competition.dataset import Competition, PreflightReport
-from ..config import AudioConfig, TrainConfig
+from ..config import TrainConfig
 from ..features.inputs import ClipSet, extract_clip_set
 from ..features.store import FeatureStore
 from .submission import make_submission, to_class_names
@@ -36,36 +36,37 @@ class TestClips:
         return cls(clips, readable_rates(clips), report.unreadable_test | decoded)
 
 
+@dataclasses.dataclass
+class TestPrediction:
+    """The submission, the probabilities by test ID, and how many test clips look like slices of
+    training recordings (None without a readable test clip)."""
+
+    submission: pd.DataFrame
+    probabilities: pd.DataFrame
+    matched: int | None
+    routed: bool  # whether they took their recording's class
+
+
 def predict_test(
-    blend: Blend,
-    config: TrainConfig,
-    audio: AudioConfig,
-    competition: Competition,
-    test: TestClips,
-    known: KnownRecordings | None,
-    fallback: str,
-) -> tuple:
-    """(the submission, the blend's probabilities by test ID): every test ID predicted with the
-    blend of the fold networks (over their test-time views) and the classical models (matched to
-    the clip's sample rate where the blend has them), voted over the clips that look like slices
-    of one recording (linked with each other and with the `known` training clips; when
-    `config.recording_vote` is on), the fallback class where there is no usable clip."""
+    blend: Blend, config: TrainConfig, competition: Competition, test: TestClips, train: TrainingClips, fallback: str
+) -> TestPrediction:
+    """Every test ID: its clip predicted with the rest of the test set (blend/whole_set.py), the
+    fallback class where there is no usable clip."""
     probabilities = np.full((len(competition.test_ids), len(competition.classes)), np.nan, dtype=np.float32)
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     ok = test.clips.ok
     rows = np.array([row_of[p] for p in test.clips.paths], dtype=np.int64)[ok]
-    readable = test.clips.inputs.take(ok)
+    matched = None
     if len(rows):
-        blended = blend.average(blend.predict(readable, test.rates[ok]))
-        if config.recording_vote:
-            blended = vote_by_recording(blended, recording_fingerprints(readable.log_mels, audio), known)
-        probabilities[rows] = blended
+        prediction = predict_set(blend, config, train, None, test.clips.inputs.take(ok), test.rates[ok])
+        probabilities[rows] = prediction.probabilities
+        matched = int(prediction.matches.matched.sum())
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     usable[rows] = True
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
     table = pd.DataFrame(probabilities, columns=competition.classes)
     table.insert(0, "ID", competition.test_ids)
-    return make_submission(competition.test_ids, names), table
+    return TestPrediction(make_submission(competition.test_ids, names), table, matched, config.route_reused)
 
 
 def probabilities_beside(submission_path) -> str:

@@ -19,7 +19,11 @@ class RunResult:
     test_notes: dict = dataclasses.field(default_factory=dict)
     fold_accuracies: list = dataclasses.field(default_factory=list)
     member_accuracies: dict = dataclasses.field(default_factory=dict)  # validation accuracy of each blended member
-    accuracy_before_vote: float | None = None  # the blend's validation accuracy without the recording vote
+    # the blend's accuracy on new recordings before the set's vote, pseudo-labels and routing
+    accuracy_blend_alone: float | None = None
+    reused_accuracy: float | None = None  # on random folds over the clips: the leaderboard's kind of test
+    test_matched: int | None = None  # test clips that look like slices of training recordings
+    routed: bool = False  # whether they took their recording's class
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -36,13 +40,23 @@ def format_summary(result: RunResult) -> str:
     if result.val_accuracy is not None:
         if len(result.fold_accuracies) > 1:
             per_fold = ", ".join(f"{a:.4f}" for a in result.fold_accuracies)
-            lines.append(f"  out-of-fold accuracy (unseen recordings): {result.val_accuracy:.4f} (folds: {per_fold})")
+            lines.append(f"  accuracy on new recordings, out of fold: {result.val_accuracy:.4f} (folds: {per_fold})")
         else:
-            lines.append(f"  validation accuracy (unseen recordings): {result.val_accuracy:.4f}")
-        if result.accuracy_before_vote is not None:
-            lines.append(f"  before the recording vote: {result.accuracy_before_vote:.4f}")
+            lines.append(f"  accuracy on new recordings, one held-out split: {result.val_accuracy:.4f}")
+        if result.reused_accuracy is not None:
+            lines.append(
+                f"  accuracy on reused recordings (random folds, as a random split tests): {result.reused_accuracy:.4f}"
+            )
+        if result.accuracy_blend_alone is not None and result.accuracy_blend_alone != result.val_accuracy:
+            lines.append(
+                "  new recordings, the blend alone (no vote, pseudo-labels or routing): "
+                f"{result.accuracy_blend_alone:.4f}"
+            )
         if len(result.member_accuracies) > 1:
             lines.append("  each blended member alone: " + describe_members(result.member_accuracies))
+    if result.test_matched is not None:
+        then = "they took their recording's class" if result.routed else "no routing"
+        lines.append(f"  test clips that look like slices of training recordings: {result.test_matched} ({then})")
     lines.append(f"  run folder:  {result.run_dir}")
     lines.append(f"  submission:  {result.submission_path}")
     if result.skipped_train:

@@ -17,8 +17,8 @@
 # competition root (train/train, test/test, sample_submission.csv); None: ./data, /kaggle/input, /content, else the demo
 DATA = None
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-# default: BirdNET fine-tuned on 5 group folds beside a logistic regression on its embedding | best: the same on
-# 10 folds | scratch: nothing pretrained (a cnn beside a logistic regression and an SVM on log-Mel statistics)
+# default: a logistic regression on BirdNET's frozen embedding, voted by recording, with pseudo-labels and the slices
+# of training recordings routed to their class | scratch: nothing pretrained (a cnn, a logistic regression and an SVM)
 PRESET = "default"
 MODEL = None  # birdnet (BirdNET fine-tuned) | cnn | resnet | efficientnetv2b0 | none (no network); None: the preset's
 # birdnet only: the first of BirdNET's segments fine-tuned (POST, BLOCK_4-4, BLOCK_4-3, BLOCK_4-1); None: the preset's
@@ -114,21 +114,20 @@ result = run_classification(
 # %% [markdown]
 # ## How it went
 # The network's training curves per fold (when the recipe has a network); the accuracy of each member of the blend
-# alone, and of the blend before and after the vote of each recording's slices (empty with the vote off);
-# the blend's confusion matrix on unseen recordings (out of fold with several folds) and its report.
+# alone, of the blend alone, and of the whole recipe (the vote, pseudo-labels and routing) on new recordings (group
+# folds) and on reused ones (random folds, as a random split tests); the confusion matrix on new recordings and
+# its report.
 
 # %%
 for fold in range(train_config.folds if train_config.trains_network else 0):
     display(Image(os.path.join(fold_dir(run_dir, fold), "training_curves.png")))
     display(pd.read_csv(os.path.join(fold_dir(run_dir, fold), HISTORY)).tail(3))
-display(
-    pd.DataFrame(
-        {
-            "validation accuracy": result.member_accuracies
-            | {"blend before the recording vote": result.accuracy_before_vote, "blend": result.val_accuracy}
-        }
-    )
-)
+recipe_figures = {
+    "the blend alone": result.accuracy_blend_alone,
+    "the recipe, new recordings": result.val_accuracy,
+    "the recipe, reused recordings": result.reused_accuracy,
+}
+display(pd.DataFrame({"validation accuracy": result.member_accuracies | recipe_figures}))
 display(Image(os.path.join(run_dir, "confusion_matrix.png")))
 print(open(os.path.join(run_dir, "report.txt")).read())
 
