@@ -288,11 +288,24 @@ def options_from_args(args: argparse.Namespace):
 def main(argv=None) -> int:
     args = parse_args(argv)  # before anything imports TensorFlow: --help and mistakes answer at once
     from freqquest import scripts
+    from freqquest.competition.paths import DOWNLOAD_HINT, diagnose_competition_folder
+    from freqquest.runs import RunFolderError, require_complete
+
+    try:
+        options = options_from_args(args)
+        if args.model_path:
+            require_complete(
+                args.model_path, "python Audio_Classification_Kaggle.py --predict-only --model-path {run_dir}"
+            )
+    except (ValueError, RunFolderError) as error:
+        return scripts.refuse(str(error))
+    if args.data and diagnose_competition_folder(args.data):
+        return scripts.refuse(f"--data: {diagnose_competition_folder(args.data)}; {DOWNLOAD_HINT}")
 
     scripts.start(args.verbose)
     from freqquest.run.pipeline import run_classification
 
-    return scripts.run_guarded(lambda: run_classification(options_from_args(args)))
+    return scripts.run_guarded(lambda: run_classification(options))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ exported model in the run's place, so the edge artifact is exercised, not just w
 import argparse
 import sys
 
+from .runs import EXPORT_COMMAND, RunFolderError, require_complete
+from .scripts import refuse
 from .serving.export import KINDS
 
 
@@ -33,6 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # a wrong folder is told at once, before TensorFlow loads
+        require_complete(args.run_dir, EXPORT_COMMAND)
+    except RunFolderError as error:
+        return refuse(str(error))
     from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
     from .competition import paths
 

@@ -19,6 +19,8 @@ import os
 import sys
 
 from .config import NETWORK
+from .runs import PREDICT_COMMAND, RunFolderError, require_complete
+from .scripts import refuse
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # a wrong folder is told at once, before TensorFlow loads
+        require_complete(args.run_dir, PREDICT_COMMAND)
+    except RunFolderError as error:
+        return refuse(str(error))
     from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
 
     scripts.start(args.verbose)
@@ -80,18 +86,24 @@ def main(argv=None) -> int:
 
     def work():
         predictor = Predictor(args.run_dir, args.cache_dir, tflite=args.tflite)
+        if predictor.run.demo:
+            log.warning(
+                "note: %s was trained on the synthetic demo: its answers on real recordings mean nothing", args.run_dir
+            )
         results = []
         for path in args.clips:
             prediction = predictor.predict(path, args.hop, args.member)
-            results.append(prediction)
+            answer = prediction.as_dict(args.top_k)
+            if args.explain:
+                answer["explanation"] = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
+                plot_explanation(explain(predictor, prediction), answer["explanation"])
+            results.append(answer)
             if not args.json:
                 print(format_table(prediction, args.top_k))
-            if args.explain:
-                figure = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
-                plot_explanation(explain(predictor, prediction), figure)
-                log.info("explained: %s", figure)
+                if args.explain:
+                    print(f"  explained: {answer['explanation']}")
         if args.json:
-            print(json.dumps([r.as_dict(args.top_k) for r in results], indent=2))
+            print(json.dumps(results, indent=2))
 
     return scripts.run_guarded(work)
 

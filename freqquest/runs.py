@@ -19,6 +19,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import shutil
 
 from . import __version__
@@ -40,6 +41,9 @@ FOLD_DONE = "fold_done.json"
 CLASSICAL_DIR = "classical"  # the members fitted on every training clip
 MATCHED_PREFIX, MATCHED_SUFFIX = "classical_", "hz"  # a member matched to a low rate: classical_<rate>hz
 RESUME_COMMAND = "python Audio_Classification_Kaggle.py --resume {run_dir}"
+PREDICT_COMMAND = "python -m freqquest.predict {run_dir} CLIP.wav"
+SERVE_COMMAND = "python -m freqquest.serve {run_dir}"
+EXPORT_COMMAND = "python -m freqquest.export {run_dir} --int8 model.tflite"
 
 
 class RunFolderError(ValueError):
@@ -60,7 +64,7 @@ class SubmissionUnwritten(Exception):
 
 
 def resume_command(run_dir) -> str:
-    return RESUME_COMMAND.format(run_dir=run_dir)
+    return RESUME_COMMAND.format(run_dir=shlex.quote(str(run_dir)))
 
 
 def fold_dir(run_dir, fold: int) -> str:
@@ -161,9 +165,9 @@ class FinishedRun:
             return json.load(f)
 
 
-def open_run(run_dir) -> FinishedRun:
+def open_run(run_dir, usage: str = "{run_dir}") -> FinishedRun:
     """The finished run in `run_dir`; RunFolderError with the way forward when it is not one."""
-    require_complete(run_dir)
+    require_complete(run_dir, usage)
     saved = read_run_config(run_dir)
     return FinishedRun(
         str(run_dir),
@@ -210,17 +214,31 @@ def claim_run_folder(run_dir, overwrite: bool = False) -> None:
     os.makedirs(run_dir, exist_ok=True)
 
 
-def require_complete(run_dir) -> None:
-    """Refuse to predict from a folder that is not a finished run, saying what to do instead."""
+def require_complete(run_dir, usage: str = "{run_dir}") -> None:
+    """Refuse to predict from a folder that is not a finished run, saying what to do instead; `usage`
+    (with {run_dir}) is the command that would use a run, named when `run_dir` holds runs."""
     if not os.path.isdir(run_dir):
         raise RunFolderError(f"{run_dir} does not exist: give the folder of a finished run (runs/<time>-<members>)")
     if not is_run_folder(run_dir):
+        inside = newest_complete_run(run_dir)
+        if inside:
+            raise RunFolderError(
+                f"{run_dir} holds runs, it is not one: the newest finished run in it is {inside}; use it with: "
+                + usage.format(run_dir=shlex.quote(inside))
+            )
         raise RunFolderError(f"{run_dir} is not a run folder ({RUN_CONFIG} is missing)")
     if not is_complete(run_dir):
         raise RunFolderError(
             f"{run_dir} is incomplete: its run stopped before the end ({SUMMARY} is missing); "
             f"finish it with: {resume_command(run_dir)}"
         )
+
+
+def newest_complete_run(folder) -> str | None:
+    """The finished run folder directly inside `folder` whose summary was written last."""
+    runs = [os.path.join(folder, n) for n in os.listdir(folder) if is_complete(os.path.join(folder, n))]
+    runs = [r for r in runs if is_run_folder(r)]
+    return max(runs, key=lambda r: os.path.getmtime(os.path.join(r, SUMMARY))) if runs else None
 
 
 def write_summary(run_dir, payload: dict) -> None:

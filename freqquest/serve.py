@@ -24,6 +24,9 @@ turn, and any beyond that get 503 at once rather than a minute's wait.
 import argparse
 import sys
 
+from .runs import SERVE_COMMAND, RunFolderError, require_complete
+from .scripts import refuse
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -47,6 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # a wrong folder is told at once, before TensorFlow loads
+        require_complete(args.run_dir, SERVE_COMMAND)
+    except RunFolderError as error:
+        return refuse(str(error))
     from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
 
     scripts.start(args.verbose)

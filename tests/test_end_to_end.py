@@ -140,7 +140,8 @@ def test_embeddings_flag_takes_known_embeddings_or_none(capsys, tmp_path, caplog
         cli.main(["--model", "none", "--embeddings", "none", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")])
         == 2
     )
-    assert "the blend has no members" in caplog.text and "scratch preset" in caplog.text
+    error = capsys.readouterr().err
+    assert "the blend has no members" in error and "scratch preset" in error
 
 
 def test_a_missing_embedding_package_stops_the_run_before_any_work(tmp_path, demo_root, monkeypatch, caplog):
@@ -176,7 +177,7 @@ def test_weights_are_for_efficientnet_only(tmp_path, caplog, capsys):
         )
         == 2
     )
-    assert "weights apply to efficientnetv2b0, not to 'cnn'" in caplog.text
+    assert "weights apply to efficientnetv2b0, not to 'cnn'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.parse_args(["--model", "efficientnetv2b0", "--width", "64"])
     assert "--width is for cnn and resnet; efficientnetv2b0 keeps keras.applications' widths" in capsys.readouterr().err
@@ -265,10 +266,12 @@ def test_presets_are_valid_configs_that_differ():
         preset_config("fast")
 
 
-def test_a_folder_without_the_layout_is_a_clear_error(tmp_path, caplog):
+def test_a_folder_without_the_layout_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 2
-    assert "does not have the competition layout" in caplog.text
-    assert "kaggle competitions download -c the-frequency-quest" in caplog.text
+    error = capsys.readouterr().err
+    assert f"error: --data: {tmp_path} has no train/train and no test/test folder (it holds: s.csv" not in error
+    assert f"error: --data: {tmp_path} has no train/train and no test/test folder (it holds: nothing)" in error
+    assert "kaggle competitions download -c the-frequency-quest" in error
 
 
 def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplog):

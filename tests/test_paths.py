@@ -46,3 +46,34 @@ def test_platform_is_named_for_the_notebooks(monkeypatch):
     assert paths.platform_name() == "Colab" and paths.on_colab()
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
     assert paths.platform_name() == "Kaggle"
+
+
+def write_audio(folder, name="a.wav"):
+    os.makedirs(folder, exist_ok=True)
+    (folder / name).write_bytes(b"RIFF")
+
+
+def test_a_wrong_data_folder_is_told_by_what_it_holds(tmp_path):
+    """Each mistake gets its own sentence, and the folder that would work where one is near."""
+    assert paths.diagnose_competition_folder(tmp_path / "missing") == f"{tmp_path / 'missing'} does not exist"
+    root = make_root(tmp_path / "comp")
+    assert paths.diagnose_competition_folder(root) is None
+    inside = paths.diagnose_competition_folder(root / "train" / "train")
+    assert inside == f"{root / 'train' / 'train'} is inside the competition: give its root, --data {root}"
+    flat = tmp_path / "flat"
+    write_audio(flat / "train" / "siren")
+    os.makedirs(flat / "test" / "test")
+    assert "holds the class folders (siren, ...) directly: the layout has one train level more" in (
+        paths.diagnose_competition_folder(flat)
+    )
+    classes = tmp_path / "classes"
+    write_audio(classes / "dog_bark")
+    write_audio(classes / "siren")
+    assert paths.diagnose_competition_folder(classes).startswith(
+        f"{classes} holds class folders (dog_bark, siren, ...)"
+    )
+    clips = tmp_path / "clips"
+    write_audio(clips)
+    assert paths.diagnose_competition_folder(clips) == (
+        f"{clips} holds audio files itself; give the competition root, which holds train/train/<class>/ and test/test/"
+    )

@@ -111,7 +111,7 @@ def test_grad_cam_and_feature_maps_of_every_architecture(name):
     cam = probe.grad_cam(x, 2)
     assert cam.shape == (64, 87) and cam.dtype == np.float32
     assert cam.min() >= 0 and cam.max() == pytest.approx(1.0)
-    maps = probe.feature_maps(x)
+    maps = probe.feature_maps(x, 2)
     assert len(maps) == 3 and all(m.shape[0] == explain.FEATURE_CHANNELS and m.ndim == 3 for m in maps.values())
     assert list(maps)[-1] == explained_blocks(model)[-1][1].name
 
@@ -131,24 +131,26 @@ def test_a_model_saved_under_mixed_precision_explains_on_a_cpu(tmp_path):
     assert cam.dtype == np.float32 and np.isfinite(cam).all() and cam.max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("fixture,kind", [("scratch_run", "grad-cam"), ("birdnet_run", "occlusion")])
-def test_explain_writes_a_figure_per_clip(fixture, kind, request, demo_root, tmp_path, caplog):
+@pytest.mark.parametrize("fixture,kind", [("scratch_run", "grad-cam"), ("birdnet_run", "integrated gradients")])
+def test_explain_writes_a_figure_per_clip(fixture, kind, request, demo_root, tmp_path, capsys):
     run = request.getfixturevalue(fixture)
     clip = clips_of(demo_root)[4]
     out = tmp_path / "explained"
     assert predict.main([str(run), str(clip), "--explain", str(out)]) == 0
     figure = out / (clip.stem + ".png")
     assert figure.is_file() and figure.stat().st_size > 20_000
+    assert f"  explained: {figure}" in capsys.readouterr().out  # beside its clip's answer, on stdout
     predictor = Predictor(run)
     e = explain.explain(predictor, predictor.predict(clip))
-    assert e.spectrogram.shape == (128, 173) and e.spectrogram_title == "log-Mel of the deciding window"
-    assert e.band_hz.shape == (128,) and np.all(np.diff(e.band_hz) > 0)
     if kind == "grad-cam":
+        assert e.spectrogram.shape == (128, 173) and e.spectrogram_title == "log-Mel of the deciding window"
+        assert e.band_hz.shape == (128,) and np.all(np.diff(e.band_hz) > 0)
         assert e.heatmap.shape == (128, 173) and e.occlusion is None and len(e.feature_maps) == 3
         assert "Grad-CAM of the network member (2 fold networks averaged); the run blends it with logreg, svm" in e.note
     else:
-        assert e.heatmap is None and e.occlusion.shape == (explain.OCCLUDED_SEGMENTS,) and e.feature_maps == {}
-        assert e.note.startswith("no Grad-CAM (the run has no network): the bars are the")
+        assert e.spectrogram.shape == e.heatmap.shape == (96, 511) and e.occlusion is None
+        assert e.spectrogram_title == "BirdNET's spectrogram of the window that decided"
+        assert e.note.startswith("integrated gradients: where ") and e.band_hz.shape == (96,)
 
 
 def test_the_figure_of_a_long_clip_has_its_timeline(birdnet_run, tmp_path, monkeypatch):
@@ -163,3 +165,12 @@ def test_the_figure_of_a_long_clip_has_its_timeline(birdnet_run, tmp_path, monke
     axes = figures[0].axes
     assert any(ax.get_title().startswith("each window") for ax in axes)
     assert "time (s)" in {ax.get_xlabel() for ax in axes} and any(ax.get_ylabel() == "frequency (Hz)" for ax in axes)
+
+
+def test_a_folder_of_runs_names_its_newest_finished_run_and_the_command(scratch_run, demo_root, capsys):
+    clip = clips_of(demo_root)[0]
+    assert predict.main([str(scratch_run.parent), str(clip)]) == 2
+    error = capsys.readouterr().err
+    assert f"{scratch_run.parent} holds runs, it is not one: the newest finished run in it is {scratch_run}" in error
+    assert f"use it with: python -m freqquest.predict {scratch_run} CLIP.wav" in error
+    assert "--resume" not in error

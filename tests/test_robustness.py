@@ -309,7 +309,7 @@ def test_an_unwritable_folder_fails_before_any_work(demo_root, tmp_path, caplog,
 
 
 def test_ctrl_c_says_what_was_saved_and_how_to_resume_and_the_folder_stays_incomplete(
-    demo_root, tmp_path, monkeypatch, caplog
+    demo_root, tmp_path, monkeypatch, caplog, capsys
 ):
     run = tmp_path / "run"
     common = ["--data", str(demo_root), "--cache-dir", str(tmp_path / "cache")]
@@ -326,8 +326,9 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume_and_the_folder_stays_incom
 
     caplog.clear()
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "p.csv")]) == 2
-    assert f"{run} is incomplete: its run stopped before the end" in caplog.text
-    assert f"finish it with: python Audio_Classification_Kaggle.py --resume {run}" in caplog.text
+    error = capsys.readouterr().err  # told before TensorFlow loads
+    assert f"{run} is incomplete: its run stopped before the end" in error
+    assert f"finish it with: python Audio_Classification_Kaggle.py --resume {run}" in error
     assert cli.main(common + ["--resume", str(run), "--out", str(tmp_path / "s.csv")]) == 0
     assert (run / "summary.json").is_file()
     assert cli.main(common + ["--predict-only", "--model-path", str(run), "--out", str(tmp_path / "p.csv")]) == 0

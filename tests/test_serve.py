@@ -67,6 +67,9 @@ def test_health_model_docs_and_the_page(client):
     assert '<script src="/static/app.js">' in page and '<link rel="stylesheet" href="/static/app.css">' in page
     for asset in ("/static/app.js", "/static/app.css"):
         assert client.get(asset).status_code == 200
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert model["demo"] is True and model["colours"]["dog_bark"] == "#0b63c5"  # as the pictures colour it
     for text in (page, client.get("/static/app.js").text, client.get("/static/app.css").text):
         assert "http://" not in text and "https://" not in text  # nothing loaded from elsewhere
 
@@ -99,7 +102,7 @@ def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, 
     why = post(client, data, name=f"clip.{fmt.lower()}", path="/api/explain")
     assert why.status_code == 200, why.text
     why = why.json()
-    assert why["top"] == answer["top"][0]["class"] and why["heatmap"]["kind"] == "grad-cam"
+    assert why["top"] == answer["top"][0]["class"] and why["heatmap"]["kind"] == "map"
     spectrogram = why["spectrogram"]
     assert len(spectrogram["values"]) == 64 and len(why["heatmap"]["values"][0]) == len(spectrogram["values"][0])
     assert spectrogram["title"] == "log-Mel of the deciding window"
@@ -267,11 +270,14 @@ def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(serv
         page = chromium.new_page()
         page.goto(server)
         page.wait_for_function("document.getElementById('model').textContent.startsWith('Run: cnn + logreg + svm')")
+        assert page.locator("#demo").is_visible()  # trained on the synthetic demo, and the page says so
+        assert "trained on the synthetic demo" in page.inner_text("#demo")
         page.set_input_files("#file", str(clip))
         page.wait_for_selector("#result[data-ready='true']", timeout=60_000)  # the bars come first
+        assert int(page.get_attribute("#waveform", "data-time-ticks")) >= 3  # the waveform has a time axis
         assert page.locator("#classes li").count() == 5
         assert page.locator("#classes li").first.locator("span").first.inner_text() in CLASSES
-        page.wait_for_selector("#spectrogram[data-heatmap='grad-cam']", timeout=60_000)  # then why
+        page.wait_for_selector("#spectrogram[data-heatmap='map']", timeout=60_000)  # then why
         assert (
             page.locator("#why").is_visible()
             and page.inner_text("#spectrogram-title") == "log-Mel of the deciding window"

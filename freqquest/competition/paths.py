@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from .dataset import CompetitionError, is_competition_root
+from .dataset import AUDIO_EXTENSIONS, CompetitionError, is_competition_root
 from .demo import build_demo, is_demo
 
 log = logging.getLogger(__name__)
@@ -83,15 +83,57 @@ DEMO_BANNER = """
 """
 
 
+LAYOUT = "train/train/<class>/ and test/test/"
+
+
+def diagnose_competition_folder(data) -> str | None:
+    """Why `data` is not a competition root, in terms of what it holds (None when it is one): it does
+    not exist; it is a class folder's parent, a `train` folder, or a root missing one `train`
+    level; and the folder that would work, where one is near."""
+    data = os.path.normpath(str(data))
+    if not os.path.exists(data):
+        return f"{data} does not exist"
+    if not os.path.isdir(data):
+        return f"{data} is a file, not a folder"
+    if is_competition_root(data):
+        return None
+    for near in (os.path.dirname(data), os.path.dirname(os.path.dirname(data))):
+        if near != data and is_competition_root(near):
+            return f"{data} is inside the competition: give its root, --data {near}"
+    found = sorted(n for n in os.listdir(data) if not n.startswith("."))
+    class_folders = [n for n in found if _holds_audio(os.path.join(data, n))]
+    if _holds_audio(data):
+        return f"{data} holds audio files itself; give the competition root, which holds {LAYOUT}"
+    if os.path.isdir(os.path.join(data, "train")) and not os.path.isdir(os.path.join(data, "train", "train")):
+        classes = [n for n in os.listdir(os.path.join(data, "train")) if _holds_audio(os.path.join(data, "train", n))]
+        if classes:
+            return (
+                f"{data}/train holds the class folders ({', '.join(sorted(classes)[:3])}, ...) directly: the layout "
+                f"has one train level more (move them into {os.path.join(data, 'train', 'train')})"
+            )
+    if class_folders:
+        return (
+            f"{data} holds class folders ({', '.join(class_folders[:3])}, ...) directly: give the competition root, "
+            f"which holds {LAYOUT}"
+        )
+    missing = [p for p in ("train/train", "test/test") if not os.path.isdir(os.path.join(data, p))]
+    return f"{data} has no {' and no '.join(missing)} folder (it holds: {', '.join(found[:6]) or 'nothing'})"
+
+
+def _holds_audio(folder) -> bool:
+    return os.path.isdir(folder) and any(n.lower().endswith(AUDIO_EXTENSIONS) for n in os.listdir(folder))
+
+
 def locate_competition(data=None, demo=False) -> tuple[str, bool]:
     """(root, is_demo): the given folder, else the first one found, else the demo (built once)."""
     if demo:
         return build_demo(default_demo_dir()), True
     if data:
-        if not is_competition_root(data):
+        problem = diagnose_competition_folder(data)
+        if problem:
             raise CompetitionError(
-                f"{data} does not have the competition layout (train/train/<class>/*.wav, test/test/*.wav, "
-                f"sample_submission.csv); {DOWNLOAD_HINT}"
+                f"{problem}. The competition layout is train/train/<class>/*.wav, test/test/*.wav and "
+                f"sample_submission.csv; {DOWNLOAD_HINT}"
             )
         return data, is_demo(data)
     found = find_competition_root()

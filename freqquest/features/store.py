@@ -299,23 +299,33 @@ class FeatureStore:
         bar = dict(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
         if workers == 1 or len(paths) < 4 * workers:
             return tqdm((extract_one(p, extractor) for p in paths), **bar)
-        return tqdm(self._in_workers(extractor, paths, workers), **bar)
+        loading = self._worker_loading(extractor)
+        with parallel_config(backend="loky", **loading):  # started before the bar: its ETA counts clips only
+            Parallel(n_jobs=workers)(delayed(_ready)() for _ in range(workers))
+        return tqdm(self._in_workers(extractor, paths, workers, loading), **bar)
 
-    def _in_workers(self, extractor, paths, workers):
-        # loky workers are fresh interpreters that skip the caller's __main__ (and so TensorFlow),
-        # and stay alive between calls made with the same initializer. Workers load the models
-        # first: a worker that loads one after extracting log-Mels looks to loky like a memory
-        # leak. With the run's models named (worker_models), every call keeps the same workers;
-        # starting a set of them (TensorFlow, the interpreters) took about 9 s on 2 cores.
+    def _worker_loading(self, extractor) -> dict:
+        """What every worker runs first. loky workers are fresh interpreters that skip the caller's
+        __main__ (and so TensorFlow), and stay alive between calls made with the same initializer.
+        Workers load the models first: a worker that loads one after extracting log-Mels looks to
+        loky like a memory leak. With the run's models named (worker_models), every call keeps the
+        same workers; starting a set of them (TensorFlow, the interpreters) took about 9 s on 2 cores."""
         models = self.worker_models
         embedder = getattr(extractor, "embedder", None)
         if embedder is not None and embedder.model_key() not in {m.model_key() for m in models}:
             models = (embedder,)
-        loading = dict(initializer=_load_models, initargs=(models,)) if models else {}
+        return dict(initializer=_load_models, initargs=(models,)) if models else {}
+
+    @staticmethod
+    def _in_workers(extractor, paths, workers, loading: dict):
         with parallel_config(backend="loky", **loading):
             yield from Parallel(n_jobs=workers, return_as="generator")(
                 delayed(extract_one)(p, extractor) for p in paths
             )
+
+
+def _ready() -> None:
+    """A worker's first task: nothing, once its models are loaded."""
 
 
 def _load_models(embedders: tuple) -> None:

@@ -33,6 +33,7 @@ from ..features.embeddings.birdnet_file import (
     MEL_WIDTHS,
     N_MELS,
     NORMALIZE_EPSILON,
+    SPECTROGRAM_FRAMES,
     WINDOW_SAMPLES,
     read_tflite_weights,
 )
@@ -108,7 +109,11 @@ class BirdNetSpectrogram(layers.Layer):
 
 
 def _front(x):
-    x = BirdNetSpectrogram(name="MEL_SPEC")(x)
+    return stem(BirdNetSpectrogram(name="MEL_SPEC")(x))
+
+
+def stem(x):
+    """FRONT past the spectrogram: what an attribution at the spectrogram differentiates."""
     x = layers.BatchNormalization(name="BNORM_SPEC_NOQUANT")(x)
     x = layers.Conv2D(24, (4, 8), strides=2, padding="same", activation="relu", name="CONV_0")(x)
     pooled = [layers.MaxPooling2D((1, 2), name="POOL_0_MAX")(x), layers.AveragePooling2D((1, 2), name="POOL_0_AVG")(x)]
@@ -174,6 +179,15 @@ def build_segments(first: str = "FRONT", last: str = "POST", inputs=None):
         inputs = keras.Input(segment_input_shape(first), name="waveform" if first == "FRONT" else f"{first}_input")
     x = inputs
     for name in names:
+        x = segment(x, name)
+    return inputs, x
+
+
+def build_from_spectrogram():
+    """(inputs, the embedding) of the whole network from its spectrogram (batch, 96, 511, 2) on."""
+    inputs = keras.Input((N_MELS, SPECTROGRAM_FRAMES, len(FRAMES)), name="spectrogram")
+    x = stem(inputs)
+    for name in SEGMENTS[1:]:
         x = segment(x, name)
     return inputs, x
 

@@ -10,9 +10,11 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..io import naming, write_text_atomic
+from ..quiet import VERBOSE
 from ..runs import BACKUP_DIR, BEST_MODEL, FOLD_DONE, HISTORY, fold_dir
 from . import build_model
 from .augment import batch_augmenter
@@ -51,9 +53,35 @@ def precision_policy(strategy: tf.distribute.Strategy) -> str:
 
 
 def describe_strategy(strategy: tf.distribute.Strategy) -> str:
+    """Where the networks train, in plain words: 'the networks train on the CPU, in float32'."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return f"the networks train on a TPU ({strategy.num_replicas_in_sync} cores), in mixed bfloat16"
     gpus = tf.config.list_logical_devices("GPU")
-    where = f"{len(gpus)} GPU(s)" if gpus else "CPU"
-    return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s) on {where}"
+    if gpus:
+        return f"the networks train on {len(gpus)} GPU{'s' if len(gpus) > 1 else ''}, in mixed float16"
+    return "the networks train on the CPU, in float32"
+
+
+class EpochBar(keras.callbacks.Callback):
+    """One progress bar a network: its epochs, with the last one's loss and accuracy, training and
+    validation. Keras's own lines are for --verbose."""
+
+    def __init__(self, label: str, epochs: int):
+        super().__init__()
+        self.label, self.epochs, self.bar = label, epochs, None
+
+    def on_train_begin(self, logs=None):
+        self.bar = tqdm(total=self.epochs, desc=self.label, unit="epoch", leave=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.n = epoch + 1  # a resumed training starts past epoch 0
+        self.bar.set_postfix(
+            {k: f"{logs[k]:.3f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}, refresh=True
+        )
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
 
 
 def make_dataset(
@@ -135,6 +163,8 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
         ),
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=previous_best is not None),
     ]
+    if not os.environ.get(VERBOSE):
+        callbacks.append(EpochBar(os.path.basename(os.path.normpath(run_dir)).replace("_", " "), config.epochs))
     if config.schedule == "plateau":
         callbacks.insert(
             2,
@@ -152,7 +182,7 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
             epochs=config.epochs,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself, seeded
-            verbose=2,
+            verbose=2 if os.environ.get(VERBOSE) else 0,
         )
     return keras.models.load_model(best_path)
 

@@ -87,7 +87,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     config = options.train
     check_trainable(checked.competition, checked.report, n_splits(config.folds, config.val_fraction))
     licences = _check_pretrained(config)
-    run_dir = options.run_dir or paths.default_run_dir("+".join(config.member_names))
+    run_dir = options.run_dir or paths.default_run_dir("-".join(config.member_names))
     check_folder_writable(run_dir, "--resume" if options.resume else "--run-dir")
     if not options.resume:
         claim_run_folder(run_dir, options.overwrite)
@@ -270,6 +270,8 @@ def _write_or_check_config(
 
 def _write_submission(submission, checked: CheckedInputs, run_dir: str) -> None:
     competition, out = checked.competition, checked.out
+    if checked.demo and os.path.isfile(out):
+        log.info("replacing %s, the submission of an earlier demo run", out)
     try:
         write_submission(submission, out, competition.test_ids, competition.classes)
     except OSError as error:

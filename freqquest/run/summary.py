@@ -1,8 +1,12 @@
 """What a run tells a person at its end, and keeps in summary.json."""
 
 import dataclasses
+import shlex
 
 import numpy as np
+
+from ..competition.paths import on_kaggle
+from ..runs import PREDICT_COMMAND, SERVE_COMMAND
 
 
 @dataclasses.dataclass
@@ -72,4 +76,24 @@ def format_summary(result: RunResult) -> str:
     if result.test_notes:
         lines.append(f"  {len(result.test_notes)} test clip(s) predicted with a warning:")
         lines += [f"    {i}: {note}" for i, note in result.test_notes.items()]
+    if result.val_accuracy is not None:
+        lines += next_commands(result)
     return "\n".join(lines)
+
+
+def next_commands(result: RunResult) -> list:
+    """What to do with the run, ready to paste."""
+    run = shlex.quote(result.run_dir)
+    predict = PREDICT_COMMAND.format(run_dir=run)
+    commands = {
+        predict: "any clip, as the submission predicts it",
+        f"{predict} --explain explained/": "and why, as a picture",
+        SERVE_COMMAND.format(run_dir=run): "the page, at http://127.0.0.1:8000",
+    }
+    width = max(map(len, commands))
+    lines = ["next:"] + [f"  {command:<{width}}  # {what}" for command, what in commands.items()]
+    if result.demo:
+        lines.append("  (a model of the synthetic demo: its answers on real recordings mean nothing)")
+    if on_kaggle():
+        lines.append(f"  on Kaggle: {result.submission_path} is in the notebook's Output tab; submit it from there")
+    return lines

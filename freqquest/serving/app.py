@@ -35,6 +35,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..competition.audio import AudioLoadError, read_header
+from .palette import class_colours
 from .predictor import Predictor
 
 WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
@@ -118,7 +119,9 @@ class Service:
     def model_info(self) -> dict:
         run, config = self.predictor.run, self.predictor.config
         return {
+            "demo": run.demo,
             "classes": run.classes,
+            "colours": class_colours(run.classes),
             "members": list(config.member_names),
             "preset": config.preset,
             "model": config.model,
@@ -177,7 +180,7 @@ class Service:
                 "hz_ticks": [[round(band / e.spectrogram.shape[0], 4), hz] for band, hz in hz_ticks(e)],
             },
             "heatmap": {
-                "kind": "grad-cam" if e.heatmap is not None else "occlusion",
+                "kind": "map" if e.heatmap is not None else "occlusion",
                 "note": e.note,
                 "values": shrink(e.heatmap) if e.heatmap is not None else [round(float(v), 4) for v in e.occlusion],
             },
@@ -208,6 +211,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def page():
         return FileResponse(os.path.join(WEB, "index.html"))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return FileResponse(os.path.join(WEB, "favicon.svg"), media_type="image/svg+xml")
 
     @app.get("/api/health")
     def health() -> dict:

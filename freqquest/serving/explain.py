@@ -15,6 +15,7 @@ last frozen block's output), with BirdNET's frozen segments rebuilt in Keras in 
 
 import dataclasses
 import functools
+import textwrap
 
 import keras
 import librosa
@@ -23,21 +24,27 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import scipy.ndimage  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ..blend.members import BirdNetNetworkMember  # noqa: E402
+from ..blend.members import BirdNetNetworkMember, EmbeddingMember  # noqa: E402
 from ..competition.audio import cut_windows, resample  # noqa: E402
 from ..config import NETWORK  # noqa: E402
 from ..features.embeddings import BirdNetWindows, birdnet_file  # noqa: E402
 from ..features.store import log_mel  # noqa: E402
 from ..models import birdnet, explained_blocks  # noqa: E402
 from ..run.reports import save_figure  # noqa: E402
+from .palette import class_colours  # noqa: E402
 from .predictor import Prediction, Predictor  # noqa: E402
 
 OCCLUDED_SEGMENTS = 8  # parts of the window silenced one at a time
 FEATURE_CHANNELS = 4  # most active channels shown per block
 BIRDNET_SHOWN_BRANCH = 1  # BirdNET's 1024-sample branch: its bands span 0.5-15 kHz (the other's, up to 3 kHz)
 BIRDNET_MAPS = ("CONV_0", "BLOCK_2-4_ADD")  # BirdNET's feature maps shown before the frozen segments' last output
+EMBEDDING_EXPLANATION = "integrated-gradients"  # how the embedding's recipe is explained (benchmark_explain.py)
+FEATURE_MAP_LAYER = "CONV_0"  # the embedding's recipe's feature maps: BirdNET's stem
+IG_STEPS = 16
+IG_SMOOTHING = 1.5  # cells of the spectrogram: a map a person reads, not one pixel's noise
 
 
 def grad_cam(activations, gradients, shape) -> np.ndarray:
@@ -86,11 +93,15 @@ class NetworkProbe:
             score = logits[:, class_index]
         return grad_cam(activations[-1], tape.gradient(score, activations[-1]), x.shape)
 
-    def feature_maps(self, x: np.ndarray) -> dict:
-        """The first, a middle and the last block: layer name -> (channels, f, t) of its most active channels."""
-        *activations, _ = self.forward(tf.convert_to_tensor(x[None], tf.float32), training=False)
+    def feature_maps(self, x: np.ndarray, class_index: int) -> dict:
+        """The first, a middle and the last block: layer name -> (channels, f, t) of the channels
+        that tell `class_index` apart (telling_channels)."""
+        with tf.GradientTape() as tape:
+            *activations, logits = self.forward(tf.convert_to_tensor(x[None], tf.float32), training=False)
+            score = logits[:, class_index]
         chosen = sorted({0, len(activations) // 2, len(activations) - 1})
-        return {self.names[k]: strongest_channels(activations[k]) for k in chosen}
+        slopes = tape.gradient(score, [activations[k] for k in chosen])
+        return {self.names[k]: telling_channels(activations[k], slope) for k, slope in zip(chosen, slopes)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -142,18 +153,110 @@ class BirdNetProbe:
         )
 
     def band_hz(self) -> np.ndarray:
-        """The centre frequency of each band of the branch shown, lowest first."""
-        spectrogram = self.forward.get_layer("MEL_SPEC")
-        _, start, bands, _ = spectrogram.branches[BIRDNET_SHOWN_BRANCH]
-        start, bands = np.asarray(start), np.asarray(bands)
-        length = spectrogram.frames[BIRDNET_SHOWN_BRANCH][0]
-        centre_bin = start + (bands * np.arange(len(bands))[:, None]).sum(axis=0) / bands.sum(axis=0)
-        return np.sort(centre_bin * birdnet_file.SAMPLE_RATE / length)
+        return birdnet_band_hz(self.forward.get_layer("MEL_SPEC"))
+
+
+def birdnet_band_hz(spectrogram, branch: int = BIRDNET_SHOWN_BRANCH) -> np.ndarray:
+    """The centre frequency of each band of one branch of BirdNET's spectrogram layer, lowest first."""
+    _, start, bands, _ = spectrogram.branches[branch]
+    start, bands = np.asarray(start), np.asarray(bands)
+    length = spectrogram.frames[branch][0]
+    centre_bin = start + (bands * np.arange(len(bands))[:, None]).sum(axis=0) / bands.sum(axis=0)
+    return np.sort(centre_bin * birdnet_file.SAMPLE_RATE / length)
 
 
 @functools.lru_cache(maxsize=4)
 def birdnet_probe_of(tuned: tuple, first_trained: str) -> BirdNetProbe:
     return BirdNetProbe(tuned, first_trained)
+
+
+class EmbeddingProbe:
+    """BirdNET rebuilt in Keras from the shipped file, from its spectrogram to its embedding, with a
+    member's logistic regression on the embedding as its last layer (the standardization folded
+    into the weights): the frozen embedding's recipe as one differentiable model. Every map explains
+    the top class's logit less the mean of the others (what sets that class apart, not what raises
+    every class alike).
+
+    `method` "integrated-gradients": the attribution of each cell of the window's spectrogram,
+    integrated along `IG_STEPS` steps from silence (Sundararajan et al. 2017); its positive part,
+    both of BirdNET's spectrograms on the shown one's bands. "grad-cam:<layer>": Grad-CAM at that
+    layer. Chosen by benchmarks/benchmark_explain.py. The feature maps shown are CONV_0's channels
+    whose gradient-weighted activation sets the class apart most."""
+
+    def __init__(self, classifier, n_classes: int, method: str = EMBEDDING_EXPLANATION):
+        weights = birdnet_file.read_tflite_weights(birdnet_file.model_file())
+        waveform = keras.Input((birdnet_file.WINDOW_SAMPLES,), name="waveform")
+        self.spectrogram = keras.Model(waveform, birdnet.BirdNetSpectrogram(name="MEL_SPEC")(waveform))
+        birdnet.load_weights(self.spectrogram, weights)
+        inputs, embedding = birdnet.build_from_spectrogram()
+        logits = keras.layers.Dense(n_classes, name="member_logits")(embedding)
+        model = keras.Model(inputs, logits)
+        birdnet.load_weights(model, weights)
+        model.get_layer("member_logits").set_weights(_folded_regression(classifier, embedding.shape[-1], n_classes))
+        self.layer = method.split(":", 1)[1] if method.startswith("grad-cam:") else FEATURE_MAP_LAYER
+        self.model = keras.Model(inputs, [model.get_layer(self.layer).output, logits])
+        self.method = method
+        self._forward = tf.function(self._gradients, reduce_retracing=True)
+
+    def band_hz(self, branch: int = BIRDNET_SHOWN_BRANCH) -> np.ndarray:
+        return birdnet_band_hz(self.spectrogram.get_layer("MEL_SPEC"), branch)
+
+    def _gradients(self, spectrograms, class_index):
+        """(the layer's activations, the logits, their gradients and the spectrograms' of the class contrast)."""
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(spectrograms)
+            activations, logits = self.model(spectrograms, training=False)
+            n = tf.cast(tf.shape(logits)[1], tf.float32)
+            score = logits[:, class_index] - (tf.reduce_sum(logits, axis=1) - logits[:, class_index]) / (n - 1)
+        return activations, logits, tape.gradient(score, activations), tape.gradient(score, spectrograms)
+
+    def look(self, windows: np.ndarray, class_index: int) -> tuple:
+        """(the window of `windows` whose top-class logit stands out most; its spectrogram (the
+        branch shown, lowest band first); its map, in [0, 1]; its feature maps)."""
+        spectrograms = self.spectrogram(tf.convert_to_tensor(windows, tf.float32))
+        activations, logits, slopes, _ = self._forward(spectrograms, tf.constant(class_index))
+        logits = np.asarray(logits)
+        best = int(np.argmax(logits[:, class_index] - np.delete(logits, class_index, axis=1).mean(axis=1)))
+        chosen, slope = activations[best : best + 1], slopes[best : best + 1]
+        if self.method == "integrated-gradients":
+            heatmap = self._integrated(spectrograms[best], class_index)
+        else:
+            heatmap = grad_cam(chosen, slope, (birdnet_file.N_MELS, birdnet_file.SPECTROGRAM_FRAMES))[::-1]
+        maps = {self.layer: telling_channels(chosen, slope)[:, ::-1]}
+        return best, np.asarray(spectrograms)[best, ::-1, :, BIRDNET_SHOWN_BRANCH], heatmap, maps
+
+    def _integrated(self, spectrogram, class_index: int) -> np.ndarray:
+        """(bands, frames) in [0, 1], lowest band first: integrated gradients from silence."""
+        steps = (np.arange(IG_STEPS, dtype=np.float32) + 0.5) / IG_STEPS
+        path = tf.convert_to_tensor(steps[:, None, None, None]) * spectrogram[None]
+        _, _, _, slopes = self._forward(path, tf.constant(class_index))
+        attribution = np.asarray(spectrogram) * np.asarray(slopes).mean(axis=0)  # (bands high first, frames, branches)
+        shown = self.band_hz()
+        total = attribution[::-1, :, BIRDNET_SHOWN_BRANCH].copy()
+        for branch in range(attribution.shape[-1]):
+            if branch != BIRDNET_SHOWN_BRANCH:  # the other spectrogram's bands, onto the shown one's by frequency
+                hz, values = self.band_hz(branch), attribution[::-1, :, branch]
+                total += np.stack([np.interp(shown, hz, column, left=0.0, right=0.0) for column in values.T], axis=1)
+        heatmap = scipy.ndimage.gaussian_filter(np.maximum(total, 0.0), sigma=IG_SMOOTHING)
+        return heatmap / heatmap.max() if heatmap.max() > 0 else heatmap
+
+
+def _folded_regression(classifier, dim: int, n_classes: int) -> list:
+    """[kernel, bias] of a Dense layer that computes a standardizing logistic regression's logits."""
+    scaler, regression = classifier[0], classifier[-1]
+    kernel = np.zeros((dim, n_classes), np.float32)
+    bias = np.full(n_classes, -30.0, np.float32)  # a class the regression never saw: never the top one
+    kernel[:, regression.classes_] = (regression.coef_ / scaler.scale_).T
+    bias[regression.classes_] = regression.intercept_ - (regression.coef_ * scaler.mean_ / scaler.scale_).sum(axis=1)
+    return [kernel, bias]
+
+
+def telling_channels(activations, gradients) -> np.ndarray:
+    """(channels, rows, cols) of one example's FEATURE_CHANNELS channels whose activation, weighted
+    by the mean gradient of the class score, adds most to it: the maps that tell the class apart."""
+    maps = np.asarray(tf.cast(activations[0], tf.float32))
+    weights = np.asarray(tf.reduce_mean(tf.cast(gradients[0], tf.float32), axis=(0, 1)))
+    return np.moveaxis(maps[..., np.argsort(-(weights * maps.mean(axis=(0, 1))))[:FEATURE_CHANNELS]], -1, 0)
 
 
 @dataclasses.dataclass
@@ -182,6 +285,11 @@ def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
     blends = f"; the run blends it with {', '.join(others)}, which this map does not explain" if others else ""
     if network and isinstance(network.models[0], keras.Model) and isinstance(network, BirdNetNetworkMember):
         return _explain_birdnet(predictor, prediction, network.models, start, blends)
+    embedding = next((m for m in predictor.blend.members if isinstance(m, EmbeddingMember)), None)
+    if network is None and embedding is not None:
+        others = [m.label for m in predictor.blend.members if m is not embedding]
+        blends = f"; the run blends it with {', '.join(others)}, which this map does not explain" if others else ""
+        return _explain_embedding(predictor, prediction, embedding, start, blends)
     if network and isinstance(network.models[0], keras.Model):  # not an exported model
         mel = log_mel(cut_windows(resample(clip, rate, audio.sample_rate), np.array([start]), audio)[0], audio)
         probes = [probe_of(model) for model in network.models]
@@ -201,7 +309,7 @@ def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
             _mel_hz(mel, audio),
             np.mean([p.grad_cam(mel, top) for p in probes], axis=0),
             None,
-            probes[0].feature_maps(mel),
+            probes[0].feature_maps(mel, top),
             note,
         )
     mel = log_mel(cut_windows(resample(clip, rate, audio.sample_rate), np.array([start]), audio)[0], audio)
@@ -261,6 +369,43 @@ def _explain_birdnet(
     )
 
 
+def _explain_embedding(
+    predictor: Predictor, prediction: Prediction, member: EmbeddingMember, start: float, blends: str
+) -> Explanation:
+    """Over BirdNET's spectrogram of the 3 s window (of the embedding's three in the deciding window)
+    whose top-class logit stands out most: integrated gradients of the member's logistic regression
+    on BirdNET's embedding, through BirdNET rebuilt in Keras."""
+    embedder = predictor.embedders[member.name]
+    config = embedder.extractor(predictor.audio).clip_config
+    piece = cut_windows(
+        resample(prediction.audio, prediction.sample_rate, config.sample_rate), np.array([start]), config
+    )[0]
+    probe = embedding_probe_of(member.model, len(predictor.classes))
+    best, spectrogram, heatmap, feature_maps = probe.look(embedder.windows(piece), prediction.top)
+    top = prediction.classes[prediction.top]
+    note = f"integrated gradients: where {top} is told apart from the other classes{blends}"
+    return Explanation(
+        prediction,
+        prediction.audio,
+        prediction.sample_rate,
+        start + best * embedder.hop_seconds,
+        embedder.window_seconds,
+        spectrogram,
+        "BirdNET's spectrogram of the window that decided",
+        probe.band_hz(),
+        heatmap,
+        None,
+        feature_maps,
+        note,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def embedding_probe_of(classifier, n_classes: int) -> EmbeddingProbe:
+    """A classifier's probe, built once (a server explains many clips with one run)."""
+    return EmbeddingProbe(classifier, n_classes)
+
+
 def _mel_hz(mel: np.ndarray, audio) -> np.ndarray:
     return librosa.mel_frequencies(mel.shape[0] + 2, fmin=audio.fmin, fmax=audio.fmax)[1:-1]
 
@@ -295,27 +440,77 @@ def hz_ticks(e: Explanation) -> list:
 
 
 def plot_explanation(explanation: Explanation, path) -> None:
-    """One PNG: the waveform, the explained window's spectrogram with the heatmap (or the occlusion
-    bars), the per-window timeline of a long clip, and the feature maps; labelled axes."""
+    """One PNG: the waveform (time axis, the deciding window and the window explained), the explained
+    window's spectrogram with the map and its colour bar (or the occlusion bars), the per-window
+    timeline of a long clip in the classes' own colours, and the feature maps on time and frequency
+    axes with their colour scales; titles wrapped, never cut."""
     e, p = explanation, explanation.prediction
     rows = 2 + (len(p.starts) > 1) + bool(e.feature_maps)
-    fig = plt.figure(figsize=(12, 3.1 * rows))
-    grid = fig.add_gridspec(rows, max(1, FEATURE_CHANNELS * len(e.feature_maps)), hspace=0.55)
-    ax = fig.add_subplot(grid[0, :])
+    fig = plt.figure(figsize=(13, 3.4 * rows))
+    grid = fig.add_gridspec(rows, max(1, FEATURE_CHANNELS * len(e.feature_maps)), hspace=0.75, wspace=0.35)
+    _plot_waveform(fig.add_subplot(grid[0, :]), e)
+    _plot_spectrogram(fig, fig.add_subplot(grid[1, :]), e)
+    row = 2
+    if len(p.starts) > 1:
+        _plot_timeline(fig.add_subplot(grid[row, :]), p)
+        row += 1
+    for b, (name, maps) in enumerate(e.feature_maps.items()):
+        for c, image in enumerate(maps):
+            ax = fig.add_subplot(grid[row, b * FEATURE_CHANNELS + c])
+            extent = (e.window_start, e.window_start + e.window_seconds, 0, e.spectrogram.shape[0])
+            shown = ax.imshow(image, origin="lower", aspect="auto", cmap="viridis", extent=extent)
+            fig.colorbar(shown, ax=ax, fraction=0.08, pad=0.02).ax.tick_params(labelsize=6)
+            ticks = hz_ticks(e)[::2]
+            ax.set_yticks([band + 0.5 for band, _ in ticks], [f"{hz:g}" for _, hz in ticks])
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("time (s)", fontsize=7)
+            if c == 0:
+                ax.set_ylabel("frequency (Hz)", fontsize=7)
+                top = p.classes[p.top]
+                ax.set_title(
+                    _wrapped(f"feature maps of {name}: the channels that tell {top} apart"), fontsize=8, loc="left"
+                )
+    fig.subplots_adjust(left=0.07, right=0.95, top=0.93, bottom=0.06)
+    save_figure(fig, path, tight=False)
+
+
+def _wrapped(text: str, width: int = 130) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _plot_waveform(ax, e: Explanation) -> None:
+    p = e.prediction
     seconds = np.arange(len(e.waveform)) / e.sample_rate
-    ax.plot(seconds, e.waveform, linewidth=0.5)
+    ax.plot(seconds, e.waveform, linewidth=0.5, color="#0b63c5")
+    decided = float(p.starts[p.deciding_window])
     ax.axvspan(
-        e.window_start, e.window_start + e.window_seconds, alpha=0.15, color="tab:orange", label="the window explained"
+        decided,
+        decided + min(p.window_seconds, p.seconds),
+        alpha=0.12,
+        color="grey",
+        label=f"the window that decided ({decided:.2f}-{decided + p.window_seconds:.2f} s)",
     )
-    ax.set(
-        xlabel="time (s)", ylabel="amplitude", title=f"{p.path}: " + ", ".join(f"{c} {v:.2f}" for c, v in p.top_k(3))
+    ax.axvspan(
+        e.window_start,
+        e.window_start + e.window_seconds,
+        alpha=0.18,
+        color="tab:orange",
+        label=f"the window explained ({e.window_start:.2f}-{e.window_start + e.window_seconds:.2f} s)",
     )
-    ax.legend(loc="upper right", fontsize=8)
-    ax = fig.add_subplot(grid[1, :])
+    title = f"{p.path}: " + ", ".join(f"{c} {v:.2f}" for c, v in p.top_k(3))
+    ax.set(xlabel="time (s)", ylabel="amplitude", title=_wrapped(title, 110))
+    ax.legend(loc="upper right", fontsize=7)
+
+
+def _plot_spectrogram(fig, ax, e: Explanation) -> None:
+    p = e.prediction
     extent = (e.window_start, e.window_start + e.window_seconds, 0, e.spectrogram.shape[0])
     ax.imshow(e.spectrogram, origin="lower", aspect="auto", cmap="magma", extent=extent)
     if e.heatmap is not None:
-        ax.imshow(e.heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.45, extent=extent, vmin=0, vmax=1)
+        heat = ax.imshow(
+            e.heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.45, extent=extent, vmin=0, vmax=1
+        )
+        fig.colorbar(heat, ax=ax, fraction=0.03, pad=0.01, label="evidence (1: its peak)")
     if e.occlusion is not None:
         lost = ax.twinx()
         edges = np.linspace(extent[0], extent[1], len(e.occlusion) + 1)
@@ -323,28 +518,21 @@ def plot_explanation(explanation: Explanation, path) -> None:
         lost.set_ylabel(f"{p.classes[p.top]} probability lost")
     ticks = hz_ticks(e)
     ax.set_yticks([band + 0.5 for band, _ in ticks], [f"{hz:g}" for _, hz in ticks])
-    ax.set(xlabel="time (s)", ylabel="frequency (Hz)", title=f"{e.spectrogram_title}; {e.note}")
-    ax.title.set_fontsize(9)
-    row = 2
-    if len(p.starts) > 1:
-        ax = fig.add_subplot(grid[row, :])
-        for k, name in enumerate(p.classes):
-            ax.plot(p.starts + p.window_seconds / 2, p.windows[:, k], marker="o", markersize=3, label=name)
-        ax.set(
-            xlabel="time (s), the middle of each window",
-            ylabel="probability",
-            ylim=(0, 1),
-            title=f"each window ({p.shown})",
+    looped = f" The clip is {p.seconds:.2f} s long, looped to fill the window." if p.seconds < e.window_seconds else ""
+    ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
+    ax.set_title(_wrapped(f"{e.spectrogram_title}; {e.note}.{looped}"), fontsize=9)
+
+
+def _plot_timeline(ax, p: Prediction) -> None:
+    colours = class_colours(p.classes)
+    for k, name in enumerate(p.classes):
+        ax.plot(
+            p.starts + p.window_seconds / 2, p.windows[:, k], marker="o", markersize=3, label=name, color=colours[name]
         )
-        ax.legend(fontsize=7, ncol=len(p.classes))
-        row += 1
-    for b, (name, maps) in enumerate(e.feature_maps.items()):
-        for c, image in enumerate(maps):
-            ax = fig.add_subplot(grid[row, b * FEATURE_CHANNELS + c])
-            ax.imshow(image, origin="lower", aspect="auto", cmap="viridis")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_title(f"{name}: its {len(maps)} most active channels", fontsize=8, loc="left")
-    fig.subplots_adjust(left=0.07, right=0.93, top=0.95, bottom=0.05)
-    save_figure(fig, path, tight=False)
+    ax.set(
+        xlabel="time (s), the middle of each window",
+        ylabel="probability",
+        ylim=(0, 1),
+        title=f"each window ({p.shown})",
+    )
+    ax.legend(fontsize=7, ncol=len(p.classes))

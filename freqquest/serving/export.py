@@ -120,7 +120,12 @@ def export_run(run_dir, kind: str, out, cache_dir=None) -> str:
     """Write the run's network member as a TFLite model of `kind`; the path written."""
     from ..models.training import load_fold_models  # TensorFlow, likewise
 
-    config = open_run(run_dir).train
+    run = open_run(run_dir)
+    config = run.train
+    if run.demo:
+        log.warning(
+            "note: %s was trained on the synthetic demo: the exported model knows synthetic sounds only", run_dir
+        )
     if not config.trains_network:
         raise ValueError(
             f"{run_dir} has no network to export ({', '.join(config.member_names)}): a run of "

@@ -30,10 +30,8 @@ TUNABLE = {
     "POST": ("model/BLOCK_4-4_ADD/add", (3, 8, 192)),
 }
 LICENCE = (
-    "BirdNET v2.4 (Cornell Lab of Ornithology / TU Chemnitz), trained on recordings of more than 6,000 species, "
-    "mostly birds, plus non-bird sounds such as dog, engine, siren and human voice, is licensed CC BY-NC-SA 4.0: "
-    "non-commercial use only, and what you build on it (its embedding's classifier, a network fine-tuned from it) "
-    "shares that licence. --preset scratch gives a pipeline without it."
+    "BirdNET v2.4 is licensed CC BY-NC-SA 4.0: non-commercial use only, and what is built on it shares that licence "
+    "(README.md: the default recipe, and BirdNET's licence; --preset scratch has none of it)"
 )
 
 

@@ -6,11 +6,14 @@ const $ = (id) => document.getElementById(id);
 const MAX_RECORD_SECONDS = 30;
 let answer = null;
 let explanation = null;
+let colours = {};  // class -> colour, as the run's pictures draw them
 
 // ---- the run --------------------------------------------------------------------------------
 fetch("/api/model").then((r) => r.json()).then((m) => {
   const accuracy = m.validation_accuracy == null ? "" : `, validation accuracy ${m.validation_accuracy.toFixed(3)} on unseen recordings`;
   $("model").textContent = `Run: ${m.members.join(" + ")} (preset ${m.preset || "custom"}${accuracy}). Classes: ${m.classes.join(", ")}. Clips up to ${m.max_seconds} s.`;
+  $("demo").hidden = !m.demo;
+  colours = m.colours || {};
 }).catch(() => { $("model").textContent = "The run's details could not be read."; });
 
 // ---- choosing a clip --------------------------------------------------------------------------
@@ -148,6 +151,7 @@ function render(a) {
     const bar = document.createElement("div");
     bar.className = "bar";
     bar.style.width = `${(100 * probability).toFixed(1)}%`;
+    if (colours[name]) bar.style.background = colours[name];
     bar.setAttribute("role", "img");
     bar.setAttribute("aria-label", `${name}: ${(100 * probability).toFixed(1)} percent`);
     const value = document.createElement("span");
@@ -176,16 +180,42 @@ function renderWhy(e) {
   $("why").hidden = false;
 }
 
+function timeTicks(seconds) {
+  // round steps, at most about ten of them
+  const step = [0.25, 0.5, 1, 2, 5, 10, 30, 60].find((s) => seconds / s <= 10) || 120;
+  const ticks = [];
+  for (let t = 0; t <= seconds + 1e-9; t += step) ticks.push(t);
+  return ticks;
+}
+
+function drawTimeAxis(g, left, right, y, first, last, label) {
+  g.canvas.dataset.timeTicks = String(timeTicks(last - first).length);
+  g.fillStyle = "#333";
+  g.strokeStyle = "#999";
+  g.font = "11px sans-serif";
+  g.textAlign = "center";
+  for (const t of timeTicks(last - first)) {
+    const x = left + (t / (last - first || 1)) * (right - left);
+    g.beginPath(); g.moveTo(x, y); g.lineTo(x, y + 4); g.stroke();
+    const text = `${(first + t).toFixed(t % 1 ? 2 : 0)}`;
+    g.fillText(text, Math.min(Math.max(x, left + 12), right - 12), y + 15);
+  }
+  g.textAlign = "right";
+  g.fillText(label, right, y + 28);
+  g.textAlign = "left";
+}
+
 function drawWaveform(a) {
   const canvas = $("waveform");
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, canvas.width, canvas.height);
   const points = a.waveform.points;
-  const middle = canvas.height / 2;
+  const plot = canvas.height - 32;  // the time axis below
+  const middle = plot / 2;
   g.fillStyle = "rgba(11, 99, 197, 0.15)";
   const window = a.windows[a.deciding_window];
   const x0 = (window.start / a.seconds) * canvas.width;
-  g.fillRect(x0, 0, (Math.min(a.window_seconds, a.seconds) / a.seconds) * canvas.width, canvas.height);
+  g.fillRect(x0, 0, (Math.min(a.window_seconds, a.seconds) / a.seconds) * canvas.width, plot);
   g.strokeStyle = "#0b63c5";
   g.beginPath();
   points.forEach(([low, high], i) => {
@@ -194,6 +224,7 @@ function drawWaveform(a) {
     g.lineTo(x, middle - low * middle);
   });
   g.stroke();
+  drawTimeAxis(g, 0, canvas.width, plot, 0, a.seconds, "time (s); shaded: the window that decided");
 }
 
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
@@ -225,7 +256,7 @@ function drawSpectrogram() {
   const canvas = $("spectrogram");
   const g = canvas.getContext("2d");
   const left = 60;
-  const bottom = e.heatmap.kind === "occlusion" ? 60 : 20;
+  const bottom = e.heatmap.kind === "occlusion" ? 60 : 36;
   const width = canvas.width - left;
   const height = canvas.height - bottom;
   g.clearRect(0, 0, canvas.width, canvas.height);
@@ -233,7 +264,7 @@ function drawSpectrogram() {
   paintGrid(g, e.spectrogram.values, left, 0, width, height, VIRIDIS, 1, Math.min(...values), Math.max(...values));
   const shown = $("overlay").checked;
   const opacity = parseFloat($("opacity").value);
-  if (shown && e.heatmap.kind === "grad-cam") {
+  if (shown && e.heatmap.kind === "map") {
     paintGrid(g, e.heatmap.values, left, 0, width, height, JET, opacity, 0, 1);
   }
   if (shown && e.heatmap.kind === "occlusion") {
@@ -248,8 +279,12 @@ function drawSpectrogram() {
   g.fillStyle = "#333";
   g.font = "11px sans-serif";
   for (const [fraction, hz] of e.spectrogram.hz_ticks) g.fillText(`${hz} Hz`, 2, height - fraction * height);
-  g.fillText(`${e.spectrogram.start.toFixed(2)} s`, left, height + 12);
-  g.fillText(`${(e.spectrogram.start + e.spectrogram.seconds).toFixed(2)} s`, canvas.width - 44, height + 12);
+  if (e.heatmap.kind === "occlusion") {
+    g.fillText(`${e.spectrogram.start.toFixed(2)} s`, left, height + 12);
+    g.fillText(`${(e.spectrogram.start + e.spectrogram.seconds).toFixed(2)} s`, canvas.width - 44, height + 12);
+  } else {
+    drawTimeAxis(g, left, canvas.width, height, e.spectrogram.start, e.spectrogram.start + e.spectrogram.seconds, "time (s)");
+  }
   canvas.dataset.heatmap = shown ? e.heatmap.kind : "none";
 }
 $("overlay").addEventListener("change", drawSpectrogram);
@@ -259,7 +294,7 @@ function drawTimeline(a) {
   // each class's probability at the middle of each window: the plot spans the first window's middle to the last one's
   const canvas = $("timeline");
   const g = canvas.getContext("2d");
-  const box = { left: 44, right: canvas.width - 12, top: 8, bottom: canvas.height - 42 };
+  const box = { left: 64, right: canvas.width - 16, top: 8, bottom: canvas.height - 42 };
   g.clearRect(0, 0, canvas.width, canvas.height);
   const middles = a.windows.map((w) => w.start + a.window_seconds / 2);
   const first = middles[0];
@@ -270,23 +305,25 @@ function drawTimeline(a) {
   g.fillStyle = "#333";
   g.font = "11px sans-serif";
   g.strokeRect(box.left, box.top, box.right - box.left, box.bottom - box.top);
+  g.textAlign = "right";
   for (const p of [0, 0.25, 0.5, 0.75, 1]) {
-    g.fillText(p.toFixed(2), 4, y(p) + 4);
+    g.fillText(p.toFixed(2), box.left - 6, y(p) + 4);
     g.beginPath(); g.moveTo(box.left - 4, y(p)); g.lineTo(box.left, y(p)); g.stroke();
   }
+  g.textAlign = "center";
   middles.forEach((t) => {
-    g.fillText(`${t.toFixed(1)} s`, x(t) - 12, box.bottom + 14);
+    g.fillText(`${t.toFixed(1)} s`, Math.min(Math.max(x(t), box.left + 14), box.right - 14), box.bottom + 14);
     g.beginPath(); g.moveTo(x(t), box.bottom); g.lineTo(x(t), box.bottom + 4); g.stroke();
   });
+  g.textAlign = "left";
   g.save();
-  g.translate(12, (box.top + box.bottom) / 2 + 30);
+  g.translate(14, (box.top + box.bottom) / 2 + 30);
   g.rotate(-Math.PI / 2);
   g.fillText("probability", 0, 0);
   g.restore();
   const classes = Object.keys(a.windows[0].probabilities);
-  const palette = ["#0b63c5", "#d1495b", "#2e933c", "#edae49", "#7a4eab", "#333333"];
   classes.forEach((name, k) => {
-    g.strokeStyle = palette[k % palette.length];
+    g.strokeStyle = colours[name] || "#333";
     g.lineWidth = 2;
     g.beginPath();
     a.windows.forEach((w, i) => {
@@ -294,7 +331,7 @@ function drawTimeline(a) {
     });
     g.stroke();
     g.lineWidth = 1;
-    g.fillStyle = palette[k % palette.length];
+    g.fillStyle = colours[name] || "#333";
     g.fillText(name, box.left + k * 120, canvas.height - 4);
   });
   canvas.dataset.windows = String(a.windows.length);
