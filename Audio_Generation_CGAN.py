@@ -107,8 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--eval-per-class",
         type=int,
         default=GAN_EVAL_PER_CLASS,
-        help=f"generated clips, and held-out real clips in each half, per class (default {GAN_EVAL_PER_CLASS}; "
-        "a few for a smoke run)",
+        help=f"generated clips per class, and at most as many held-out real clips in each half and of the GAN's "
+        f"training clips (default {GAN_EVAL_PER_CLASS}; a few for a smoke run)",
     )
     runs.add_argument(
         "--eval-data",

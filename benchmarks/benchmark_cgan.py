@@ -58,7 +58,7 @@ def main():
     logging.getLogger().setLevel(logging.WARNING)
     from benchmark_classification import SHARED, build_competition
 
-    from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training
+    from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training, with_interval
 
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
@@ -119,25 +119,25 @@ def main():
         print(f"\n{name}  ({run_dir})")
         print(f"  seconds: training {train_s:.0f}, evaluation {evaluate_s:.0f}, generating 100 clips {generate_s:.1f}")
         print(
-            f"  conditional accuracy {acc['generated']['overall']:.3f} of a ceiling of {ceiling['overall']:.3f} "
+            f"  conditional accuracy {with_interval(acc['generated'])} of a ceiling of {with_interval(ceiling)} "
             f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
             f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}"
         )
         own = acc["its training clips"]
-        print(f"  a faithful generator (the GAN's own training clips through the path) {own['overall']:.3f}")
+        print(f"  a faithful generator (the GAN's own training clips through the path) {with_interval(own)}")
+        print("  per class, generated / ceiling / its training clips, 95% intervals:")
+        for c in e["classes"]:
+            print(f"    {c:<14} " + " / ".join(with_interval(part, c) for part in (acc["generated"], ceiling, own)))
+        kid = dist["generated"]["kid_interval"]
         print(
-            "  per class (generated / ceiling / its training clips): "
-            + ", ".join(
-                f"{c} {acc['generated']['per_class'][c]:.2f} / {ceiling['per_class'][c]:.2f} / "
-                f"{own['per_class'][c]:.2f}"
-                for c in e["classes"]
-            )
+            f"  kid: generated {dist['generated']['kid']:.4g} [{kid['low']:.4g}, {kid['high']:.4g}], floor "
+            f"{dist['real (floor)']['kid']:.4g} ({dist['generated']['kid'] / dist['real (floor)']['kid']:.2f}x), "
+            f"untrained {dist['untrained generator']['kid']:.4g}"
         )
-        for metric in ("kid", "frechet"):
-            print(
-                f"  {metric}: generated {dist['generated'][metric]:.4g}, floor {dist['real (floor)'][metric]:.4g}, "
-                f"untrained {dist['untrained generator'][metric]:.4g}"
-            )
+        print(
+            f"  frechet: generated {dist['generated']['frechet']:.4g}, floor {dist['real (floor)']['frechet']:.4g}, "
+            f"untrained {dist['untrained generator']['frechet']:.4g}"
+        )
         print(
             f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
             f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every "

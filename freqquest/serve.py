@@ -6,8 +6,8 @@
 `POST /api/predict` (multipart, field `file`) answers with the top classes, each member's
 probabilities, the per-window timeline, a downsampled waveform and the time it took: the run's
 own time, nothing more. `POST /api/explain` (the same file) answers with what the page draws
-next: the spectrogram of the deciding window, its heatmap (Grad-CAM of the network, or the
-occlusion curve of a run without one) and feature maps. `GET /api/health`, `GET /api/model`;
+next: the spectrogram of the window explained, its map of the evidence (integrated gradients or
+Grad-CAM, or the occlusion curve) and feature maps. `GET /api/health`, `GET /api/model`;
 OpenAPI docs at `/docs`; the page at `/`, served with everything it loads (no CDN). The run is
 loaded once at start-up and warmed up.
 

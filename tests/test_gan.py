@@ -432,6 +432,13 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
         + report["clips"]["held_out_b"]
         + report["clips"]["gan_training_references"]
     )
+    generated = report["conditional_accuracy"]["generated"]
+    assert generated["interval"]["low"] <= generated["overall"] <= generated["interval"]["high"]
+    assert set(generated["per_class_interval"]) == set(CLASSES)
+    kid = report["distances"]["generated"]["kid_interval"]
+    assert kid["low"] <= kid["high"] and "95% intervals by bootstrap" in caplog.text
+    assert report["listening"] == str(run / "listening.html") and f"listen: {run / 'listening.html'}" in caplog.text
+    check_listening_page(run)
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary) >= {"train_s", "evaluate_s", "total_s"}
 
@@ -441,6 +448,33 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
     for name in listing["file"]:
         info = sf.info(str(tmp_path / "generated" / name))
         assert (info.samplerate, info.frames, info.subtype) == (8000, 8000, "PCM_16")
+
+
+def check_listening_page(run) -> None:
+    """The page parses as HTML, has a section per class, and every player plays a WAV beside it."""
+    from html.parser import HTMLParser
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.sources, self.sections, self.open = [], 0, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in ("meta", "link", "br", "img", "input"):  # void elements have no end tag
+                self.open.append(tag)
+            self.sections += tag == "section"
+            self.sources += [dict(attrs)["src"]] if tag == "audio" else []
+
+        def handle_endtag(self, tag):
+            assert self.open.pop() == tag, f"</{tag}> closes another element"
+
+    page = Collect()
+    page.feed((run / "listening.html").read_text())
+    assert page.open == []
+    assert page.sections == len(CLASSES) and len(page.sources) >= 2 * len(CLASSES)
+    assert any("_generated_" in s for s in page.sources) and any("_real_" in s for s in page.sources)
+    for source in page.sources:
+        assert sf.info(str(run / source)).format == "WAV"
 
 
 def test_generate_from_a_folder_that_is_not_a_run(tmp_path, caplog):

@@ -3,7 +3,10 @@
 import dataclasses
 
 GAN_LOSSES = ("bce", "hinge", "wgan-gp")
-GAN_EVAL_PER_CLASS = 50  # the full evaluation: generated clips, and held-out real clips in each half, per class
+# the full evaluation: generated clips per class, and at most as many held-out real clips in each half and of the
+# GAN's own training clips, per class
+GAN_EVAL_PER_CLASS = 100
+UNTRAINED_PER_CLASS = 20  # an untrained generator's clips per class: a floor, not a figure to read to a point
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ import numpy as np
 from ..blend.classical import embedding_classifier
 from ..competition.splits import group_split
 from ..features.store import FeatureStore
+from ..intervals import bootstrap_mean
 from .inversion import log_mels_to_audio, write_wav
 
 JUDGE = "birdnet"  # the embedding every figure is taken in
@@ -141,14 +142,35 @@ def _squared_distances(a, b):
     return (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
 
 
-def accuracy_figures(probabilities: np.ndarray, labels: np.ndarray, classes: list) -> dict:
+def accuracy_figures(probabilities: np.ndarray, labels: np.ndarray, classes: list, groups=None) -> dict:
+    """The judge's accuracy, overall and per class, each with its 95% interval from a bootstrap over
+    `groups` (the recordings of real clips; None: over the clips, for generated ones)."""
     right = probabilities.argmax(1) == labels
+    groups = None if groups is None else np.asarray(groups)
+
+    def interval(mask):
+        return bootstrap_mean(right[mask], None if groups is None else groups[mask]).as_dict()
+
     return {
         "overall": float(right.mean()),
+        "interval": interval(np.ones(len(right), bool)),
         "per_class": {
             name: float(right[labels == k].mean()) if np.any(labels == k) else None for k, name in enumerate(classes)
         },
+        "per_class_interval": {
+            name: interval(labels == k) if np.any(labels == k) else None for k, name in enumerate(classes)
+        },
     }
+
+
+def kernel_distance_interval(embeddings: np.ndarray, reference: np.ndarray, draws: int = 200, seed: int = 0) -> dict:
+    """The KID's 95% interval over resamples of the set's clips (the reference fixed)."""
+    rng = np.random.default_rng(seed)
+    values = [
+        kernel_distance(embeddings[rng.integers(0, len(embeddings), len(embeddings))], reference) for _ in range(draws)
+    ]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return {"low": float(low), "high": float(high)}
 
 
 def distance_figures(
@@ -160,6 +182,7 @@ def distance_figures(
     for name, embeddings in sets.items():
         figures = {
             "kid": kernel_distance(embeddings, reference),
+            "kid_interval": kernel_distance_interval(embeddings, reference),
             "frechet": frechet_distance(project(embeddings), project(reference)),
             "per_class": {},
         }

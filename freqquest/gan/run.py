@@ -21,8 +21,9 @@ from ..io import atomic_path, check_folder_writable, write_text_atomic
 from ..run.reports import plot_history
 from ..runs import RunInterrupted, claim_run_folder, write_summary
 from . import evaluation as judge
-from .config import GAN_EVAL_PER_CLASS, GanConfig
+from .config import GAN_EVAL_PER_CLASS, UNTRAINED_PER_CLASS, GanConfig
 from .inversion import GanScale, log_mels_to_audio, write_wav
+from .listening import write_listening_page
 from .samples import Sampler, SampleWriter
 from .training import (
     HISTORY,
@@ -37,6 +38,7 @@ from .training import (
 log = logging.getLogger(__name__)
 
 EVALUATION = "evaluation.json"
+LISTENED_PER_CLASS = 5  # generated and real clips a class on the listening page
 LOSSES = "losses.png"
 GAN_CURVES = {
     "losses": {"d_loss": "d_loss", "g_loss": "g_loss"},
@@ -253,9 +255,9 @@ def evaluate_gan(
     eval_data: str | None = None,
 ) -> dict:
     """Every figure of the evaluation (gan/evaluation.py), written to <run>/evaluation.json and
-    returned. `per_class` bounds the generated clips and the held-out clips of each half, per class;
-    no more clips are generated per class than a half holds, so a small held-out set is cheap.
-    Without the clips, they are loaded as the run's config says (`eval_data` replaces its own)."""
+    returned. `per_class` clips of each class are generated, and at most as many held-out clips of
+    each half and of the GAN's own training clips are judged, per class. Without the clips, they
+    are loaded as the run's config says (`eval_data` replaces its own)."""
     saved = read_gan_config(run_dir)
     config, audio, classes = saved["gan"], saved["audio"], saved["classes"]
     if gan_clips is None:
@@ -275,8 +277,7 @@ def evaluate_gan(
     n_classes, seed = len(classes), config.seed
     half_a, half_b = judge.split_halves(held_out.labels, held_out.groups, seed)
     half_a, half_b = (held_out.take(h).take(_at_most(held_out.labels[h], per_class, seed)) for h in (half_a, half_b))
-    per_class = min(per_class, int(np.bincount(half_a.labels).max()))  # as many generated as real clips to compare with
-    references = gan_clips.take(_at_most(gan_clips.labels, 2 * per_class, seed))
+    references = gan_clips.take(_at_most(gan_clips.labels, per_class, seed))
     sampler, _ = load_sampler(run_dir, candidates)
     keras.utils.set_random_seed(seed)  # the untrained generator's weights, the same at every evaluation
     untrained = Sampler(
@@ -287,7 +288,7 @@ def evaluate_gan(
         n_classes,
     )
     generated_images, labels = sampler.images(per_class, seed + 1)
-    untrained_images, _ = untrained.images(per_class, seed + 1)
+    untrained_images, untrained_labels = untrained.images(min(per_class, UNTRAINED_PER_CLASS), seed + 1)
     # the real clips as images too: every set then takes the generated clips' path, clipping included
     parts = [
         generated_images,
@@ -311,10 +312,11 @@ def evaluate_gan(
         n_classes,
     )
     held_labels = np.concatenate([half_a.labels, half_b.labels])
+    held_groups = list(half_a.groups) + list(half_b.groups)
     both = list(judges.values())
     distances = judge.distance_figures(
         {"generated": generated, "untrained generator": untrained_e, "real (floor)": b},
-        {"generated": labels, "untrained generator": labels, "real (floor)": half_b.labels},
+        {"generated": labels, "untrained generator": untrained_labels, "real (floor)": half_b.labels},
         a,
         half_a.labels,
         classes,
@@ -336,13 +338,13 @@ def evaluate_gan(
         },
         "conditional_accuracy": {
             "generated": judge.accuracy_figures(judge.judge_probabilities(both, generated, n_classes), labels, classes),
-            "real (ceiling)": judge.accuracy_figures(ceiling, held_labels, classes),
-            "real, the files themselves": judge.accuracy_figures(raw, held_labels, classes),
+            "real (ceiling)": judge.accuracy_figures(ceiling, held_labels, classes, held_groups),
+            "real, the files themselves": judge.accuracy_figures(raw, held_labels, classes, held_groups),
             "its training clips": judge.accuracy_figures(
-                judge.judge_probabilities(both, reference, n_classes), references.labels, classes
+                judge.judge_probabilities(both, reference, n_classes), references.labels, classes, references.groups
             ),
             "untrained generator": judge.accuracy_figures(
-                judge.judge_probabilities(both, untrained_e, n_classes), labels, classes
+                judge.judge_probabilities(both, untrained_e, n_classes), untrained_labels, classes
             ),
         },
         "distances": distances,
@@ -371,12 +373,52 @@ def evaluate_gan(
         ),
         "seconds": time.time() - started,
     }
+    evaluation["listening"] = _listening_page(run_dir, sampler, generated_images, labels, half_a, half_b, saved)
     write_text_atomic(os.path.join(run_dir, EVALUATION), json.dumps(evaluation, indent=2))
     return evaluation
 
 
+def _listening_page(
+    run_dir, sampler: Sampler, images, labels, half_a: RealClips, half_b: RealClips, saved: dict
+) -> str:
+    """The page to judge the generated clips by ear (listening.py), beside held-out real ones."""
+    config, audio = saved["gan"], saved["audio"]
+    shown = np.concatenate([np.flatnonzero(labels == k)[:LISTENED_PER_CLASS] for k in range(len(saved["classes"]))])
+    clips = log_mels_to_audio(
+        sampler.scale.unscale(images[shown], audio.feature_shape), audio, config.griffin_lim_iters
+    )
+    how = (
+        f"Generated: the first {LISTENED_PER_CLASS} of each class among those the evaluation judged, each the "
+        f"likeliest of its class among {sampler.candidates} drawn, by the GAN's own classifier head (not by the "
+        "judge), turned into audio by Griffin-Lim. Real: clips of recordings held out of the GAN's training, as "
+        "they are."
+    )
+    return write_listening_page(
+        run_dir,
+        saved["classes"],
+        clips,
+        labels[shown],
+        half_a.paths + half_b.paths,
+        np.concatenate([half_a.labels, half_b.labels]),
+        audio,
+        LISTENED_PER_CLASS,
+        how,
+    )
+
+
 def _quantiles(d: np.ndarray) -> dict:
     return {"min": float(d.min()), "median": float(np.median(d)), "p5": float(np.percentile(d, 5))}
+
+
+def with_interval(figures: dict, name: str | None = None) -> str:
+    """'0.619 [0.580, 0.656]': an accuracy figure (or one class's, `name`) and its 95% interval."""
+    if name is None:
+        value, interval = figures["overall"], figures.get("interval")
+    else:
+        value, interval = figures["per_class"][name], (figures.get("per_class_interval") or {}).get(name)
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
 
 
 def format_evaluation(e: dict) -> str:
@@ -385,20 +427,32 @@ def format_evaluation(e: dict) -> str:
         "",
         f"CGAN evaluation in BirdNET's embedding ({e['clips']['generated']} generated clips, "
         f"{e['clips']['held_out_a'] + e['clips']['held_out_b']} held-out real ones, all through Griffin-Lim; "
-        f"{e['seconds']:.0f} s)",
-        f"  conditional accuracy  generated {acc['generated']['overall']:.3f}   real (ceiling) "
-        f"{acc['real (ceiling)']['overall']:.3f}   untrained {acc['untrained generator']['overall']:.3f}   "
+        f"{e['seconds']:.0f} s); 95% intervals by bootstrap over generated clips and over real recordings",
+        f"  conditional accuracy  generated {with_interval(acc['generated'])}   real (ceiling) "
+        f"{with_interval(acc['real (ceiling)'])}   untrained {acc['untrained generator']['overall']:.3f}   "
         f"chance {e['chance']:.3f}",
         f"  the inversion's cost  real through Griffin-Lim {acc['real (ceiling)']['overall']:.3f}   the same files as "
-        f"they are {acc['real, the files themselves']['overall']:.3f} (a judge of the same recipe, fitted on them)",
+        f"they are {with_interval(acc['real, the files themselves'])} (a judge of the same recipe, fitted on them)",
         f"  a faithful generator  the GAN's own training clips through Griffin-Lim "
-        f"{acc['its training clips']['overall']:.3f} (what a generator that drew them exactly would score)",
+        f"{with_interval(acc['its training clips'])} (what a generator that drew them exactly would score)",
+        "  per class, generated / its training clips: "
+        + ", ".join(
+            f"{name} {acc['generated']['per_class'][name]:.2f} / {acc['its training clips']['per_class'][name]:.2f}"
+            for name in e["classes"]
+            if acc["its training clips"]["per_class"][name] is not None
+        ),
     ]
-    for metric, label in (("kid", "kernel distance (KID)"), ("frechet", "Fréchet distance")):
-        lines.append(
-            f"  {label:<22}generated {dist['generated'][metric]:.4g}   real vs real (floor) "
-            f"{dist['real (floor)'][metric]:.4g}   untrained {dist['untrained generator'][metric]:.4g}"
-        )
+    kid = dist["generated"].get("kid_interval")
+    lines.append(
+        f"  kernel distance (KID) generated {dist['generated']['kid']:.4g}"
+        + (f" [{kid['low']:.4g}, {kid['high']:.4g}]" if kid else "")
+        + f"   real vs real (floor) {dist['real (floor)']['kid']:.4g}"
+        + f"   untrained {dist['untrained generator']['kid']:.4g}"
+    )
+    lines.append(
+        f"  Fréchet distance      generated {dist['generated']['frechet']:.4g}   real vs real (floor) "
+        f"{dist['real (floor)']['frechet']:.4g}   untrained {dist['untrained generator']['frechet']:.4g}"
+    )
     div, mem, tstr = e["diversity"], e["memorization"], e["train_on_synthetic"]
     lines += [
         f"  diversity             generated {div['generated']['mean']:.2f}   real {div['real']['mean']:.2f}",
@@ -408,6 +462,8 @@ def format_evaluation(e: dict) -> str:
         f"({mem['generated_nearer_than_every_real']} generated nearer than every real one)",
         "  train on ... test on held-out real: " + ", ".join(f"{k} {v:.3f}" for k, v in tstr.items()),
     ]
+    if e.get("listening"):
+        lines.append(f"  listen: {e['listening']}")
     return "\n".join(lines)
 
 

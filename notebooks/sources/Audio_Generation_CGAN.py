@@ -25,7 +25,7 @@ SAMPLE_EVERY = 5  # epochs between spectrogram grids and .wav files
 GRIFFIN_LIM_ITERS = None
 SEED = 42
 EVALUATE = True  # judged in BirdNET's embedding: accuracy, KID and Fréchet distance, diversity, memorization
-EVAL_PER_CLASS = 50  # generated clips, and held-out real clips in each half, per class, judged in BirdNET's embedding
+EVAL_PER_CLASS = 100  # generated clips per class judged in BirdNET's embedding (and at most as many real ones)
 EVAL_DATA = None  # a competition whose training clips (other recordings) evaluate the GAN; None: 20% held out
 GENERATE_PER_CLASS = 10  # clips per class written for download at the end
 RUN_DIR = None  # None: runs/<time>-cgan-<loss> (under /kaggle/working on Kaggle)
@@ -112,7 +112,9 @@ display(Image(os.path.join(run_dir, "losses.png")))
 # Judged in BirdNET's embedding by a judge that never heard the judged clips nor the GAN's recordings: conditional
 # accuracy beside held-out real clips through the same Griffin-Lim path (the ceiling), an untrained generator and
 # chance; kernel (KID) and Fréchet distances beside two halves of the real clips (the floor); diversity; each clip's
-# distance to its nearest training clip (memorization); and held-out accuracy when training on synthetic clips.
+# distance to its nearest training clip (memorization); and held-out accuracy when training on synthetic clips. Each
+# accuracy comes with its 95% interval (bootstrap over generated clips, and over real recordings); `listening.html`
+# in the run folder plays generated clips beside held-out real ones, per class.
 
 # %%
 if EVALUATE:
