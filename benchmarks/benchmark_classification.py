@@ -144,10 +144,11 @@ def run_recipe(name: str, config, shared: SharedClips, store: FeatureStore, seed
 def print_table(results: dict, baseline: str, groups) -> dict:
     """Each recipe's mean [95% interval] on each kind, and its paired difference to the baseline."""
     table = {}
-    print(f"\n{'recipe':<14}" + "".join(f"{LABELS[k]:>48}" for k in KINDS))
+    kinds = [kind for kind in KINDS if any(result["scores"][kind] for result in results.values())]
+    print(f"\n{'recipe':<14}" + "".join(f"{LABELS[k]:>48}" for k in kinds))
     for name, result in results.items():
         row = {}
-        for kind in KINDS:
+        for kind in kinds:
             pooled = pooled_scores(result["scores"][kind])
             row[kind] = {"accuracy": bootstrap_mean(pooled, groups).as_dict(), "runs": len(result["scores"][kind])}
             if name != baseline and baseline in results:
@@ -156,7 +157,7 @@ def print_table(results: dict, baseline: str, groups) -> dict:
         table[name] = row
     for name, row in table.items():
         cells = []
-        for kind in KINDS:
+        for kind in kinds:
             acc = row[kind]["accuracy"]
             cell = f"{acc['mean']:.4f} [{acc['low']:.4f}, {acc['high']:.4f}]"
             if "paired_difference" in row[kind]:
@@ -182,8 +183,8 @@ def main(argv=None):
         help="another recipe: a name and the script's options, e.g. 'tuned=--model birdnet --folds 1'",
     )
     p.add_argument("--baseline", default="frozen", help="the recipe every other is compared with (default frozen)")
-    p.add_argument("--new-seeds", default="0,1,2", help="seeds of the group folds over recordings")
-    p.add_argument("--reused-seeds", default="0,1,2,3,4", help="seeds of the random folds over clips")
+    p.add_argument("--new-seeds", default="0,1,2", help="seeds of the group folds over recordings ('': none)")
+    p.add_argument("--reused-seeds", default="0,1,2,3,4", help="seeds of the random folds over clips ('': none)")
     p.add_argument("--folds", type=int, default=5, help="outer folds of each kind")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-yardstick"))
     p.add_argument("--out", metavar="JSON", help="write every recipe's per-clip results and the table here")
@@ -193,7 +194,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     recipes = {name: RECIPES[name] for name in a.recipes.split(",") if name}
     recipes |= dict(option.split("=", 1) for option in a.recipe)
-    seeds = {"new": [int(s) for s in a.new_seeds.split(",")], "reused": [int(s) for s in a.reused_seeds.split(",")]}
+    seeds = {kind: [int(s) for s in given.split(",") if s] for kind, given in zip(KINDS, (a.new_seeds, a.reused_seeds))}
     os.makedirs(a.work, exist_ok=True)
     shared = SharedClips.load()
     store = FeatureStore(AudioConfig(), os.path.join(a.work, "cache"))

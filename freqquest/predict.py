@@ -96,7 +96,7 @@ def main(argv=None) -> int:
             answer = prediction.as_dict(args.top_k)
             if args.explain:
                 answer["explanation"] = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
-                plot_explanation(explain(predictor, prediction), answer["explanation"])
+                plot_explanation(explain(predictor, prediction), answer["explanation"], predictor.run.demo)
             results.append(answer)
             if not args.json:
                 print(format_table(prediction, args.top_k))

@@ -147,6 +147,9 @@ def read_run_config(run_dir) -> dict:
     return payload
 
 
+DEMO_NOTE = "a model of the synthetic demo: its answers on real recordings mean nothing"
+
+
 @dataclasses.dataclass(frozen=True)
 class FinishedRun:
     """A complete classifier run, as predict, --predict-only, export and serve open it."""

@@ -542,50 +542,25 @@ def small_us8k5_source(tmp_path, per_class_fold):
     return src
 
 
+def make_honest_competition(src, comp) -> None:
+    """make_competition.py: fold 2 as the test set under hashed IDs, 30% of the files in other
+    formats, 3 corrupt test files."""
+    tool = [sys.executable, str(TOOLS / "make_competition.py"), "--src", str(src), "--out", str(comp)]
+    options = ["--test-folds", "2", "--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"]
+    subprocess.run(tool + options, check=True, capture_output=True)
+
+
 @needs_us8k5
 def test_real_clips_with_format_zoo_and_corrupt_files(tmp_path, caplog):
     """Real UrbanSound8K clips in the Kaggle layout, a third rewritten in other formats, three corrupt
     test files: every test ID gets a row, the corrupt ones are named, the scorer accepts the file."""
     src = small_us8k5_source(tmp_path, {"1": 12, "2": 4})
     comp = tmp_path / "comp"
-    subprocess.run(
-        [
-            sys.executable,
-            str(TOOLS / "make_competition.py"),
-            "--src",
-            str(src),
-            "--out",
-            str(comp),
-            "--test-folds",
-            "2",
-            "--hash-test-ids",
-            "--format-zoo",
-            "0.3",
-            "--corrupt",
-            "3",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    make_honest_competition(src, comp)
     caplog.set_level(logging.INFO)
     out = tmp_path / "submission.csv"
-    assert (
-        cli.main(
-            [
-                "--data",
-                str(comp),
-                "--model",
-                "none",
-                "--out",
-                str(out),
-                "--run-dir",
-                str(tmp_path / "run"),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-            ]
-        )
-        == 0
-    )
+    options = ["--out", str(out), "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(["--data", str(comp), "--model", "none"] + options) == 0
     submission = check_submission(out, comp, CLASSES)
     assert len(submission) == 23
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -608,40 +583,10 @@ def test_real_clips_with_format_zoo_and_corrupt_files(tmp_path, caplog):
 def test_full_honest_split_default_command(tmp_path):
     """The default command on the real clips: train on fold 1, predict fold 2 (about 5 minutes on 2 cores)."""
     comp = tmp_path / "comp"
-    subprocess.run(
-        [
-            sys.executable,
-            str(TOOLS / "make_competition.py"),
-            "--src",
-            str(US8K5),
-            "--out",
-            str(comp),
-            "--test-folds",
-            "2",
-            "--hash-test-ids",
-            "--format-zoo",
-            "0.3",
-            "--corrupt",
-            "3",
-        ],
-        check=True,
-    )
+    make_honest_competition(US8K5, comp)
     out = tmp_path / "submission.csv"
-    assert (
-        cli.main(
-            [
-                "--data",
-                str(comp),
-                "--out",
-                str(out),
-                "--run-dir",
-                str(tmp_path / "run"),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-            ]
-        )
-        == 0
-    )
+    options = ["--out", str(out), "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(["--data", str(comp)] + options) == 0
     scored = subprocess.run(
         [sys.executable, str(TOOLS / "score_submission.py"), str(out), str(comp / "solution.csv")],
         capture_output=True,

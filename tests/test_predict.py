@@ -165,6 +165,11 @@ def test_the_figure_of_a_long_clip_has_its_timeline(birdnet_run, tmp_path, monke
     axes = figures[0].axes
     assert any(ax.get_title().startswith("each window") for ax in axes)
     assert "time (s)" in {ax.get_xlabel() for ax in axes} and any(ax.get_ylabel() == "frequency (Hz)" for ax in axes)
+    assert figures[0].get_suptitle() == ""
+    explain.plot_explanation(
+        explain.explain(predictor, predictor.predict(tmp_path / "seven.wav")), tmp_path / "seven.png", demo=True
+    )
+    assert figures[1].get_suptitle() == "a model of the synthetic demo: its answers on real recordings mean nothing"
 
 
 def test_a_folder_of_runs_names_its_newest_finished_run_and_the_command(scratch_run, demo_root, capsys):

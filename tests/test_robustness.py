@@ -192,9 +192,13 @@ def test_the_cgan_resumes_to_more_epochs_but_refuses_a_new_recipe(capsys):
 # -- what would fail late fails first ----------------------------------------------------------------------------------
 
 
-def run_fails_at_once(tmp_path, args, caplog, message):
+def run_fails_at_once(tmp_path, data, caplog, message, **given):
+    """The script on `data`, its outputs under tmp_path/outputs unless `given` (option -> value)
+    says otherwise, stops with `message` and writes nothing there."""
     outputs = tmp_path / "outputs"
     outputs.mkdir(exist_ok=True)
+    options = {"out": outputs / "s.csv", "run_dir": outputs / "run", "cache_dir": outputs / "cache"} | given
+    args = ["--data", str(data)] + [item for k, v in options.items() for item in (f"--{k.replace('_', '-')}", str(v))]
     before = everything_under(outputs)
     assert cli.main(args) == 2
     assert message in caplog.text
@@ -202,22 +206,9 @@ def run_fails_at_once(tmp_path, args, caplog, message):
 
 
 def test_out_naming_a_folder_fails_before_any_work(demo_root, tmp_path, caplog):
-    (tmp_path / "outputs" / "taken").mkdir(parents=True)
-    run_fails_at_once(
-        tmp_path,
-        [
-            "--data",
-            str(demo_root),
-            "--out",
-            str(tmp_path / "outputs" / "taken"),
-            "--run-dir",
-            str(tmp_path / "outputs" / "run"),
-            "--cache-dir",
-            str(tmp_path / "outputs" / "cache"),
-        ],
-        caplog,
-        f"error: {tmp_path / 'outputs' / 'taken'}: is a folder; --out names a file",
-    )
+    taken = tmp_path / "outputs" / "taken"
+    taken.mkdir(parents=True)
+    run_fails_at_once(tmp_path, demo_root, caplog, f"error: {taken}: is a folder; --out names a file", out=taken)
 
 
 def test_a_class_with_one_file_fails_before_any_work(demo_copy, tmp_path, caplog):
@@ -226,16 +217,7 @@ def test_a_class_with_one_file_fails_before_any_work(demo_copy, tmp_path, caplog
         path.unlink()
     run_fails_at_once(
         tmp_path,
-        [
-            "--data",
-            str(demo_copy),
-            "--out",
-            str(tmp_path / "outputs" / "s.csv"),
-            "--run-dir",
-            str(tmp_path / "outputs" / "run"),
-            "--cache-dir",
-            str(tmp_path / "outputs" / "cache"),
-        ],
+        demo_copy,
         caplog,
         "every class needs at least 2 usable training files to be learned and validated; these have fewer: siren (1)",
     )
@@ -244,41 +226,19 @@ def test_a_class_with_one_file_fails_before_any_work(demo_copy, tmp_path, caplog
 def test_more_folds_than_recordings_fail_before_any_work(demo_root, tmp_path, caplog):
     run_fails_at_once(
         tmp_path,
-        [
-            "--data",
-            str(demo_root),
-            "--folds",
-            "60",
-            "--out",
-            str(tmp_path / "outputs" / "s.csv"),
-            "--run-dir",
-            str(tmp_path / "outputs" / "run"),
-            "--cache-dir",
-            str(tmp_path / "outputs" / "cache"),
-        ],
+        demo_root,
         caplog,
         "splits the training clips 60 ways by recording, but they come from 50 recordings",
+        folds=60,
     )
 
 
 def test_a_cache_folder_that_cannot_be_made_fails_before_any_work(demo_root, tmp_path, caplog):
-    (tmp_path / "outputs").mkdir()
-    (tmp_path / "outputs" / "a_file").write_text("")
-    run_fails_at_once(
-        tmp_path,
-        [
-            "--data",
-            str(demo_root),
-            "--out",
-            str(tmp_path / "outputs" / "s.csv"),
-            "--run-dir",
-            str(tmp_path / "outputs" / "run"),
-            "--cache-dir",
-            str(tmp_path / "outputs" / "a_file" / "cache"),
-        ],
-        caplog,
-        f"error: {tmp_path / 'outputs' / 'a_file'}: is a file, so no folder can be made under it (--cache-dir)",
-    )
+    a_file = tmp_path / "outputs" / "a_file"
+    a_file.parent.mkdir()
+    a_file.write_text("")
+    message = f"error: {a_file}: is a file, so no folder can be made under it (--cache-dir)"
+    run_fails_at_once(tmp_path, demo_root, caplog, message, cache_dir=a_file / "cache")
 
 
 def test_an_unwritable_folder_fails_before_any_work(demo_root, tmp_path, caplog, monkeypatch):
@@ -289,19 +249,7 @@ def test_an_unwritable_folder_fails_before_any_work(demo_root, tmp_path, caplog,
         os, "access", lambda path, mode: str(path) != str(locked) and real_access(path, mode)
     )  # root writes anywhere
     run_fails_at_once(
-        tmp_path,
-        [
-            "--data",
-            str(demo_root),
-            "--out",
-            str(tmp_path / "outputs" / "s.csv"),
-            "--run-dir",
-            str(tmp_path / "outputs" / "run"),
-            "--cache-dir",
-            str(locked / "cache"),
-        ],
-        caplog,
-        f"error: {locked}: cannot be written (--cache-dir)",
+        tmp_path, demo_root, caplog, f"error: {locked}: cannot be written (--cache-dir)", cache_dir=locked / "cache"
     )
 
 

@@ -6,7 +6,7 @@ import shlex
 import numpy as np
 
 from ..competition.paths import on_kaggle
-from ..runs import PREDICT_COMMAND, SERVE_COMMAND
+from ..runs import DEMO_NOTE, PREDICT_COMMAND, SERVE_COMMAND
 
 
 @dataclasses.dataclass
@@ -93,7 +93,7 @@ def next_commands(result: RunResult) -> list:
     width = max(map(len, commands))
     lines = ["next:"] + [f"  {command:<{width}}  # {what}" for command, what in commands.items()]
     if result.demo:
-        lines.append("  (a model of the synthetic demo: its answers on real recordings mean nothing)")
+        lines.append(f"  ({DEMO_NOTE})")
     if on_kaggle():
         lines.append(f"  on Kaggle: {result.submission_path} is in the notebook's Output tab; submit it from there")
     return lines

@@ -34,6 +34,7 @@ from ..features.embeddings import BirdNetWindows, birdnet_file  # noqa: E402
 from ..features.store import log_mel  # noqa: E402
 from ..models import birdnet, explained_blocks  # noqa: E402
 from ..run.reports import save_figure  # noqa: E402
+from ..runs import DEMO_NOTE  # noqa: E402
 from .palette import class_colours  # noqa: E402
 from .predictor import Prediction, Predictor  # noqa: E402
 
@@ -290,35 +291,21 @@ def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
         others = [m.label for m in predictor.blend.members if m is not embedding]
         blends = f"; the run blends it with {', '.join(others)}, which this map does not explain" if others else ""
         return _explain_embedding(predictor, prediction, embedding, start, blends)
-    if network and isinstance(network.models[0], keras.Model):  # not an exported model
-        mel = log_mel(cut_windows(resample(clip, rate, audio.sample_rate), np.array([start]), audio)[0], audio)
-        probes = [probe_of(model) for model in network.models]
-        note = (
-            "Grad-CAM of the network member"
-            + (f" ({len(probes)} fold networks averaged)" if len(probes) > 1 else "")
-            + blends
-        )
-        return Explanation(
-            prediction,
-            clip,
-            rate,
-            start,
-            audio.duration,
-            mel,
-            "log-Mel of the deciding window",
-            _mel_hz(mel, audio),
-            np.mean([p.grad_cam(mel, top) for p in probes], axis=0),
-            None,
-            probes[0].feature_maps(mel, top),
-            note,
-        )
     mel = log_mel(cut_windows(resample(clip, rate, audio.sample_rate), np.array([start]), audio)[0], audio)
-    occlusion = occlusion_curve(predictor, clip, rate, start, top, prediction.shown)
-    why = "the run has no network" if network is None else "its network runs as TFLite"
-    note = (
-        f"no Grad-CAM ({why}): the bars are the {prediction.classes[top]} probability "
-        f"({prediction.shown}) lost when each {audio.duration / OCCLUDED_SEGMENTS:g} s of the window is silenced"
-    )
+    if network and isinstance(network.models[0], keras.Model):  # not an exported model
+        probes = [probe_of(model) for model in network.models]
+        heatmap, occlusion = np.mean([p.grad_cam(mel, top) for p in probes], axis=0), None
+        feature_maps = probes[0].feature_maps(mel, top)
+        averaged = f" ({len(probes)} fold networks averaged)" if len(probes) > 1 else ""
+        note = f"Grad-CAM of the network member{averaged}{blends}"
+    else:
+        heatmap, feature_maps = None, {}
+        occlusion = occlusion_curve(predictor, clip, rate, start, top, prediction.shown)
+        why = "the run has no network" if network is None else "its network runs as TFLite"
+        note = (
+            f"no Grad-CAM ({why}): the bars are the {prediction.classes[top]} probability "
+            f"({prediction.shown}) lost when each {audio.duration / OCCLUDED_SEGMENTS:g} s of the window is silenced"
+        )
     return Explanation(
         prediction,
         clip,
@@ -328,9 +315,9 @@ def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
         mel,
         "log-Mel of the deciding window",
         _mel_hz(mel, audio),
-        None,
+        heatmap,
         occlusion,
-        {},
+        feature_maps,
         note,
     )
 
@@ -440,11 +427,12 @@ def hz_ticks(e: Explanation) -> list:
     ]
 
 
-def plot_explanation(explanation: Explanation, path) -> None:
+def plot_explanation(explanation: Explanation, path, demo: bool = False) -> None:
     """One PNG: the waveform (time axis, the deciding window and the window explained), the explained
     window's spectrogram with the map and its colour bar (or the occlusion bars), the per-window
     timeline of a long clip in the classes' own colours, and the feature maps on time and frequency
-    axes with their colour scales; titles wrapped, never cut."""
+    axes with their colour scales; titles wrapped, never cut. `demo`: the run was trained on the
+    synthetic demo, which the picture says above everything, as the page and predict do."""
     e, p = explanation, explanation.prediction
     rows = 2 + (len(p.starts) > 1) + bool(e.feature_maps)
     fig = plt.figure(figsize=(13, 3.4 * rows))
@@ -471,6 +459,8 @@ def plot_explanation(explanation: Explanation, path) -> None:
                 ax.set_title(
                     _wrapped(f"feature maps of {name}: the channels that tell {top} apart"), fontsize=8, loc="left"
                 )
+    if demo:
+        fig.suptitle(DEMO_NOTE, color="firebrick", fontsize=11)
     fig.subplots_adjust(left=0.07, right=0.95, top=0.93, bottom=0.06)
     save_figure(fig, path, tight=False)
 

@@ -1,13 +1,6 @@
 """Predict any clip with a finished run, as its submission does (`python -m freqquest.predict`
-and the page use it).
-
-The probabilities come from the run's whole predictor: the fold networks over their test-time
-views, the members refitted on every clip, bandwidth matching for a clip recorded at a low rate.
-A test clip predicted here gets the probabilities `test_probabilities.csv` gave it before the
-recording vote (which needs the other test clips). A clip longer than the run's clips (4 s) is
-scored in windows `--hop` apart; its answer is the mean over the windows, and the window that
-gave the top class its highest probability is the one that decided. A shorter clip is fitted to
-the window as in training.
+and the page use it). What the probabilities are, and how a long clip is scored in windows, is
+said where users read it: `freqquest/predict.py`'s help.
 """
 
 import dataclasses
