@@ -28,7 +28,7 @@ HISTORY = "history.csv"
 def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN:
     """The GAN of `config` for images of `shape` (GanScale.image_shape)."""
     generator = build_generator(config.latent_dim, n_classes, shape, config.width)
-    discriminator = build_discriminator(n_classes, shape, config.width)
+    discriminator = build_discriminator(n_classes, shape, config.width, config.frame_branch)
     average = None
     if config.ema_decay:
         average = build_generator(config.latent_dim, n_classes, shape, config.width)
