@@ -41,7 +41,7 @@ from .embeddings import get_embedder, shared_passes
 log = logging.getLogger(__name__)
 
 SHARD_CLIPS = 256  # new clips per cache shard: what an interrupted extraction can lose
-WARM_RATE, WARM_SAMPLES = 44100, 22050  # the file each process extracts before the progress bar: half a second
+WARM_RATE, WARM_SAMPLES = 44100, 22050  # the file each worker extracts before the progress bar: half a second
 
 
 def log_mel(clip: np.ndarray, config: AudioConfig) -> np.ndarray:
@@ -300,20 +300,15 @@ class FeatureStore:
             return iter(())
         workers = self.workers or default_workers()
         bar = dict(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
-        in_process = workers == 1 or len(paths) < 4 * workers
-        loading = {} if in_process else self._worker_loading(extractor)
-        # warmed before the bar, so that its ETA counts clips only: the first file through a fresh
-        # process pays librosa's compilation and the models' loading, about 3.5 s
-        with tempfile.TemporaryDirectory() as folder:
+        if workers == 1 or len(paths) < 4 * workers:
+            return tqdm((extract_one(p, extractor) for p in paths), **bar)
+        loading = self._worker_loading(extractor)
+        # each fresh worker extracts a short file before the bar starts, so that its ETA counts clips
+        # only: the first file through a process pays librosa's compilation and the models' loading
+        with tempfile.TemporaryDirectory() as folder, parallel_config(backend="loky", **loading):
             warm = os.path.join(folder, "warm.wav")
             sf.write(warm, np.random.default_rng(0).normal(0, 0.1, WARM_SAMPLES).astype(np.float32), WARM_RATE)
-            if in_process:
-                extract_one(warm, extractor)
-            else:
-                with parallel_config(backend="loky", **loading):
-                    Parallel(n_jobs=workers)(delayed(extract_one)(warm, extractor) for _ in range(workers))
-        if in_process:
-            return tqdm((extract_one(p, extractor) for p in paths), **bar)
+            Parallel(n_jobs=workers)(delayed(extract_one)(warm, extractor) for _ in range(workers))
         return tqdm(self._in_workers(extractor, paths, workers, loading), **bar)
 
     def _worker_loading(self, extractor) -> dict:
