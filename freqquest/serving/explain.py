@@ -327,27 +327,18 @@ def _explain_birdnet(
 ) -> Explanation:
     """Over BirdNET's spectrogram of the 3 s window (of the deciding window's five) that gave the
     top class its highest probability."""
-    embedder = predictor.embedders[BirdNetWindows.name]
-    windows = embedder_windows(predictor, embedder, prediction, start)
-    probe = birdnet_probe_of(tuple(tuned), predictor.config.tune_from)
-    best, spectrogram, heatmap, feature_maps = probe.look(windows, prediction.top)
     note = (
         f"Grad-CAM of the fine-tuned BirdNET on what its segments from {predictor.config.tune_from} read"
         + (f" ({len(tuned)} fold networks averaged)" if len(tuned) > 1 else "")
         + blends
     )
-    return Explanation(
+    return _over_birdnet_windows(
+        predictor,
         prediction,
-        prediction.audio,
-        prediction.sample_rate,
-        start + best * embedder.hop_seconds,
-        embedder.window_seconds,
-        spectrogram,
+        predictor.embedders[BirdNetWindows.name],
+        start,
+        birdnet_probe_of(tuple(tuned), predictor.config.tune_from),
         "BirdNET's spectrogram of the window that decided (its 1024-sample branch)",
-        probe.band_hz(),
-        heatmap,
-        None,
-        feature_maps,
         note,
     )
 
@@ -358,13 +349,23 @@ def _explain_embedding(
     """Over BirdNET's spectrogram of the 3 s window (of the embedding's three in the deciding window)
     whose top-class logit stands out most: integrated gradients of the member's logistic regression
     on BirdNET's embedding, through BirdNET rebuilt in Keras."""
-    embedder = predictor.embedders[member.name]
-    probe = embedding_probe_of(member.model, len(predictor.classes))
+    top = prediction.classes[prediction.top]
+    return _over_birdnet_windows(
+        predictor,
+        prediction,
+        predictor.embedders[member.name],
+        start,
+        embedding_probe_of(member.model, len(predictor.classes)),
+        "BirdNET's spectrogram of the window that decided",
+        f"integrated gradients: where {top} is told apart from the other classes{blends}",
+    )
+
+
+def _over_birdnet_windows(predictor, prediction, embedder, start: float, probe, title: str, note: str) -> Explanation:
+    """`probe`'s map over the one of `embedder`'s windows in the deciding window that it picks."""
     best, spectrogram, heatmap, feature_maps = probe.look(
         embedder_windows(predictor, embedder, prediction, start), prediction.top
     )
-    top = prediction.classes[prediction.top]
-    note = f"integrated gradients: where {top} is told apart from the other classes{blends}"
     return Explanation(
         prediction,
         prediction.audio,
@@ -372,7 +373,7 @@ def _explain_embedding(
         start + best * embedder.hop_seconds,
         embedder.window_seconds,
         spectrogram,
-        "BirdNET's spectrogram of the window that decided",
+        title,
         probe.band_hz(),
         heatmap,
         None,
