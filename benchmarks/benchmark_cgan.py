@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,9 +28,40 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from benchmark_classification import SHARED  # noqa: E402
+
 import Audio_Generation_CGAN as cli  # noqa: E402
+from freqquest.gan.config import GAN_EVAL_PER_CLASS  # noqa: E402
 
 OTHER = {"1to2": "2to1", "2to1": "1to2"}  # the competition whose training clips are the other fold
+TRAIN_FOLD = {"1to2": "1", "2to1": "2"}
+FORMAT_ZOO = ["--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"]  # files as a user's come
+
+
+def competition_command(direction: str, out: str) -> list:
+    """make_competition.py's command for one direction: one fold's clips to learn from, the other's to test."""
+    train_fold = TRAIN_FOLD[direction]
+    test_fold = TRAIN_FOLD[OTHER[direction]]
+    return [
+        sys.executable,
+        os.path.join(SHARED, "tools", "make_competition.py"),
+        "--src",
+        os.path.join(SHARED, "data", "us8k5"),
+        "--out",
+        out,
+        "--train-folds",
+        train_fold,
+        "--test-folds",
+        test_fold,
+        *FORMAT_ZOO,
+    ]
+
+
+def fold_competition(direction: str, out: str) -> str:
+    """The competition of one direction, built once in `out`."""
+    if not os.path.isfile(os.path.join(out, "solution.csv")):
+        subprocess.run(competition_command(direction, out), check=True)
+    return out
 
 
 def main():
@@ -49,23 +81,20 @@ def main():
     p.add_argument(
         "--candidates", help="comma-separated sampling candidates to evaluate each run with (default: the recipe's)"
     )
-    p.add_argument("--eval-per-class", type=int, default=50)
+    p.add_argument("--eval-per-class", type=int, default=GAN_EVAL_PER_CLASS)
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
     a = p.parse_args()
     from freqquest import scripts
 
     scripts.start(False)
     logging.getLogger().setLevel(logging.WARNING)
-    from benchmark_classification import SHARED, build_competition
-
     from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training, with_interval
 
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
     competitions = {
-        "1to2": build_competition("1to2", os.path.join(a.work, "comp-1to2")),  # its training clips: fold 1
-        "2to1": build_competition("2to1", os.path.join(a.work, "comp-2to1")),
-    }  # its training clips: fold 2
+        direction: fold_competition(direction, os.path.join(a.work, f"comp-{direction}")) for direction in OTHER
+    }
     directions = ("1to2", "2to1") if a.direction == "both" else (a.direction,)
     rows = []
     for options in a.recipe or [""]:

@@ -19,3 +19,16 @@ def test_benchmark_recipe_is_what_the_script_would_train():
     )
     with pytest.raises(SystemExit):
         recipe_config("--folds")
+
+
+def test_cgan_benchmark_builds_each_direction_from_its_own_fold():
+    import benchmark_cgan
+
+    command = benchmark_cgan.competition_command("2to1", "/tmp/out")
+    assert command[1].endswith("make_competition.py")
+    assert command[command.index("--out") + 1] == "/tmp/out"
+    assert command[command.index("--train-folds") + 1] == "2"
+    assert command[command.index("--test-folds") + 1] == "1"
+    assert benchmark_cgan.competition_command("1to2", "/tmp/out")[command.index("--train-folds") + 1] == "1"
+    with pytest.raises(KeyError):
+        benchmark_cgan.competition_command("kaggle", "/tmp/out")
