@@ -12,10 +12,12 @@ evaluation and generating-100-clips seconds; conditional accuracy (generated, th
 ceiling, their ratio, and the lowest class's ratio to its own ceiling; the GAN's own training
 clips through the same path: what a generator that drew them exactly would score); KID and
 Fréchet distance beside the real-vs-real floor and an untrained generator; diversity against the
-real clips'; memorization; train on synthetic.
+real clips'; memorization; train on synthetic. Then each recipe's generated accuracy minus the
+first recipe's, overall and per class, pooled over the directions, with 95% intervals.
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +27,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,6 +36,7 @@ from benchmark_classification import SHARED  # noqa: E402
 
 import Audio_Generation_CGAN as cli  # noqa: E402
 from freqquest.gan.config import GAN_EVAL_PER_CLASS  # noqa: E402
+from freqquest.intervals import independent_difference  # noqa: E402
 
 OTHER = {"1to2": "2to1", "2to1": "1to2"}  # the competition whose training clips are the other fold
 TRAIN_FOLD = {"1to2": "1", "2to1": "2"}
@@ -124,57 +129,106 @@ def main():
                 )
                 evaluate_s = time.time() - t
                 rows.append(
-                    (
-                        f"{options or '(the default)'}, {direction}, {candidates} candidate(s)",
-                        train_s,
-                        evaluate_s,
-                        generate_s,
-                        evaluation,
-                        run_dir,
-                    )
+                    MeasuredRun(options, direction, candidates, train_s, evaluate_s, generate_s, evaluation, run_dir)
                 )
                 print(format_evaluation(evaluation), flush=True)
 
     print(f"\nCGAN trained on one fold, judged on the other in BirdNET's embedding; {os.cpu_count()} cores")
-    for name, train_s, evaluate_s, generate_s, e, run_dir in rows:
-        acc = e["conditional_accuracy"]
-        ceiling = acc["real (ceiling)"]
-        ratios = {
-            c: (acc["generated"]["per_class"][c] or 0) / ceiling["per_class"][c]
-            for c in e["classes"]
-            if ceiling["per_class"][c]
-        }
-        dist, div, mem = e["distances"], e["diversity"], e["memorization"]
-        print(f"\n{name}  ({run_dir})")
-        print(f"  seconds: training {train_s:.0f}, evaluation {evaluate_s:.0f}, generating 100 clips {generate_s:.1f}")
-        print(
-            f"  conditional accuracy {with_interval(acc['generated'])} of a ceiling of {with_interval(ceiling)} "
-            f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
-            f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}"
+    for row in rows:
+        print_run(row, with_interval)
+    print_differences(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredRun:
+    """One trained run, evaluated with one number of sampling candidates."""
+
+    recipe: str
+    direction: str
+    candidates: int
+    train_s: float
+    evaluate_s: float
+    generate_s: float
+    evaluation: dict
+    run_dir: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.recipe or '(the default)'}, {self.direction}, {self.candidates} candidate(s)"
+
+
+def print_run(row: MeasuredRun, with_interval) -> None:
+    e = row.evaluation
+    acc = e["conditional_accuracy"]
+    ceiling = acc["real (ceiling)"]
+    ratios = {
+        c: (acc["generated"]["per_class"][c] or 0) / ceiling["per_class"][c]
+        for c in e["classes"]
+        if ceiling["per_class"][c]
+    }
+    dist, div, mem = e["distances"], e["diversity"], e["memorization"]
+    print(f"\n{row.name}  ({row.run_dir})")
+    print(
+        f"  seconds: training {row.train_s:.0f}, evaluation {row.evaluate_s:.0f}, generating 100 clips "
+        f"{row.generate_s:.1f}"
+    )
+    print(
+        f"  conditional accuracy {with_interval(acc['generated'])} of a ceiling of {with_interval(ceiling)} "
+        f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
+        f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}"
+    )
+    own = acc["its training clips"]
+    print(f"  a faithful generator (the GAN's own training clips through the path) {with_interval(own)}")
+    print("  per class, generated / ceiling / its training clips, 95% intervals:")
+    for c in e["classes"]:
+        print(f"    {c:<14} " + " / ".join(with_interval(part, c) for part in (acc["generated"], ceiling, own)))
+    kid = dist["generated"]["kid_interval"]
+    print(
+        f"  kid: generated {dist['generated']['kid']:.4g} [{kid['low']:.4g}, {kid['high']:.4g}], floor "
+        f"{dist['real (floor)']['kid']:.4g} ({dist['generated']['kid'] / dist['real (floor)']['kid']:.2f}x), "
+        f"untrained {dist['untrained generator']['kid']:.4g}"
+    )
+    print(
+        f"  frechet: generated {dist['generated']['frechet']:.4g}, floor {dist['real (floor)']['frechet']:.4g}, "
+        f"untrained {dist['untrained generator']['frechet']:.4g}"
+    )
+    print(
+        f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
+        f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every "
+        "held-out one"
+    )
+    print("  train on ... test on held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in e["train_on_synthetic"].items()))
+
+
+def generated_judgements(evaluation: dict, class_name: str | None = None) -> np.ndarray:
+    """The judge's verdict on each generated clip (1 right, 0 wrong), of one class or of all: a class's
+    clips are `per_class` draws, so its accuracy gives them exactly, up to their order."""
+    figures = evaluation["conditional_accuracy"]["generated"]["per_class"]
+    n = evaluation["per_class"]
+    names = [class_name] if class_name else evaluation["classes"]
+    return np.concatenate([np.r_[np.ones(round(figures[c] * n)), np.zeros(n - round(figures[c] * n))] for c in names])
+
+
+def print_differences(rows: list) -> None:
+    """Each recipe against the first, generated accuracy overall and per class, pooled over the
+    directions measured: the difference of two generators' clips, with its 95% interval."""
+    recipes = list(dict.fromkeys((row.recipe, row.candidates) for row in rows))
+    if len(recipes) < 2:
+        return
+    classes = rows[0].evaluation["classes"]
+
+    def pooled(recipe, class_name=None):
+        return np.concatenate(
+            [generated_judgements(r.evaluation, class_name) for r in rows if (r.recipe, r.candidates) == recipe]
         )
-        own = acc["its training clips"]
-        print(f"  a faithful generator (the GAN's own training clips through the path) {with_interval(own)}")
-        print("  per class, generated / ceiling / its training clips, 95% intervals:")
-        for c in e["classes"]:
-            print(f"    {c:<14} " + " / ".join(with_interval(part, c) for part in (acc["generated"], ceiling, own)))
-        kid = dist["generated"]["kid_interval"]
-        print(
-            f"  kid: generated {dist['generated']['kid']:.4g} [{kid['low']:.4g}, {kid['high']:.4g}], floor "
-            f"{dist['real (floor)']['kid']:.4g} ({dist['generated']['kid'] / dist['real (floor)']['kid']:.2f}x), "
-            f"untrained {dist['untrained generator']['kid']:.4g}"
-        )
-        print(
-            f"  frechet: generated {dist['generated']['frechet']:.4g}, floor {dist['real (floor)']['frechet']:.4g}, "
-            f"untrained {dist['untrained generator']['frechet']:.4g}"
-        )
-        print(
-            f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
-            f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every "
-            "held-out one"
-        )
-        print(
-            "  train on ... test on held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in e["train_on_synthetic"].items())
-        )
+
+    directions = sorted({row.direction for row in rows})
+    print(f"\ngenerated accuracy minus the first recipe's, points, pooled over {', '.join(directions)}; 95% intervals")
+    for recipe in recipes[1:]:
+        print(f"  {recipe[0] or '(the default)'} ({recipe[1]} candidate(s)) - {recipes[0][0] or '(the default)'}:")
+        for class_name in [None, *classes]:
+            difference = independent_difference(pooled(recipe, class_name), pooled(recipes[0], class_name))
+            print(f"    {class_name or 'overall':<14} {difference.as_points()}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Clips of one recording err together (the recording vote makes a recording right 
 whole), so the unit resampled is the group a clip belongs to: its recording when there is one,
 the clip itself otherwise. A comparison of two recipes resamples the same groups for both, so
 the interval is that of their difference on the same clips (paired), much narrower than the two
-intervals side by side suggest."""
+intervals side by side suggest. Two generators' clips are different clips: their difference
+resamples each set on its own (independent_difference)."""
 
 import dataclasses
 
@@ -74,6 +75,21 @@ def paired_difference(scores_a, scores_b, groups=None, draws: int = DRAWS, seed:
     if a.shape != b.shape:
         raise ValueError(f"a paired difference needs scores of the same clips, got {a.shape} and {b.shape}")
     return bootstrap_mean(a - b, groups, draws, seed)
+
+
+def independent_difference(scores_a, scores_b, draws: int = DRAWS, seed: int = 0) -> Interval:
+    """The mean of `scores_a` minus that of `scores_b`, two sets of different clips (two generators'
+    samples), with the interval of that difference over resamples of each set on its own."""
+    a, b = (np.asarray(s, dtype=float) for s in (scores_a, scores_b))
+    if a.ndim != 1 or b.ndim != 1 or not len(a) or not len(b):
+        raise ValueError(f"need two non-empty vectors of per-clip scores, got shapes {a.shape} and {b.shape}")
+    rng = np.random.default_rng(seed)
+    resampled = a[rng.integers(0, len(a), (draws, len(a)))].mean(1) - b[rng.integers(0, len(b), (draws, len(b)))].mean(
+        1
+    )
+    tail = 100 * (1 - LEVEL) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return Interval(float(a.mean() - b.mean()), float(low), float(high))
 
 
 def pooled_scores(runs: list) -> np.ndarray:

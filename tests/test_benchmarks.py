@@ -1,5 +1,6 @@
 import sys
 
+import numpy as np
 import pytest
 
 from freqquest.config import preset_config
@@ -32,3 +33,32 @@ def test_cgan_benchmark_builds_each_direction_from_its_own_fold():
     assert benchmark_cgan.competition_command("1to2", "/tmp/out")[command.index("--train-folds") + 1] == "1"
     with pytest.raises(KeyError):
         benchmark_cgan.competition_command("kaggle", "/tmp/out")
+
+
+def _evaluation(per_class_accuracy: dict, per_class: int = 10) -> dict:
+    return {
+        "classes": list(per_class_accuracy),
+        "per_class": per_class,
+        "conditional_accuracy": {"generated": {"per_class": per_class_accuracy}},
+    }
+
+
+def test_cgan_benchmark_compares_recipes_on_every_generated_clip_pooled_over_directions(capsys):
+    import benchmark_cgan
+
+    first = _evaluation({"siren": 0.2, "dog_bark": 1.0})
+    judged = benchmark_cgan.generated_judgements(first)
+    assert judged.dtype == np.float64 and judged.shape == (20,) and judged.sum() == 12
+    np.testing.assert_array_equal(benchmark_cgan.generated_judgements(first, "siren"), [1, 1] + [0] * 8)
+
+    rows = [
+        benchmark_cgan.MeasuredRun(recipe, direction, 4, 0.0, 0.0, 0.0, evaluation, "run")
+        for recipe, evaluation in (("", first), ("--frame-branch", _evaluation({"siren": 0.6, "dog_bark": 1.0})))
+        for direction in ("1to2", "2to1")
+    ]
+    benchmark_cgan.print_differences(rows)
+    printed = capsys.readouterr().out
+    assert "pooled over 1to2, 2to1" in printed
+    assert "--frame-branch (4 candidate(s)) - (the default):" in printed
+    assert "siren          +40.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
+    assert "overall        +20.00 [" in printed

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from freqquest.intervals import Interval, bootstrap_mean, paired_difference, pooled_scores
+from freqquest.intervals import Interval, bootstrap_mean, independent_difference, paired_difference, pooled_scores
 
 
 def test_a_constant_score_has_no_width():
@@ -44,6 +44,17 @@ def test_a_paired_difference_sees_what_two_intervals_side_by_side_cannot():
     assert paired_difference(b, a, groups).below_zero
 
 
+def test_an_independent_difference_has_the_width_of_two_binomials():
+    """0.8 and 0.6 on 100 clips each: the difference 0.2, half-width near
+    1.96 * sqrt(0.8 * 0.2 / 100 + 0.6 * 0.4 / 100) = 0.124."""
+    a, b = np.r_[np.ones(80), np.zeros(20)], np.r_[np.ones(60), np.zeros(40)]
+    difference = independent_difference(a, b)
+    assert difference.mean == pytest.approx(0.2)
+    assert (difference.high - difference.low) / 2 == pytest.approx(0.124, abs=0.015)
+    assert difference.above_zero and independent_difference(b, a).below_zero
+    assert independent_difference(np.ones(5), np.ones(50)).as_dict() == {"mean": 0.0, "low": 0.0, "high": 0.0}
+
+
 def test_pooling_counts_each_clip_once_with_its_share_of_runs():
     np.testing.assert_array_equal(pooled_scores([[1, 0, 1], [1, 1, 0]]), [1.0, 0.5, 0.5])
 
@@ -58,6 +69,8 @@ def test_bad_input_is_refused():
         bootstrap_mean([])
     with pytest.raises(ValueError, match="3 scores but 2 groups"):
         bootstrap_mean([1, 0, 1], groups=["a", "b"])
+    with pytest.raises(ValueError, match="two non-empty vectors"):
+        independent_difference([1, 0], [])
     with pytest.raises(ValueError, match="the same clips"):
         paired_difference([1, 0], [1, 0, 1])
     with pytest.raises(ValueError, match="runs x clips"):
