@@ -41,7 +41,6 @@ TYPES = {"epochs": int}  # those whose default (None) says nothing of their type
 SWITCHES = {
     "per_clip_level": "each clip scaled from its own loudest pixel rather than the training set's",
     "half_resolution": "the GAN's images at half the log-Mel's resolution, stretched back before Griffin-Lim",
-    "frame_branch": "the discriminator also reads each frame's whole spectrum, convolving over time only",
 }
 GAN_OPTIONS = ("loss", *NUMBERS, *SWITCHES)  # the recipe's settings a flag can give
 

@@ -5,6 +5,7 @@ other (recordings it never heard) in BirdNET's embedding, side by side for each 
   python benchmarks/benchmark_cgan.py                                   # the default, both directions
   python benchmarks/benchmark_cgan.py --direction 1to2 --recipe='' --recipe='--epochs 300'
   python benchmarks/benchmark_cgan.py --candidates 1,4                  # each trained run sampled both ways
+  python benchmarks/benchmark_cgan.py --recipe='' --recipe='--loss bce' --seeds 42,43   # two trainings each
 
 Each --recipe is options of Audio_Generation_CGAN.py. Each trained run is evaluated once per
 --candidates value (default: the recipe's own). Prints, per run and evaluation: training,
@@ -13,11 +14,15 @@ ceiling, their ratio, and the lowest class's ratio to its own ceiling; the GAN's
 clips through the same path: what a generator that drew them exactly would score); KID and
 Fréchet distance beside the real-vs-real floor and an untrained generator; diversity against the
 real clips'; memorization; train on synthetic. Then each recipe's generated accuracy minus the
-first recipe's, overall and per class, pooled over the directions, with 95% intervals.
+first recipe's, overall and per class, pooled over the directions and seeds, with 95% intervals
+over the generated clips, and overall for each direction and seed. The intervals hold the judging's
+noise, not the training's: one training of a GAN differs from the next, so a difference that
+changes sign from one direction or seed to the next is not yet a difference.
 """
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -86,6 +91,9 @@ def main():
     p.add_argument(
         "--candidates", help="comma-separated sampling candidates to evaluate each run with (default: the recipe's)"
     )
+    p.add_argument(
+        "--seeds", help="comma-separated training seeds, each recipe trained once per seed (default: the recipe's)"
+    )
     p.add_argument("--eval-per-class", type=int, default=GAN_EVAL_PER_CLASS)
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
     a = p.parse_args()
@@ -103,8 +111,10 @@ def main():
     directions = ("1to2", "2to1") if a.direction == "both" else (a.direction,)
     rows = []
     for options in a.recipe or [""]:
-        config = cli.gan_config(cli.parse_args(shlex.split(options)))
-        for direction in directions:
+        recipe = cli.gan_config(cli.parse_args(shlex.split(options)))
+        seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else [recipe.seed]
+        for seed, direction in itertools.product(seeds, directions):
+            config = dataclasses.replace(recipe, seed=seed)
             learned, judging = competitions[direction], competitions[OTHER[direction]]
             run_dir = os.path.join(a.work, f"cgan-{direction}-{int(time.time())}")
             run_gan_training(
@@ -129,7 +139,9 @@ def main():
                 )
                 evaluate_s = time.time() - t
                 rows.append(
-                    MeasuredRun(options, direction, candidates, train_s, evaluate_s, generate_s, evaluation, run_dir)
+                    MeasuredRun(
+                        options, direction, seed, candidates, train_s, evaluate_s, generate_s, evaluation, run_dir
+                    )
                 )
                 print(format_evaluation(evaluation), flush=True)
 
@@ -145,6 +157,7 @@ class MeasuredRun:
 
     recipe: str
     direction: str
+    seed: int
     candidates: int
     train_s: float
     evaluate_s: float
@@ -154,7 +167,7 @@ class MeasuredRun:
 
     @property
     def name(self) -> str:
-        return f"{self.recipe or '(the default)'}, {self.direction}, {self.candidates} candidate(s)"
+        return f"{self.recipe or '(the default)'}, {self.direction}, seed {self.seed}, {self.candidates} candidate(s)"
 
 
 def print_run(row: MeasuredRun, with_interval) -> None:
@@ -211,24 +224,37 @@ def generated_judgements(evaluation: dict, class_name: str | None = None) -> np.
 
 def print_differences(rows: list) -> None:
     """Each recipe against the first, generated accuracy overall and per class, pooled over the
-    directions measured: the difference of two generators' clips, with its 95% interval."""
+    directions and seeds measured; then overall for each training the two recipes share (direction,
+    seed), where a training's own luck shows as a change of sign."""
     recipes = list(dict.fromkeys((row.recipe, row.candidates) for row in rows))
     if len(recipes) < 2:
         return
     classes = rows[0].evaluation["classes"]
 
-    def pooled(recipe, class_name=None):
+    def pooled(recipe, class_name=None, training=None):
         return np.concatenate(
-            [generated_judgements(r.evaluation, class_name) for r in rows if (r.recipe, r.candidates) == recipe]
+            [
+                generated_judgements(r.evaluation, class_name)
+                for r in rows
+                if (r.recipe, r.candidates) == recipe and training in (None, (r.direction, r.seed))
+            ]
         )
 
-    directions = sorted({row.direction for row in rows})
-    print(f"\ngenerated accuracy minus the first recipe's, points, pooled over {', '.join(directions)}; 95% intervals")
+    trainings = list(dict.fromkeys((row.direction, row.seed) for row in rows))
+    print(
+        f"\ngenerated accuracy minus the first recipe's, points, pooled over "
+        f"{', '.join(f'{d} seed {s}' for d, s in trainings)}; 95% intervals over the generated clips"
+    )
     for recipe in recipes[1:]:
         print(f"  {recipe[0] or '(the default)'} ({recipe[1]} candidate(s)) - {recipes[0][0] or '(the default)'}:")
         for class_name in [None, *classes]:
             difference = independent_difference(pooled(recipe, class_name), pooled(recipes[0], class_name))
             print(f"    {class_name or 'overall':<14} {difference.as_points()}")
+        for direction, seed in trainings:
+            difference = independent_difference(
+                pooled(recipe, training=(direction, seed)), pooled(recipes[0], training=(direction, seed))
+            )
+            print(f"    overall, {direction} seed {seed}: {difference.as_points()}")
 
 
 if __name__ == "__main__":

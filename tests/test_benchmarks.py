@@ -43,7 +43,7 @@ def _evaluation(per_class_accuracy: dict, per_class: int = 10) -> dict:
     }
 
 
-def test_cgan_benchmark_compares_recipes_on_every_generated_clip_pooled_over_directions(capsys):
+def test_cgan_benchmark_compares_recipes_on_every_generated_clip_pooled_over_directions_and_seeds(capsys):
     import benchmark_cgan
 
     first = _evaluation({"siren": 0.2, "dog_bark": 1.0})
@@ -51,14 +51,17 @@ def test_cgan_benchmark_compares_recipes_on_every_generated_clip_pooled_over_dir
     assert judged.dtype == np.float64 and judged.shape == (20,) and judged.sum() == 12
     np.testing.assert_array_equal(benchmark_cgan.generated_judgements(first, "siren"), [1, 1] + [0] * 8)
 
+    bce = {"1to2": _evaluation({"siren": 0.6, "dog_bark": 1.0}), "2to1": first}  # better in one training only
     rows = [
-        benchmark_cgan.MeasuredRun(recipe, direction, 4, 0.0, 0.0, 0.0, evaluation, "run")
-        for recipe, evaluation in (("", first), ("--frame-branch", _evaluation({"siren": 0.6, "dog_bark": 1.0})))
+        benchmark_cgan.MeasuredRun(recipe, direction, 42, 4, 0.0, 0.0, 0.0, evaluations[direction], "run")
+        for recipe, evaluations in (("", {"1to2": first, "2to1": first}), ("--loss bce", bce))
         for direction in ("1to2", "2to1")
     ]
+    assert rows[0].name == "(the default), 1to2, seed 42, 4 candidate(s)"
     benchmark_cgan.print_differences(rows)
     printed = capsys.readouterr().out
-    assert "pooled over 1to2, 2to1" in printed
-    assert "--frame-branch (4 candidate(s)) - (the default):" in printed
-    assert "siren          +40.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
-    assert "overall        +20.00 [" in printed
+    assert "pooled over 1to2 seed 42, 2to1 seed 42; 95% intervals over the generated clips" in printed
+    assert "--loss bce (4 candidate(s)) - (the default):" in printed
+    assert "siren          +20.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
+    assert "overall        +10.00 [" in printed
+    assert "overall, 1to2 seed 42: +20.00 [" in printed and "overall, 2to1 seed 42: +0.00 [" in printed

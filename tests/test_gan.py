@@ -110,29 +110,6 @@ def test_the_discriminator_scores_and_classifies_keeping_the_frequency_axis():
     assert len(spectral) == 7  # 4 convolutions, the linear term, the class projection, the classifier head
 
 
-def test_the_frame_branch_reads_each_frames_whole_spectrum_over_time():
-    discriminator = build_discriminator(3, SHAPE, width=4, frame_branch=True)
-    assert discriminator.get_layer("frames").output.shape == (None, SHAPE[1], SHAPE[0])  # time steps x bands
-    assert discriminator.get_layer("frames_summed").output.shape == (None, 32)
-    x = np.random.default_rng(0).uniform(-1, 1, (4, *SHAPE)).astype(np.float32)
-    score, logits = (np.asarray(t) for t in discriminator([x, np.zeros(4, np.int32)]))
-    assert score.shape == (4, 1) and logits.shape == (4, 3)
-    swept = x.copy()
-    swept[0] = -1.0
-    swept[0, np.arange(SHAPE[1]) * SHAPE[0] // SHAPE[1], np.arange(SHAPE[1])] = 1.0  # one rising line
-    held = swept.copy()
-    held[0] = -1.0
-    held[0, SHAPE[0] // 2, :] = 1.0  # one steady line, as loud
-    branch = keras.Model(discriminator.inputs, discriminator.get_layer("frames_summed").output)
-    rising, steady = (np.asarray(branch([v, np.zeros(4, np.int32)]))[0] for v in (swept, held))
-    assert not np.allclose(rising, steady)
-    spectral = [layer for layer in discriminator.layers if type(layer).__name__ == "SpectralNormalization"]
-    assert len(spectral) == 10  # and the branch's 3 convolutions
-    gan = training.build_gan(dataclasses.replace(TINY, frame_branch=True), 3, SHAPE)
-    logs = gan.train_on_batch(*toy_scaled(8), return_dict=True)
-    assert all(np.isfinite(v) for v in logs.values())
-
-
 @pytest.mark.parametrize("loss", ["bce", "hinge", "wgan-gp"])
 def test_one_training_step_changes_both_models_and_the_moving_average(loss):
     gan = training.build_gan(dataclasses.replace(TINY, loss=loss), 3, SHAPE)
@@ -503,3 +480,10 @@ def check_listening_page(run) -> None:
 def test_generate_from_a_folder_that_is_not_a_run(tmp_path, caplog):
     assert cli.main(["--generate", str(tmp_path)]) == 2
     assert "is not a CGAN run folder" in caplog.text
+
+
+def test_a_run_trained_with_the_retired_frame_branch_is_refused_by_name(tmp_path, caplog):
+    config = {"audio": {}, "gan": {"frame_branch": True}, "classes": ["a", "b"]}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert cli.main(["--generate", str(tmp_path)]) == 2
+    assert "was trained with --frame-branch, which measurement retired" in caplog.text

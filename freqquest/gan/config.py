@@ -32,7 +32,6 @@ class GanConfig:
     # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
     per_clip_level: bool = True
     half_resolution: bool = True  # the GAN's images at half the log-Mel's resolution, stretched back for inversion
-    frame_branch: bool = False  # the discriminator also reads whole spectrum frames (model.build_discriminator)
     seed: int = 42
     sample_every: int = 5
     griffin_lim_iters: int = 32

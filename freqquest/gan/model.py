@@ -73,10 +73,8 @@ def build_generator(latent_dim: int, n_classes: int, shape: tuple, width: int = 
     return keras.Model([noise, label], layers.Reshape(shape, name="log_mel")(x), name="generator")
 
 
-def build_discriminator(n_classes: int, shape: tuple, width: int = 32, frame_branch: bool = False) -> keras.Model:
-    """(image, class) -> (score, class logits). `frame_branch`: a second path reads each frame's whole
-    spectrum as channels and convolves over time only, so a thin tonal line and how it moves (a
-    siren's sweep) reach the score whole, where the square convolutions see 16 bands at a time."""
+def build_discriminator(n_classes: int, shape: tuple, width: int = 32) -> keras.Model:
+    """(image, class) -> (score, class logits)."""
 
     def normalized(layer):
         return layers.SpectralNormalization(layer)
@@ -89,12 +87,6 @@ def build_discriminator(n_classes: int, shape: tuple, width: int = 32, frame_bra
     bands, channels = x.shape[1], x.shape[3]
     x = layers.Lambda(lambda m: keras.ops.sum(m, axis=2), output_shape=(bands, channels), name="sum_over_time")(x)
     features = layers.Flatten()(x)
-    if frame_branch:
-        frames = layers.Permute((2, 1), name="frames")(image)  # (frames, bands)
-        for filters in (2 * width, 4 * width, 8 * width):
-            frames = layers.LeakyReLU(0.2)(normalized(layers.Conv1D(filters, 5, strides=2, padding="same"))(frames))
-        summed = layers.Lambda(lambda m: keras.ops.sum(m, axis=1), output_shape=(8 * width,), name="frames_summed")
-        features = layers.Concatenate()([features, summed(frames)])
     unconditional = normalized(layers.Dense(1))(features)
     one_hot = layers.Lambda(lambda y: keras.ops.one_hot(y, n_classes), output_shape=(n_classes,), name="one_hot")(label)
     embedded = normalized(layers.Dense(features.shape[-1], use_bias=False, name="class_projection"))(one_hot)

@@ -28,7 +28,7 @@ HISTORY = "history.csv"
 def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN:
     """The GAN of `config` for images of `shape` (GanScale.image_shape)."""
     generator = build_generator(config.latent_dim, n_classes, shape, config.width)
-    discriminator = build_discriminator(n_classes, shape, config.width, config.frame_branch)
+    discriminator = build_discriminator(n_classes, shape, config.width)
     average = None
     if config.ema_decay:
         average = build_generator(config.latent_dim, n_classes, shape, config.width)
@@ -78,6 +78,11 @@ def read_gan_config(run_dir) -> dict:
     payload = read_config(run_dir, "CGAN")
     if "gan" not in payload:
         raise FileNotFoundError(f"{run_dir} is a classifier run, not a CGAN run")
+    if payload["gan"].get("frame_branch"):
+        raise ValueError(
+            f"{run_dir} was trained with --frame-branch, which measurement retired (benchmarks/README.md, issue 33): "
+            "its checkpoint holds a discriminator this version does not build; freqquest at commit 620d979 reads it"
+        )
     payload["gan"] = from_dict(GanConfig, payload["gan"])
     return payload
 
