@@ -111,10 +111,10 @@ def main():
     directions = ("1to2", "2to1") if a.direction == "both" else (a.direction,)
     rows = []
     for options in a.recipe or [""]:
-        recipe = cli.gan_config(cli.parse_args(shlex.split(options)))
-        seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else [recipe.seed]
+        recipe_config = cli.gan_config(cli.parse_args(shlex.split(options)))
+        seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else [recipe_config.seed]
         for seed, direction in itertools.product(seeds, directions):
-            config = dataclasses.replace(recipe, seed=seed)
+            config = dataclasses.replace(recipe_config, seed=seed)
             learned, judging = competitions[direction], competitions[OTHER[direction]]
             run_dir = os.path.join(a.work, f"cgan-{direction}-{int(time.time())}")
             run_gan_training(
