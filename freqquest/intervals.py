@@ -52,6 +52,12 @@ def _group_sums(values: np.ndarray, groups) -> tuple:
     return sums, np.bincount(index).astype(float)
 
 
+def _percentile_interval(mean: float, resampled: np.ndarray) -> Interval:
+    tail = 100 * (1 - LEVEL) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return Interval(float(mean), float(low), float(high))
+
+
 def bootstrap_mean(scores, groups=None, draws: int = DRAWS, seed: int = 0) -> Interval:
     """The mean of per-clip `scores` (1 right, 0 wrong, or a fraction when pooled over seeds) with
     the percentile interval of the mean over `draws` resamples of the `groups` (None: the clips)."""
@@ -62,10 +68,7 @@ def bootstrap_mean(scores, groups=None, draws: int = DRAWS, seed: int = 0) -> In
         raise ValueError(f"{len(scores)} scores but {len(groups)} groups")
     sums, sizes = _group_sums(scores[:, None], groups)
     picks = np.random.default_rng(seed).integers(0, len(sizes), (draws, len(sizes)))
-    resampled = sums[picks, 0].sum(axis=1) / sizes[picks].sum(axis=1)
-    tail = 100 * (1 - LEVEL) / 2
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return Interval(float(scores.mean()), float(low), float(high))
+    return _percentile_interval(scores.mean(), sums[picks, 0].sum(axis=1) / sizes[picks].sum(axis=1))
 
 
 def paired_difference(scores_a, scores_b, groups=None, draws: int = DRAWS, seed: int = 0) -> Interval:
@@ -84,12 +87,9 @@ def independent_difference(scores_a, scores_b, draws: int = DRAWS, seed: int = 0
     if a.ndim != 1 or b.ndim != 1 or not len(a) or not len(b):
         raise ValueError(f"need two non-empty vectors of per-clip scores, got shapes {a.shape} and {b.shape}")
     rng = np.random.default_rng(seed)
-    resampled = a[rng.integers(0, len(a), (draws, len(a)))].mean(1) - b[rng.integers(0, len(b), (draws, len(b)))].mean(
-        1
-    )
-    tail = 100 * (1 - LEVEL) / 2
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return Interval(float(a.mean() - b.mean()), float(low), float(high))
+    a_means = a[rng.integers(0, len(a), (draws, len(a)))].mean(1)
+    b_means = b[rng.integers(0, len(b), (draws, len(b)))].mean(1)
+    return _percentile_interval(a.mean() - b.mean(), a_means - b_means)
 
 
 def pooled_scores(runs: list) -> np.ndarray:
