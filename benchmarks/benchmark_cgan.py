@@ -1,30 +1,27 @@
 #!/usr/bin/env python3
-"""The CGAN on real UrbanSound8K clips (../shared/data/us8k5): trained on one fold, judged on the
-other (recordings it never heard) in BirdNET's embedding, side by side for each recipe, in one run.
+"""The CGAN on real UrbanSound8K clips (../shared/data/us8k5), each cell recorded in the ledger
+(benchmarks/cgan_ledger.py, benchmarks/results/cgan/), side by side for each recipe.
 
-  python benchmarks/benchmark_cgan.py                                   # the default, both directions
-  python benchmarks/benchmark_cgan.py --direction 1to2 --recipe='' --recipe='--epochs 300'
-  python benchmarks/benchmark_cgan.py --candidates 1,4                  # each trained run sampled both ways
-  python benchmarks/benchmark_cgan.py --recipe='' --recipe='--loss bce' --seeds 42,43   # two trainings each
+  python benchmarks/benchmark_cgan.py                                   # the default, both fold directions
+  python benchmarks/benchmark_cgan.py --cells all --seeds 42,43         # all 973 clips, two trainings
+  python benchmarks/benchmark_cgan.py --rule 'r1=siren above zero, overall not below' \
+      --recipe='' --recipe='--loss bce' --seeds 42,43                   # a decision: its rule first, then its cells
 
-Each --recipe is options of Audio_Generation_CGAN.py. Each trained run is evaluated once per
---candidates value (default: the recipe's own). Prints, per run and evaluation: training,
-evaluation and generating-100-clips seconds; conditional accuracy (generated, the held-out
-ceiling, their ratio, and the lowest class's ratio to its own ceiling; the GAN's own training
-clips through the same path: what a generator that drew them exactly would score); KID and
-Fréchet distance beside the real-vs-real floor and an untrained generator; diversity against the
-real clips'; memorization; train on synthetic. Then each recipe's generated accuracy minus the
-first recipe's, overall and per class, pooled over the directions and seeds, with 95% intervals
-over the generated clips, and overall for each direction and seed. The intervals hold the judging's
-noise, not the training's: one training of a GAN differs from the next, so a difference that
-changes sign from one direction or seed to the next is not yet a difference.
+Cells: `1to2` trains on fold 1 and is judged on fold 2 (recordings it never heard), `2to1` the other
+way round, `all` trains on the 973 clips with a fifth of the recordings held out for judging. Each
+--recipe is options of Audio_Generation_CGAN.py; each cell is a run of that script in its own process
+(its seconds and peak memory are its own), evaluated once per --candidates value. A cell the ledger
+holds for the same recipe, seed, candidates and generator code is not run again: a benchmark cut
+short goes on where it stopped, from a fresh clone. Trained run folders stay under --work, out of
+git. Prints each cell, then each recipe against the first, pooled over the cells both have, with
+95% intervals over the generated clips: the judging's noise, not the training's, so a difference
+that changes sign from one cell to the next is not yet a difference.
 """
 
 import argparse
-import dataclasses
+import datetime
 import itertools
 import json
-import logging
 import os
 import shlex
 import subprocess
@@ -32,26 +29,39 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmark_classification import SHARED  # noqa: E402
+from cgan_ledger import (  # noqa: E402
+    CELLS,
+    REPO,
+    RESULTS,
+    CellKey,
+    Ledger,
+    current_commit,
+    generator_hash,
+    print_cells,
+    print_comparison,
+    print_per_class,
+)
 
 import Audio_Generation_CGAN as cli  # noqa: E402
 from freqquest.gan.config import GAN_EVAL_PER_CLASS  # noqa: E402
-from freqquest.intervals import independent_difference  # noqa: E402
 
 OTHER = {"1to2": "2to1", "2to1": "1to2"}  # the competition whose training clips are the other fold
 TRAIN_FOLD = {"1to2": "1", "2to1": "2"}
 FORMAT_ZOO = ["--hash-test-ids", "--format-zoo", "0.3", "--corrupt", "3"]  # files as a user's come
 
 
-def competition_command(direction: str, out: str) -> list:
-    """make_competition.py's command for one direction: one fold's clips to learn from, the other's to test."""
-    train_fold = TRAIN_FOLD[direction]
-    test_fold = TRAIN_FOLD[OTHER[direction]]
+def competition_command(cell: str, out: str) -> list:
+    """make_competition.py's command for one set of clips: one fold's clips to learn from and the
+    other's to test (`1to2`, `2to1`), or all 973 clips to learn from (`all`)."""
+    split = (
+        ["--test-frac", "0"]
+        if cell == "all"
+        else ["--train-folds", TRAIN_FOLD[cell], "--test-folds", TRAIN_FOLD[OTHER[cell]]]
+    )
     return [
         sys.executable,
         os.path.join(SHARED, "tools", "make_competition.py"),
@@ -59,22 +69,84 @@ def competition_command(direction: str, out: str) -> list:
         os.path.join(SHARED, "data", "us8k5"),
         "--out",
         out,
-        "--train-folds",
-        train_fold,
-        "--test-folds",
-        test_fold,
+        *split,
         *FORMAT_ZOO,
     ]
 
 
-def fold_competition(direction: str, out: str) -> str:
-    """The competition of one direction, built once in `out`."""
+def fold_competition(cell: str, out: str) -> str:
+    """The competition of one set of clips, built once in `out`."""
     if not os.path.isfile(os.path.join(out, "solution.csv")):
-        subprocess.run(competition_command(direction, out), check=True)
+        subprocess.run(competition_command(cell, out), check=True)
     return out
 
 
-def main():
+def cell_competition(cell: str, work: str) -> tuple:
+    """(the competition the GAN learns from, the competition that judges it or None: its own held-out recordings)."""
+    if cell == "all":
+        return fold_competition("all", os.path.join(work, "comp-all")), None
+    return (
+        fold_competition(cell, os.path.join(work, f"comp-{cell}")),
+        fold_competition(OTHER[cell], os.path.join(work, f"comp-{OTHER[cell]}")),
+    )
+
+
+def run_measured(command: list) -> tuple:
+    """Runs a command in its own process: (wall seconds, its peak resident memory in MB)."""
+    started = time.time()
+    child = subprocess.Popen(command)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return time.time() - started, usage.ru_maxrss / 1024
+
+
+def run_cell(key: CellKey, trained: dict, work: str, eval_per_class: int) -> dict:
+    """Trains the cell's run (once for every candidates value of one training, kept in `trained`)
+    and evaluates it: the ledger's figures of the cell."""
+    learned, judging = cell_competition(key.cell, work)
+    script = os.path.join(REPO, "Audio_Generation_CGAN.py")
+    common = ["--cache-dir", os.path.join(work, "cache"), "--eval-per-class", str(eval_per_class)]
+    training = (key.recipe, key.cell, key.seed)
+    if training not in trained:
+        run_dir = os.path.join(work, f"cgan-{key.cell}-{key.seed}-{int(time.time())}")
+        command = [
+            sys.executable,
+            script,
+            "--data",
+            learned,
+            "--run-dir",
+            run_dir,
+            "--seed",
+            str(key.seed),
+            "--no-evaluate",
+            *common,
+            *shlex.split(key.recipe),
+        ]
+        seconds, memory = run_measured(command + (["--eval-data", judging] if judging else []))
+        trained[training] = (run_dir, memory)
+    run_dir, train_memory = trained[training]
+    evaluate_wall, evaluate_memory = run_measured(
+        [sys.executable, script, "--evaluate", run_dir, "--candidates", str(key.candidates), *common]
+    )
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        train_s = json.load(f)["train_s"]
+    with open(os.path.join(run_dir, "evaluation.json")) as f:
+        evaluation = json.load(f)
+    return {
+        "evaluation": evaluation,
+        "train_s": train_s,
+        "evaluate_s": evaluate_wall,
+        "peak_rss_mb": max(train_memory, evaluate_memory),
+        "commit": current_commit(),
+        "cores": os.cpu_count(),
+        "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "run_dir": run_dir,
+    }
+
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--recipe",
@@ -82,179 +154,54 @@ def main():
         metavar="OPTIONS",
         help="options of Audio_Generation_CGAN.py, as --recipe='--epochs 50' (repeatable; default: one, '')",
     )
-    p.add_argument(
-        "--direction",
-        choices=("1to2", "2to1", "both"),
-        default="both",
-        help="1to2: the GAN learns fold 1 and fold 2 judges it; 2to1 the other way round",
-    )
+    p.add_argument("--cells", default="1to2,2to1", help=f"comma-separated, of {', '.join(CELLS)} (default 1to2,2to1)")
     p.add_argument(
         "--candidates", help="comma-separated sampling candidates to evaluate each run with (default: the recipe's)"
     )
     p.add_argument(
         "--seeds", help="comma-separated training seeds, each recipe trained once per seed (default: the recipe's)"
     )
+    p.add_argument(
+        "--rule", metavar="NAME=TEXT", help="the decision rule these cells serve, written to the ledger before they run"
+    )
     p.add_argument("--eval-per-class", type=int, default=GAN_EVAL_PER_CLASS)
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-benchmark"))
-    a = p.parse_args()
-    from freqquest import scripts
-
-    scripts.start(False)
-    logging.getLogger().setLevel(logging.WARNING)
-    from freqquest.gan.run import GanOptions, evaluate_gan, format_evaluation, generate, run_gan_training, with_interval
-
+    p.add_argument("--results", default=RESULTS, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
-    competitions = {
-        direction: fold_competition(direction, os.path.join(a.work, f"comp-{direction}")) for direction in OTHER
-    }
-    directions = ("1to2", "2to1") if a.direction == "both" else (a.direction,)
-    rows = []
-    for options in a.recipe or [""]:
-        recipe_config = cli.gan_config(cli.parse_args(shlex.split(options)))
-        seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else [recipe_config.seed]
-        for seed, direction in itertools.product(seeds, directions):
-            config = dataclasses.replace(recipe_config, seed=seed)
-            learned, judging = competitions[direction], competitions[OTHER[direction]]
-            run_dir = os.path.join(a.work, f"cgan-{direction}-{int(time.time())}")
-            run_gan_training(
-                GanOptions(
-                    data=learned,
-                    run_dir=run_dir,
-                    cache_dir=os.path.join(a.work, "cache"),
-                    gan=config,
-                    evaluate=False,
-                    eval_data=judging,
-                )
-            )
-            with open(os.path.join(run_dir, "summary.json")) as f:
-                train_s = json.load(f)["train_s"]
-            for candidates in [int(c) for c in a.candidates.split(",")] if a.candidates else [config.candidates]:
-                t = time.time()
-                generate(run_dir, 20, os.path.join(run_dir, f"generated-{candidates}"), candidates=candidates)
-                generate_s = time.time() - t
-                t = time.time()
-                evaluation = evaluate_gan(
-                    run_dir, per_class=a.eval_per_class, candidates=candidates, cache_dir=os.path.join(a.work, "cache")
-                )
-                evaluate_s = time.time() - t
-                rows.append(
-                    MeasuredRun(
-                        options, direction, seed, candidates, train_s, evaluate_s, generate_s, evaluation, run_dir
-                    )
-                )
-                print(format_evaluation(evaluation), flush=True)
-
-    print(f"\nCGAN trained on one fold, judged on the other in BirdNET's embedding; {os.cpu_count()} cores")
-    for row in rows:
-        print_run(row, with_interval)
-    print_differences(rows)
+    cells = a.cells.split(",")
+    keys = list(cell_keys(a.recipe or [""], cells, a.seeds, a.candidates))
+    ledger = Ledger(a.results)
+    if a.rule:
+        name, text = a.rule.split("=", 1)
+        recipes = list(dict.fromkeys(k.recipe for k in keys))
+        print(f"the rule, before its cells: {ledger.write_rule(name, text, recipes, current_commit())}")
+    trained = {}
+    for key in keys:
+        if ledger.has(key):
+            print(f"recorded already, not run again: {key.name} ({ledger.path(key)})", flush=True)
+            continue
+        print(f"running {key.name}", flush=True)
+        print(f"recorded: {ledger.record(key, run_cell(key, trained, a.work, a.eval_per_class))}", flush=True)
+    recorded = [cell for cell in ledger.cells() if CellKey.of(cell) in keys]
+    print(f"\nThe cells of this benchmark ({os.cpu_count()} cores here)")
+    print_cells(recorded, "gan_test")
+    print_per_class(recorded, "gan_test")
+    recipes = list(dict.fromkeys(k.recipe for k in keys))
+    if len(recipes) > 1:
+        print("\nEach recipe against the first:")
+        print_comparison(recorded, recipes, "gan_test")
 
 
-@dataclasses.dataclass(frozen=True)
-class MeasuredRun:
-    """One trained run, evaluated with one number of sampling candidates."""
-
-    recipe: str
-    direction: str
-    seed: int
-    candidates: int
-    train_s: float
-    evaluate_s: float
-    generate_s: float
-    evaluation: dict
-    run_dir: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.recipe or '(the default)'}, {self.direction}, seed {self.seed}, {self.candidates} candidate(s)"
-
-
-def print_run(row: MeasuredRun, with_interval) -> None:
-    e = row.evaluation
-    acc = e["conditional_accuracy"]
-    ceiling = acc["real (ceiling)"]
-    ratios = {
-        c: (acc["generated"]["per_class"][c] or 0) / ceiling["per_class"][c]
-        for c in e["classes"]
-        if ceiling["per_class"][c]
-    }
-    dist, div, mem = e["distances"], e["diversity"], e["memorization"]
-    print(f"\n{row.name}  ({row.run_dir})")
-    print(
-        f"  seconds: training {row.train_s:.0f}, evaluation {row.evaluate_s:.0f}, generating 100 clips "
-        f"{row.generate_s:.1f}"
-    )
-    print(
-        f"  conditional accuracy {with_interval(acc['generated'])} of a ceiling of {with_interval(ceiling)} "
-        f"({acc['generated']['overall'] / ceiling['overall']:.2f}); lowest class {min(ratios, key=ratios.get)} "
-        f"at {min(ratios.values()):.2f} of its ceiling; untrained {acc['untrained generator']['overall']:.3f}"
-    )
-    own = acc["its training clips"]
-    print(f"  a faithful generator (the GAN's own training clips through the path) {with_interval(own)}")
-    print("  per class, generated / ceiling / its training clips, 95% intervals:")
-    for c in e["classes"]:
-        print(f"    {c:<14} " + " / ".join(with_interval(part, c) for part in (acc["generated"], ceiling, own)))
-    kid = dist["generated"]["kid_interval"]
-    print(
-        f"  kid: generated {dist['generated']['kid']:.4g} [{kid['low']:.4g}, {kid['high']:.4g}], floor "
-        f"{dist['real (floor)']['kid']:.4g} ({dist['generated']['kid'] / dist['real (floor)']['kid']:.2f}x), "
-        f"untrained {dist['untrained generator']['kid']:.4g}"
-    )
-    print(
-        f"  frechet: generated {dist['generated']['frechet']:.4g}, floor {dist['real (floor)']['frechet']:.4g}, "
-        f"untrained {dist['untrained generator']['frechet']:.4g}"
-    )
-    print(
-        f"  diversity {div['generated']['mean']:.2f} against the real clips' {div['real']['mean']:.2f}; "
-        f"{mem['generated_nearer_than_every_real']} generated clip(s) nearer to a training clip than every "
-        "held-out one"
-    )
-    print("  train on ... test on held-out: " + ", ".join(f"{k} {v:.3f}" for k, v in e["train_on_synthetic"].items()))
-
-
-def generated_judgements(evaluation: dict, class_name: str | None = None) -> np.ndarray:
-    """The judge's verdict on each generated clip (1 right, 0 wrong), of one class or of all: a class's
-    clips are `per_class` draws, so its accuracy gives them exactly, up to their order."""
-    figures = evaluation["conditional_accuracy"]["generated"]["per_class"]
-    n = evaluation["per_class"]
-    names = [class_name] if class_name else evaluation["classes"]
-    return np.concatenate([np.r_[np.ones(round(figures[c] * n)), np.zeros(n - round(figures[c] * n))] for c in names])
-
-
-def print_differences(rows: list) -> None:
-    """Each recipe against the first, generated accuracy overall and per class, pooled over the
-    directions and seeds measured; then overall for each training the two recipes share (direction,
-    seed), where a training's own luck shows as a change of sign."""
-    recipes = list(dict.fromkeys((row.recipe, row.candidates) for row in rows))
-    if len(recipes) < 2:
-        return
-    classes = rows[0].evaluation["classes"]
-
-    def pooled(recipe, class_name=None, training=None):
-        return np.concatenate(
-            [
-                generated_judgements(r.evaluation, class_name)
-                for r in rows
-                if (r.recipe, r.candidates) == recipe and training in (None, (r.direction, r.seed))
-            ]
-        )
-
-    trainings = list(dict.fromkeys((row.direction, row.seed) for row in rows))
-    print(
-        f"\ngenerated accuracy minus the first recipe's, points, pooled over "
-        f"{', '.join(f'{d} seed {s}' for d, s in trainings)}; 95% intervals over the generated clips"
-    )
-    for recipe in recipes[1:]:
-        print(f"  {recipe[0] or '(the default)'} ({recipe[1]} candidate(s)) - {recipes[0][0] or '(the default)'}:")
-        for class_name in [None, *classes]:
-            difference = independent_difference(pooled(recipe, class_name), pooled(recipes[0], class_name))
-            print(f"    {class_name or 'overall':<14} {difference.as_points()}")
-        for direction, seed in trainings:
-            difference = independent_difference(
-                pooled(recipe, training=(direction, seed)), pooled(recipes[0], training=(direction, seed))
-            )
-            print(f"    overall, {direction} seed {seed}: {difference.as_points()}")
+def cell_keys(recipes: list, cells: list, seeds: str | None, candidates: str | None):
+    """The cells of every recipe, set of clips, seed and candidates asked for, each named by the generator's code."""
+    generator = generator_hash()
+    for options in recipes:
+        config = cli.gan_config(cli.parse_args(shlex.split(options)))
+        for seed, cell in itertools.product([int(s) for s in seeds.split(",")] if seeds else [config.seed], cells):
+            for c in [int(c) for c in candidates.split(",")] if candidates else [config.candidates]:
+                yield CellKey(options, cell, seed, c, generator)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import json
+import os
 import sys
 
 import numpy as np
@@ -22,7 +24,7 @@ def test_benchmark_recipe_is_what_the_script_would_train():
         recipe_config("--folds")
 
 
-def test_cgan_benchmark_builds_each_direction_from_its_own_fold():
+def test_cgan_benchmark_builds_each_set_of_clips_from_its_own_folds():
     import benchmark_cgan
 
     command = benchmark_cgan.competition_command("2to1", "/tmp/out")
@@ -31,37 +33,113 @@ def test_cgan_benchmark_builds_each_direction_from_its_own_fold():
     assert command[command.index("--train-folds") + 1] == "2"
     assert command[command.index("--test-folds") + 1] == "1"
     assert benchmark_cgan.competition_command("1to2", "/tmp/out")[command.index("--train-folds") + 1] == "1"
+    every_clip = benchmark_cgan.competition_command("all", "/tmp/out")
+    assert every_clip[every_clip.index("--test-frac") + 1] == "0" and "--train-folds" not in every_clip
     with pytest.raises(KeyError):
         benchmark_cgan.competition_command("kaggle", "/tmp/out")
 
 
-def _evaluation(per_class_accuracy: dict, per_class: int = 10) -> dict:
+def _evaluation(generated: dict, real: dict | None = None, per_class: int = 10) -> dict:
+    """An evaluation's figures as the ledger reads them: the GAN-test judge's and the held-out judge's."""
+    real = real or {c: 1.0 for c in generated}
+
+    def figures(per_class_accuracy):
+        return {"overall": float(np.mean(list(per_class_accuracy.values()))), "per_class": per_class_accuracy}
+
     return {
-        "classes": list(per_class_accuracy),
+        "classes": list(generated),
         "per_class": per_class,
-        "conditional_accuracy": {"generated": {"per_class": per_class_accuracy}},
+        "gan_test": {"generated": figures(generated), "real, the files themselves": figures(real)},
+        "conditional_accuracy": {"generated": figures(generated), "real, the files themselves": figures(real)},
+        "distances": {"generated": {"kid": 0.3}, "real (floor)": {"kid": 0.2}},
     }
 
 
-def test_cgan_benchmark_compares_recipes_on_every_generated_clip_pooled_over_directions_and_seeds(capsys):
-    import benchmark_cgan
+def _cell_figures(evaluation: dict) -> dict:
+    return {"evaluation": evaluation, "train_s": 100.0, "evaluate_s": 20.0, "peak_rss_mb": 900.0, "commit": "c"}
+
+
+def test_cgan_ledger_compares_recipes_on_every_generated_clip_pooled_over_cells_and_seeds(tmp_path, capsys):
+    import cgan_ledger
 
     first = _evaluation({"siren": 0.2, "dog_bark": 1.0})
-    judged = benchmark_cgan.generated_judgements(first)
+    judged = cgan_ledger.generated_judgements(first, "gan_test")
     assert judged.dtype == np.float64 and judged.shape == (20,) and judged.sum() == 12
-    np.testing.assert_array_equal(benchmark_cgan.generated_judgements(first, "siren"), [1, 1] + [0] * 8)
+    np.testing.assert_array_equal(cgan_ledger.generated_judgements(first, "gan_test", "siren"), [1, 1] + [0] * 8)
 
+    ledger = cgan_ledger.Ledger(str(tmp_path))
     bce = {"1to2": _evaluation({"siren": 0.6, "dog_bark": 1.0}), "2to1": first}  # better in one training only
-    rows = [
-        benchmark_cgan.MeasuredRun(recipe, direction, 42, 4, 0.0, 0.0, 0.0, evaluations[direction], "run")
-        for recipe, evaluations in (("", {"1to2": first, "2to1": first}), ("--loss bce", bce))
-        for direction in ("1to2", "2to1")
-    ]
-    assert rows[0].name == "(the default), 1to2, seed 42, 4 candidate(s)"
-    benchmark_cgan.print_differences(rows)
+    for recipe, evaluations in (("", {"1to2": first, "2to1": first}), ("--loss bce", bce)):
+        for cell in ("1to2", "2to1"):
+            ledger.record(cgan_ledger.CellKey(recipe, cell, 42, 4, "h"), _cell_figures(evaluations[cell]))
+    ledger.record(
+        cgan_ledger.CellKey("--loss bce", "all", 42, 4, "h"), _cell_figures(bce["1to2"])
+    )  # the default lacks it
+    ledger.write_rule("bce", "siren above zero", ["", "--loss bce"], "c")
+    assert cgan_ledger.CellKey("", "1to2", 42, 4, "h").name == "(the default), 1to2, seed 42, 4 candidate(s)"
+    cgan_ledger.print_ledger(ledger)
     printed = capsys.readouterr().out
+    assert "Rule bce (written " in printed and "before its cells): siren above zero" in printed
     assert "pooled over 1to2 seed 42, 2to1 seed 42; 95% intervals over the generated clips" in printed
-    assert "--loss bce (4 candidate(s)) - (the default):" in printed
+    assert "--loss bce - (the default), judged by the GAN-test judge" in printed
     assert "siren          +20.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
     assert "overall        +10.00 [" in printed
     assert "overall, 1to2 seed 42: +20.00 [" in printed and "overall, 2to1 seed 42: +0.00 [" in printed
+    # the cells table: generated, real files, their ratio, the lowest class and its ratio, KID over its floor
+    assert "--loss bce                   all      42   4     0.800  1.000   0.80  siren          0.60  1.50x" in printed
+    with pytest.raises(ValueError, match="a rule is not changed once its cells run"):
+        ledger.write_rule("bce", "overall above zero", ["", "--loss bce"], "c")
+    with pytest.raises(ValueError, match="cell must be one of"):
+        cgan_ledger.CellKey("", "3to1", 42, 4, "h")
+
+
+def test_a_cut_short_cgan_benchmark_goes_on_from_its_ledger(tmp_path, monkeypatch, capsys):
+    """Cells recorded are never run again; the one a kill cut short is run on the next start."""
+    import benchmark_cgan
+
+    (tmp_path / "shared" / "data" / "us8k5").mkdir(parents=True)
+    monkeypatch.setattr(benchmark_cgan, "SHARED", str(tmp_path / "shared"))
+    ran = []
+
+    def run_cell(key, trained, work, eval_per_class):
+        ran.append((key.recipe, key.cell, key.seed))
+        if len(ran) == 2:
+            raise KeyboardInterrupt
+        return _cell_figures(_evaluation({"siren": 0.5, "dog_bark": 1.0}))
+
+    monkeypatch.setattr(benchmark_cgan, "run_cell", run_cell)
+    argv = ["--recipe=--epochs 1", "--cells", "1to2,2to1", "--seeds", "1,2", "--results", str(tmp_path / "ledger")]
+    with pytest.raises(KeyboardInterrupt):
+        benchmark_cgan.main(argv)
+    assert len(os.listdir(tmp_path / "ledger")) == 1  # the cell cut short left nothing
+    benchmark_cgan.main(argv)
+    cells = [("1to2", 1), ("2to1", 1), ("2to1", 1), ("1to2", 2), ("2to1", 2)]
+    assert ran == [("--epochs 1", cell, seed) for cell, seed in cells]
+    assert "recorded already, not run again: --epochs 1, 1to2, seed 1" in capsys.readouterr().out
+    assert len(os.listdir(tmp_path / "ledger")) == 4
+
+
+def test_a_cgan_cell_of_a_tiny_recipe_is_recorded_with_its_figures_once(demo_root, tmp_path, monkeypatch, capsys):
+    import benchmark_cgan
+    import cgan_ledger
+
+    (tmp_path / "shared" / "data" / "us8k5").mkdir(parents=True)
+    monkeypatch.setattr(benchmark_cgan, "SHARED", str(tmp_path / "shared"))
+    monkeypatch.setattr(benchmark_cgan, "fold_competition", lambda cell, out: str(demo_root))
+    tiny = "--epochs 1 --width 4 --latent-dim 8 --batch-size 16 --griffin-lim-iters 2 --sample-every 1"
+    argv = [f"--recipe={tiny}", "--cells", "all", "--eval-per-class", "2", "--work", str(tmp_path / "work")]
+    argv += ["--results", str(tmp_path / "ledger")]
+    benchmark_cgan.main(argv)
+    (name,) = os.listdir(tmp_path / "ledger")
+    record = json.loads((tmp_path / "ledger" / name).read_text())
+    assert record["generator"] == cgan_ledger.generator_hash() and name.endswith(f"-{record['generator']}.json")
+    assert (record["recipe"], record["cell"], record["seed"], record["candidates"]) == (tiny, "all", 42, 4)
+    assert record["commit"].split("+")[0] == cgan_ledger.current_commit().split("+")[0]
+    assert record["train_s"] > 0 and record["evaluate_s"] > 0 and 200 < record["peak_rss_mb"] < 8000
+    assert record["evaluation"]["gan_test"]["real, the files themselves"]["overall"] >= 0.9
+    assert record["evaluation"]["clips"]["generated"] == 10
+    printed = capsys.readouterr().out
+    assert "recorded: " in printed and "The cells of this benchmark" in printed
+    benchmark_cgan.main(argv)
+    assert "recorded already, not run again" in capsys.readouterr().out
+    assert os.listdir(tmp_path / "ledger") == [name]

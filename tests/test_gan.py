@@ -432,6 +432,16 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
         + report["clips"]["held_out_b"]
         + report["clips"]["gan_training_references"]
     )
+    # the GAN-test judge learned from every training file of the GAN (the demo's 4 recordings of 5 held out)
+    assert report["goals_judge"] == "gan_test" and report["clips"]["gan_training_files"] == 96
+    gan_test = report["gan_test"]
+    real_files = gan_test["real, the files themselves"]
+    assert real_files["overall"] >= 0.9  # synthetic sounds, heard apart by a judge that learned them
+    assert gan_test["ratio"]["overall"] == pytest.approx(gan_test["generated"]["overall"] / real_files["overall"])
+    for part in ("generated", "real, the files themselves", "real through the path"):
+        assert set(gan_test[part]["per_class"]) == set(CLASSES)
+        assert gan_test[part]["interval"]["low"] <= gan_test[part]["overall"] <= gan_test[part]["interval"]["high"]
+    assert "GAN-test judge (fitted on the GAN's own training files; the goals read it)" in caplog.text
     generated = report["conditional_accuracy"]["generated"]
     assert generated["interval"]["low"] <= generated["overall"] <= generated["interval"]["high"]
     assert set(generated["per_class_interval"]) == set(CLASSES)

@@ -16,7 +16,11 @@ meaning:
 - diversity is the mean distance between two clips of one class; memorization, each clip's
   distance to its nearest GAN training clip, generated beside held-out real;
 - train on synthetic: the judge's recipe fitted on generated clips, on the GAN's training clips
-  and on both, scored on every held-out clip.
+  and on both, scored on every held-out clip;
+- GAN-test (Shmelkov et al. 2018), the judge the goals are read with: the judge's recipe (the
+  pipeline's default member) fitted on the GAN's own training files as they are, a judge as strong
+  as the training data allows, judges the generated clips and the held-out real files; each
+  generated figure is read as a share of the real files' (`ratio`).
 """
 
 import os
@@ -54,9 +58,11 @@ def embed_images(images: np.ndarray, scale, audio, n_iter: int, workers=None) ->
     )
 
 
-def embed_files(paths: list, audio, workers=None) -> np.ndarray:
-    """Files as they are (no Griffin-Lim): what the inversion path's ceiling is measured against."""
-    return FeatureStore(audio, None, workers).embeddings(paths, JUDGE, desc="judge's embedding of the files").features
+def embed_files(paths: list, audio, workers=None, cache_dir=None) -> np.ndarray:
+    """Files as they are (no Griffin-Lim): what the inversion path's ceiling is measured against, and
+    what the GAN-test judge learns from. Cached in `cache_dir` where one is given."""
+    store = FeatureStore(audio, cache_dir, workers)
+    return store.embeddings(paths, JUDGE, desc="judge's embedding of the files").features
 
 
 def cross_judged(judge_of_a, judge_of_b, a: np.ndarray, b: np.ndarray, n_classes: int) -> np.ndarray:
@@ -68,6 +74,27 @@ def cross_judged(judge_of_a, judge_of_b, a: np.ndarray, b: np.ndarray, n_classes
 
 def fit_judge(embeddings: np.ndarray, labels: np.ndarray, seed: int):
     return embedding_classifier().fit(embeddings, labels)
+
+
+def gan_test_figures(gan_test_judge, judged: dict, classes: list) -> dict:
+    """GAN-test (Shmelkov et al. 2018): the judge's recipe fitted on the GAN's own training files
+    judges each set, name -> (embeddings, labels, recordings or None); the held-out real files'
+    accuracy is what the generated clips' is read against: `ratio`, overall and per class."""
+    figures = {
+        name: accuracy_figures(judge_probabilities([gan_test_judge], e, len(classes)), labels, classes, groups)
+        for name, (e, labels, groups) in judged.items()
+    }
+    generated, real = figures["generated"], figures["real, the files themselves"]
+    figures["ratio"] = {
+        "overall": generated["overall"] / real["overall"] if real["overall"] else None,
+        "per_class": {
+            c: generated["per_class"][c] / real["per_class"][c]
+            if generated["per_class"][c] is not None and real["per_class"][c]
+            else None
+            for c in classes
+        },
+    }
+    return figures
 
 
 def judge_probabilities(judges: list, embeddings: np.ndarray, n_classes: int) -> np.ndarray:

@@ -302,8 +302,9 @@ def evaluate_gan(
     generated, untrained_e, a, b, reference = embedded
     judges = {"a": judge.fit_judge(a, half_a.labels, seed), "b": judge.fit_judge(b, half_b.labels, seed)}
     ceiling = judge.cross_judged(judges["a"], judges["b"], a, b, n_classes)
-    files = judge.embed_files(half_a.paths + half_b.paths, audio, workers)  # one extraction: one set of workers
-    raw_a, raw_b = files[: len(half_a.paths)], files[len(half_a.paths) :]
+    # one extraction, one set of workers: the held-out files as they are, and the GAN's own training files
+    files = judge.embed_files(half_a.paths + half_b.paths + gan_clips.paths, audio, workers, cache_dir)
+    raw_a, raw_b, raw_training = np.split(files, np.cumsum([len(half_a.paths), len(half_b.paths)]))
     raw = judge.cross_judged(
         judge.fit_judge(raw_a, half_a.labels, seed),
         judge.fit_judge(raw_b, half_b.labels, seed),
@@ -335,7 +336,18 @@ def evaluate_gan(
             "held_out_a": len(half_a.labels),
             "held_out_b": len(half_b.labels),
             "gan_training_references": len(references.labels),
+            "gan_training_files": len(gan_clips.labels),
         },
+        "goals_judge": "gan_test",
+        "gan_test": judge.gan_test_figures(
+            judge.fit_judge(raw_training, gan_clips.labels, seed),
+            {
+                "generated": (generated, labels, None),
+                "real, the files themselves": (np.concatenate([raw_a, raw_b]), held_labels, held_groups),
+                "real through the path": (np.concatenate([a, b]), held_labels, held_groups),
+            },
+            classes,
+        ),
         "conditional_accuracy": {
             "generated": judge.accuracy_figures(judge.judge_probabilities(both, generated, n_classes), labels, classes),
             "real (ceiling)": judge.accuracy_figures(ceiling, held_labels, classes, held_groups),
@@ -421,13 +433,27 @@ def with_interval(figures: dict, name: str | None = None) -> str:
     return f"{value:.3f}" + (f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "")
 
 
+def _two_places(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def format_evaluation(e: dict) -> str:
-    acc, dist = e["conditional_accuracy"], e["distances"]
+    acc, dist, gan_test = e["conditional_accuracy"], e["distances"], e["gan_test"]
     lines = [
         "",
         f"CGAN evaluation in BirdNET's embedding ({e['clips']['generated']} generated clips, "
         f"{e['clips']['held_out_a'] + e['clips']['held_out_b']} held-out real ones, all through Griffin-Lim; "
         f"{e['seconds']:.0f} s); 95% intervals by bootstrap over generated clips and over real recordings",
+        f"  GAN-test judge (fitted on the GAN's own training files; the goals read it): generated "
+        f"{with_interval(gan_test['generated'])}   held-out real files "
+        f"{with_interval(gan_test['real, the files themselves'])}   ratio {_two_places(gan_test['ratio']['overall'])}",
+        "  per class, generated / held-out real files (GAN-test): "
+        + ", ".join(
+            f"{name} {_two_places(gan_test['generated']['per_class'][name])} / "
+            f"{_two_places(gan_test['real, the files themselves']['per_class'][name])}"
+            for name in e["classes"]
+        ),
+        "  held-out judge (cross-fitted on the held-out recordings):",
         f"  conditional accuracy  generated {with_interval(acc['generated'])}   real (ceiling) "
         f"{with_interval(acc['real (ceiling)'])}   untrained {acc['untrained generator']['overall']:.3f}   "
         f"chance {e['chance']:.3f}",

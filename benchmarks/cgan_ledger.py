@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""The CGAN's ledger: every benchmark cell's figures, kept in the repository, and the lab notebook's
+tables printed from it.
+
+  python benchmarks/cgan_ledger.py                 # every cell, then each decision rule's comparison
+  python benchmarks/cgan_ledger.py --rule siren-r1 # one rule's
+
+A cell is one training of one recipe (the options of Audio_Generation_CGAN.py) on one set of clips
+(`1to2`: trained on fold 1, judged on fold 2; `2to1`; `all`: the 973 clips with a fifth of the
+recordings held out) with one seed, evaluated with one number of sampling candidates. Its file under
+benchmarks/results/cgan/ holds the evaluation's JSON, the seconds and peak memory, the commit and
+the hash of the code that makes the clips; a cell is recorded once per hash, so a benchmark cut short
+goes on from a fresh clone. A decision rule (rules/<name>.json) is written before its cells run,
+and names the recipes it compares: its comparison pools every recorded cell of those recipes.
+
+The goals read the GAN-test judge (the pipeline's default member fitted on the GAN's own training
+files; gan/evaluation.py); the cells recorded before it existed have only the held-out judge, and
+the tables say so.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from freqquest.intervals import independent_difference  # noqa: E402
+
+RESULTS = os.path.join(REPO, "benchmarks", "results", "cgan")
+# what makes the generated clips: the recipe, the networks, training, the scale and inversion, sampling,
+# the audio config (the evaluation's code is not in it: a cell judged by an older evaluation says so itself)
+GENERATOR_FILES = (
+    "freqquest/config.py",
+    "freqquest/gan/config.py",
+    "freqquest/gan/model.py",
+    "freqquest/gan/training.py",
+    "freqquest/gan/inversion.py",
+    "freqquest/gan/samples.py",
+)
+CELLS = ("1to2", "2to1", "all")
+JUDGES = {
+    "gan_test": "the GAN-test judge (fitted on the GAN's own training files)",
+    "held_out": "the held-out judge (cross-fitted on recordings the GAN never heard)",
+}
+
+
+def generator_hash(repo: str = REPO) -> str:
+    digest = hashlib.sha256()
+    for name in GENERATOR_FILES:
+        with open(os.path.join(repo, name), "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def current_commit(repo: str = REPO) -> str:
+    """The commit checked out, with '+changes' when the generator's files differ from it."""
+
+    def git(*args):
+        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--", *GENERATOR_FILES) else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class CellKey:
+    """What a cell is: a recipe's training on one set of clips with one seed, sampled with `candidates`."""
+
+    recipe: str
+    cell: str
+    seed: int
+    candidates: int
+    generator: str
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+
+    @classmethod
+    def of(cls, record: dict) -> "CellKey":
+        return cls(*(record[field.name] for field in dataclasses.fields(cls)))
+
+    @property
+    def file_name(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9.]+", "_", self.recipe).strip("_") or "default"
+        return f"{slug}-{self.cell}-seed{self.seed}-c{self.candidates}-{self.generator}.json"
+
+    @property
+    def name(self) -> str:
+        return f"{self.recipe or '(the default)'}, {self.cell}, seed {self.seed}, {self.candidates} candidate(s)"
+
+
+class Ledger:
+    """The cell files and rule files under one folder."""
+
+    def __init__(self, folder: str = RESULTS):
+        self.folder = folder
+
+    def path(self, key: CellKey) -> str:
+        return os.path.join(self.folder, key.file_name)
+
+    def has(self, key: CellKey) -> bool:
+        return os.path.isfile(self.path(key))
+
+    def record(self, key: CellKey, figures: dict) -> str:
+        """Writes the cell (atomically: a cell cut short leaves no file) and returns its path."""
+        os.makedirs(self.folder, exist_ok=True)
+        path = self.path(key)
+        record = dataclasses.asdict(key) | figures
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def cells(self) -> list:
+        if not os.path.isdir(self.folder):
+            return []
+        out = []
+        for name in sorted(os.listdir(self.folder)):
+            if name.endswith(".json"):
+                with open(os.path.join(self.folder, name)) as f:
+                    out.append(json.load(f))
+        return out
+
+    def write_rule(self, name: str, text: str, recipes: list, commit: str) -> str:
+        """A decision rule, before its cells run; one already written is never changed."""
+        path = os.path.join(self.folder, "rules", f"{name}.json")
+        rule = {"name": name, "rule": text, "recipes": recipes}
+        if os.path.isfile(path):
+            with open(path) as f:
+                written = json.load(f)
+            if {k: written[k] for k in rule} != rule:
+                raise ValueError(
+                    f"the rule {name} was written on {written['written']} as: {written['rule']!r} "
+                    f"for {written['recipes']}; a rule is not changed once its cells run: name a new one"
+                )
+            return path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        rule |= {
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": commit,
+        }
+        with open(path + ".tmp", "w") as f:
+            json.dump(rule, f, indent=1)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def rules(self) -> list:
+        folder = os.path.join(self.folder, "rules")
+        if not os.path.isdir(folder):
+            return []
+        out = []
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name)) as f:
+                out.append(json.load(f))
+        return out
+
+
+def accuracy_of(evaluation: dict, judge: str) -> dict | None:
+    """The judge's accuracy figures: set name -> figures (None: the cell predates that judge)."""
+    if judge == "gan_test":
+        return evaluation.get("gan_test")
+    acc = evaluation["conditional_accuracy"]
+    return {"generated": acc["generated"], "real, the files themselves": acc["real, the files themselves"]}
+
+
+def generated_judgements(evaluation: dict, judge: str, class_name: str | None = None) -> np.ndarray:
+    """The judge's verdict on each generated clip (1 right, 0 wrong), of one class or of all: a class's
+    clips are `per_class` draws, so its accuracy gives them exactly, up to their order."""
+    figures = accuracy_of(evaluation, judge)["generated"]["per_class"]
+    n = evaluation["per_class"]
+    names = [class_name] if class_name else evaluation["classes"]
+    return np.concatenate([np.r_[np.ones(round(figures[c] * n)), np.zeros(n - round(figures[c] * n))] for c in names])
+
+
+def cell_line(cell: dict, judge: str) -> str:
+    """One row of the cells table: generated / real files (their ratio), the lowest class's ratio, KID
+    against its floor, seconds and peak memory."""
+    e = cell["evaluation"]
+    figures = accuracy_of(e, judge)
+    kid = e["distances"]["generated"]["kid"] / e["distances"]["real (floor)"]["kid"]
+    head = f"{cell['recipe'] or '(default)':<28} {cell['cell']:<5} {cell['seed']:>5} {cell['candidates']:>3}"
+    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {cell['peak_rss_mb']:>6.0f} MB"
+    if figures is None:
+        return f"{head}   (no {judge} judge in this cell){'':>30}{tail}"
+    generated, real = figures["generated"], figures["real, the files themselves"]
+    ratios = {
+        c: generated["per_class"][c] / real["per_class"][c]
+        for c in e["classes"]
+        if real["per_class"][c] and generated["per_class"][c] is not None
+    }
+    lowest = min(ratios, key=ratios.get)
+    return (
+        f"{head} {generated['overall']:>9.3f} {real['overall']:>6.3f} {generated['overall'] / real['overall']:>6.2f}"
+        f"  {lowest:<14}{ratios[lowest]:>5.2f}{tail}"
+    )
+
+
+def print_cells(cells: list, judge: str) -> None:
+    print(f"\nEvery recorded cell, judged by {JUDGES[judge]}:")
+    print(
+        f"{'recipe':<28} {'cell':<5} {'seed':>5} {'c':>3} {'generated':>9} {'real':>6} {'ratio':>6}  "
+        f"{'lowest class':<14}{'ratio':>5}{'KID':>7} {'time':>9} {'memory':>9}"
+    )
+    for cell in cells:
+        print(cell_line(cell, judge))
+    print(
+        "  (real: the held-out real files as they are; KID: generated over the real-vs-real floor; time: training and "
+        "evaluation on the machine that recorded the cell)"
+    )
+
+
+def print_per_class(cells: list, judge: str) -> None:
+    """Per class, generated / real files, each cell."""
+    judged = [c for c in cells if accuracy_of(c["evaluation"], judge)]
+    if not judged:
+        return
+    classes = judged[0]["evaluation"]["classes"]
+    print(f"\nPer class, generated / held-out real files ({JUDGES[judge]}):")
+    print(f"{'recipe, cell, seed':<44}" + "".join(f"{c:>15}" for c in classes))
+    for cell in judged:
+        figures = accuracy_of(cell["evaluation"], judge)
+        generated, real = figures["generated"]["per_class"], figures["real, the files themselves"]["per_class"]
+        row = "".join(f"{generated[c]:>8.2f} / {real[c]:.2f}" for c in classes)
+        print(f"{(cell['recipe'] or '(default)') + ', ' + cell['cell'] + ', ' + str(cell['seed']):<44}{row}")
+
+
+def print_comparison(cells: list, recipes: list, judge: str) -> None:
+    """Each recipe's generated accuracy minus the first's, overall and per class, pooled over the cells
+    (set of clips, seed) both have; then overall for each such cell, where one training's luck shows
+    as a change of sign. The intervals hold the judging's noise, not the training's."""
+    by = {(c["recipe"], c["cell"], c["seed"]): c for c in cells if accuracy_of(c["evaluation"], judge)}
+    for recipe in recipes[1:]:
+        shared = sorted(
+            {(cell, seed) for r, cell, seed in by if r == recipe}
+            & {(cell, seed) for r, cell, seed in by if r == recipes[0]}
+        )
+        print(f"  {recipe or '(the default)'} - {recipes[0] or '(the default)'}, judged by {JUDGES[judge]}:")
+        if not shared:
+            print("    no cell recorded for both yet")
+            continue
+        print(
+            f"    pooled over {', '.join(f'{cell} seed {seed}' for cell, seed in shared)}; 95% intervals over the "
+            "generated clips"
+        )
+
+        def pooled(name, class_name=None, only=None):
+            return np.concatenate(
+                [
+                    generated_judgements(by[(name, cell, seed)]["evaluation"], judge, class_name)
+                    for cell, seed in shared
+                    if only in (None, (cell, seed))
+                ]
+            )
+
+        for class_name in [None, *by[(recipe, *shared[0])]["evaluation"]["classes"]]:
+            difference = independent_difference(pooled(recipe, class_name), pooled(recipes[0], class_name))
+            print(f"    {class_name or 'overall':<14} {difference.as_points()}")
+        for cell, seed in shared:
+            difference = independent_difference(
+                pooled(recipe, only=(cell, seed)), pooled(recipes[0], only=(cell, seed))
+            )
+            print(f"    overall, {cell} seed {seed}: {difference.as_points()}")
+
+
+def print_ledger(ledger: Ledger, rule: str | None = None, judge: str = "gan_test") -> None:
+    cells = ledger.cells()
+    print_cells(cells, judge)
+    print_per_class(cells, judge)
+    for written in ledger.rules():
+        if rule in (None, written["name"]):
+            print(f"\nRule {written['name']} (written {written['written']}, before its cells): {written['rule']}")
+            print_comparison(cells, written["recipes"], judge)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rule", help="print this rule's comparison only")
+    p.add_argument("--judge", choices=tuple(JUDGES), default="gan_test")
+    p.add_argument("--results", default=RESULTS, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    print_ledger(Ledger(a.results), a.rule, a.judge)
+
+
+if __name__ == "__main__":
+    main()
