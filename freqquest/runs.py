@@ -11,6 +11,8 @@ a folder counts as complete only once its run wrote its summary, last.
     <run>/classical/                 the members refitted on every training clip
     <run>/classical_<rate>hz/        those matched to a low rate, for the test clips recorded at it
     <run>/report.txt, report.json, confusion_matrix.png, validation_predictions.csv, test_probabilities.csv
+    <run>/test_matches.csv           each test clip's nearest training clip, its score, and its posterior of
+                                     being a slice of a training recording
     <run>/summary.json               written last
 """
 
@@ -33,6 +35,7 @@ REPORT_JSON = "report.json"
 CONFUSION_MATRIX = "confusion_matrix.png"
 VALIDATION_PREDICTIONS = "validation_predictions.csv"
 TEST_PROBABILITIES = "test_probabilities.csv"
+TEST_MATCHES = "test_matches.csv"
 BEST_MODEL = "model.keras"
 HISTORY = "history.csv"
 TRAINING_CURVES = "training_curves.png"

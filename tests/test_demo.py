@@ -37,6 +37,17 @@ def test_the_demo_test_set_holds_random_slices_or_whole_new_recordings(tmp_path,
         demo.build_demo(tmp_path / "x", split="honest")
 
 
+def test_the_half_and_half_demo_holds_one_whole_new_recording_and_three_random_slices_a_class(tmp_path):
+    half = scan_competition(demo.build_demo(tmp_path / "half", split="half"))
+    solution = pd.read_csv(tmp_path / "half" / "solution.csv")
+    assert list(solution.columns) == ["ID", "Class", "Recording"] and len(solution) == 30
+    assert solution["Class"].value_counts().to_dict() == {c: 6 for c in demo.CLASSES}
+    known = solution["Recording"].astype(str).isin(set(half.train_groups))
+    new_recordings = solution.loc[~known, "Recording"].value_counts()
+    assert (new_recordings == 3).sum() == 5  # each class's whole new recording, all 3 slices
+    assert 0.4 <= known.mean() <= 0.5  # the random slices: their recording in train unless all 3 were drawn
+
+
 def test_demo_clips_are_4s_mono_22050(demo_root):
     path = next((demo_root / "train" / "train" / "siren").iterdir())
     info = sf.info(path)

@@ -9,9 +9,10 @@ clips it is sure of, and the slices of training recordings routed to their recor
    seconds are fitted again on both, and the set is predicted and voted again. The test clips'
    own distribution then shapes the model: a clip of a new recording is judged partly by its
    confidently labelled neighbours (self-training, as the strongest BirdCLEF entries do).
-3. Every clip is matched to the training recordings (reuse.py), and the log says how many look
-   like slices of one. With routing (`config.route_reused`) a matched clip takes its recording's
-   class; a clip of a new recording keeps the blend's answer.
+3. Every clip is matched to the training recordings (reuse.py), the share of the set that are
+   slices of them is estimated from the whole set, and the log says it and how many clips look
+   like slices by their own score. With routing (`config.route_reused`) those take their
+   recording's class; a clip of a new recording keeps the blend's answer.
 """
 
 import dataclasses

@@ -3,10 +3,13 @@
 Each class is a simple sound recipe over background noise. A recording is one draw of its
 recipe (its pitch, tempo, noise level) over `slices` x 4 s, cut into slices named as
 UrbanSound8K names them, so slices of one recording sound alike and those of two do not. The
-test set holds either whole recordings that train lacks (`split="new"`) or random slices, most
+test set holds either whole recordings that train lacks (`split="new"`), or random slices, most
 of whose recordings have other slices in train (`split="reused"`, as the reference
-competition's random split does). It exists so the whole pipeline can run in minutes on a laptop
-CPU; it is a demo, not a benchmark: its accuracy says nothing about real recordings.
+competition's random split does), or half of each (`split="half"`). `solution.csv` names each
+test clip's recording beside its class: which test clips are slices of training recordings is
+then known, for the tests, and never read by the pipeline. It exists so the whole pipeline can
+run in minutes on a laptop CPU; it is a demo, not a benchmark: its accuracy says nothing about
+real recordings.
 """
 
 import csv
@@ -26,8 +29,8 @@ CLASSES = ("dog_bark", "drilling", "engine_idling", "siren", "street_music")
 MARKER = ".freqquest-demo"
 SAMPLE_RATE = 22050
 DURATION = 4.0
-DEMO_VERSION = 2
-SPLITS = ("reused", "new")
+DEMO_VERSION = 3  # 3: each recording has a background of its own; solution.csv names each test clip's recording
+SPLITS = ("reused", "new", "half")
 
 
 def _time(n):
@@ -98,13 +101,22 @@ RECIPES = {
 }
 
 
+def background(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A recording's own background: noise coloured by a random filter, and a hum at a random
+    pitch, as a place and a microphone colour everything recorded there."""
+    noise = np.convolve(rng.standard_normal(n), rng.standard_normal(32) * np.exp(-np.arange(32) / 8), mode="same")
+    hum = rng.uniform(0, 0.5) * np.sin(2 * np.pi * rng.uniform(50, 400) * _time(n))
+    out = noise / np.max(np.abs(noise)) + hum
+    return out / np.max(np.abs(out))
+
+
 def synthesize(class_name: str, rng: np.random.Generator, seconds: float = DURATION) -> np.ndarray:
-    """`seconds` of `class_name` over noise at a random level, peak about 0.3-0.9, float32."""
+    """`seconds` of `class_name` over its recording's background at a random level, peak about
+    0.3-0.9, float32."""
     n = int(SAMPLE_RATE * seconds)
     signal = RECIPES[class_name](rng, n)
     signal = signal / (np.max(np.abs(signal)) + 1e-9)
-    noise = rng.standard_normal(n)
-    noise = noise / np.max(np.abs(noise)) * rng.uniform(0.05, 0.5)
+    noise = background(rng, n) * rng.uniform(0.05, 0.5)
     clip = signal + noise
     return (clip / np.max(np.abs(clip)) * rng.uniform(0.3, 0.9)).astype(np.float32)
 
@@ -160,15 +172,18 @@ def recordings(rng: np.random.Generator, per_class: int, slices: int) -> list:
 
 
 def _test_rows(rng: np.random.Generator, found: list, split: str, per_class: int) -> set:
-    """Which slices go to the test set: a fifth of each class's recordings whole, or a fifth of its slices."""
+    """Which slices go to the test set: a fifth of each class's recordings whole (`new`), a fifth of
+    its slices (`reused`), or a tenth of each (`half`)."""
     chosen = set()
     for name in CLASSES:
         rows = [i for i, (label, _, _) in enumerate(found) if label == name]
-        if split == "new":
-            held_out = set(rng.choice(per_class, max(1, per_class // 5), replace=False))
-            chosen |= {i for k, i in enumerate(rows) if k // (len(rows) // per_class) in held_out}
-        else:
-            chosen |= set(rng.choice(rows, max(1, len(rows) // 5), replace=False).tolist())
+        slices = len(rows) // per_class
+        whole = {"new": max(1, per_class // 5), "reused": 0, "half": max(1, per_class // 10)}[split]
+        held_out = set(rng.choice(per_class, whole, replace=False).tolist()) if whole else set()
+        chosen |= {i for k, i in enumerate(rows) if k // slices in held_out}
+        others = [i for k, i in enumerate(rows) if k // slices not in held_out]
+        some = {"new": 0, "reused": max(1, len(rows) // 5), "half": len(held_out) * slices}[split]
+        chosen |= set(rng.choice(others, some, replace=False).tolist()) if some else set()
     return chosen
 
 
@@ -183,19 +198,19 @@ def _write_demo(staging, recipe: dict) -> None:
         if i in test_rows:  # an opaque ID: the reference competition's test names carry the class
             ident = f"{rng.integers(16**11, 16**12):012x}.wav"
             sf.write(os.path.join(test_dir, ident), clip, SAMPLE_RATE, subtype="PCM_16")
-            answers.append([ident, name])
+            answers.append([ident, name, file.split("-")[0]])
         else:
             os.makedirs(os.path.join(staging, "train", "train", name), exist_ok=True)
             sf.write(os.path.join(staging, "train", "train", name, file), clip, SAMPLE_RATE, subtype="PCM_16")
     order = rng.permutation(len(answers))
     _write_csv(os.path.join(staging, "sample_submission.csv"), [[answers[i][0], CLASSES[0]] for i in order])
-    _write_csv(os.path.join(staging, "solution.csv"), [answers[i] for i in order])
+    _write_csv(os.path.join(staging, "solution.csv"), [answers[i] for i in order], ["ID", "Class", "Recording"])
     with open(os.path.join(staging, MARKER), "w") as f:
         json.dump(recipe, f)
 
 
-def _write_csv(path, rows) -> None:
+def _write_csv(path, rows, header=("ID", "Class")) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["ID", "Class"])
+        writer.writerow(header)
         writer.writerows(rows)

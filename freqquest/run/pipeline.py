@@ -29,6 +29,7 @@ from ..features.inputs import ClipSet, extract_clip_set
 from ..features.store import FeatureStore
 from ..io import check_file_writable, check_folder_writable, os_error_line
 from ..runs import (
+    TEST_MATCHES,
     TEST_PROBABILITIES,
     RunInterrupted,
     SubmissionUnwritten,
@@ -196,6 +197,7 @@ def _train_and_predict(
     t = time.time()
     predicted = predict_test(test_blend, config, competition, test, clips, fallback)
     write_table(predicted.probabilities, os.path.join(run_dir, TEST_PROBABILITIES))
+    write_table(predicted.matches, os.path.join(run_dir, TEST_MATCHES))
     timings["predict_s"] = time.time() - t
     timings["total_s"] = time.time() - started
     result = _result(checked, run_dir, fallback, train_set, test, predicted, evaluation, validation)
@@ -231,6 +233,7 @@ def _result(
         member_accuracies=evaluation["members"],
         accuracy_blend_alone=evaluation["blend_alone"],
         reused_accuracy=evaluation["reused"],
+        test_slice_share=predicted.share,
         test_matched=predicted.matched,
         routed=predicted.routed,
     )
@@ -324,6 +327,7 @@ def _predict_only(model_path: str, checked: CheckedInputs) -> RunResult:
         unreadable_test=test.unreadable,
         missing_test=report.missing_test_files,
         test_notes=report.test_notes,
+        test_slice_share=predicted.share,
         test_matched=predicted.matched,
         routed=predicted.routed,
     )

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..blend.bandwidth import readable_rates
 from ..blend.members import Blend
+from ..blend.reuse import Matches
 from ..blend.whole_set import TrainingClips, predict_set
 from ..competition.dataset import Competition, PreflightReport
 from ..config import TrainConfig
@@ -38,12 +39,16 @@ class TestClips:
 
 @dataclasses.dataclass
 class TestPrediction:
-    """The submission, the probabilities by test ID, and how many test clips look like slices of
-    training recordings (None without a readable test clip)."""
+    """The submission, the probabilities by test ID, each readable test clip's match to the training
+    recordings (`matches`), the share of the test clips estimated to be slices of training
+    recordings and how many look like slices by their own score (None without a readable test
+    clip; the share also with too few training recordings to tell)."""
 
     submission: pd.DataFrame
     probabilities: pd.DataFrame
+    matches: pd.DataFrame
     matched: int | None
+    share: float | None
     routed: bool  # whether they took their recording's class
 
 
@@ -56,17 +61,41 @@ def predict_test(
     row_of = {p: i for i, p in enumerate(competition.test_paths) if p is not None}
     ok = test.clips.ok
     rows = np.array([row_of[p] for p in test.clips.paths], dtype=np.int64)[ok]
-    matched = None
+    matched = share = None
+    matches = pd.DataFrame(columns=MATCH_COLUMNS)
     if len(rows):
         prediction = predict_set(blend, config, train, None, test.clips.inputs.take(ok), test.rates[ok])
         probabilities[rows] = prediction.probabilities
-        matched = int(prediction.matches.matched.sum())
+        matched, share = int(prediction.matches.matched.sum()), prediction.matches.share
+        matches = match_table([competition.test_ids[r] for r in rows], prediction.matches, train)
     usable = np.zeros(len(competition.test_ids), dtype=bool)
     usable[rows] = True
     names = to_class_names(np.nan_to_num(probabilities), competition.classes, usable, fallback)
     table = pd.DataFrame(probabilities, columns=competition.classes)
     table.insert(0, "ID", competition.test_ids)
-    return TestPrediction(make_submission(competition.test_ids, names), table, matched, config.route_reused)
+    return TestPrediction(
+        make_submission(competition.test_ids, names), table, matches, matched, share, config.route_reused
+    )
+
+
+MATCH_COLUMNS = ["ID", "nearest_training_clip", "recording", "score", "matched", "slice_posterior"]
+
+
+def match_table(ids: list, matches: Matches, train: TrainingClips) -> pd.DataFrame:
+    """Each test clip's nearest training clip and its recording, its score (Lowe's ratio), whether
+    its score alone took it for a slice of that recording, and its posterior of being one given
+    the whole test set: what to read when asking why a clip took its recording's class."""
+    return pd.DataFrame(
+        {
+            "ID": ids,
+            "nearest_training_clip": [os.path.basename(train.paths[i]) for i in matches.nearest],
+            "recording": train.groups[matches.nearest],
+            "score": np.round(matches.score, 4),
+            "matched": matches.matched,
+            "slice_posterior": np.round(matches.posterior, 4),
+        },
+        columns=MATCH_COLUMNS,
+    )
 
 
 def probabilities_beside(submission_path) -> str:

@@ -26,7 +26,8 @@ class RunResult:
     # the blend's accuracy on new recordings before the set's vote, pseudo-labels and routing
     accuracy_blend_alone: float | None = None
     reused_accuracy: float | None = None  # on random folds over the clips: the leaderboard's kind of test
-    test_matched: int | None = None  # test clips that look like slices of training recordings
+    test_slice_share: float | None = None  # the share of the test clips estimated to be slices of training recordings
+    test_matched: int | None = None  # test clips that look like slices of training recordings by their own score
     routed: bool = False  # whether they took their recording's class
 
 
@@ -60,7 +61,15 @@ def format_summary(result: RunResult) -> str:
             lines.append("  each blended member alone: " + describe_members(result.member_accuracies))
     if result.test_matched is not None:
         then = "they took their recording's class" if result.routed else "no routing"
-        lines.append(f"  test clips that look like slices of training recordings: {result.test_matched} ({then})")
+        share = (
+            f"about {result.test_slice_share:.0%}, estimated from the whole test set; "
+            if result.test_slice_share is not None
+            else ""
+        )
+        lines.append(
+            f"  test clips that are slices of training recordings: {share}{result.test_matched} look like one by their "
+            f"own score ({then})"
+        )
     lines.append(f"  run folder:  {result.run_dir}")
     lines.append(f"  submission:  {result.submission_path}")
     if result.skipped_train:
