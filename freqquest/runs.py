@@ -14,11 +14,15 @@ a folder counts as complete only once its run wrote its summary, last.
     <run>/test_matches.csv           each test clip's nearest training clip, its score, and its posterior of
                                      being a slice of a training recording
     <run>/summary.json               written last
+    <run>/.run.lock                  while a run writes the folder: the process (a second run is refused)
 """
 
+import contextlib
 import dataclasses
+import datetime
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import shlex
@@ -29,6 +33,7 @@ from .config import AudioConfig, TrainConfig, from_dict, to_dict
 from .io import write_text_atomic
 
 RUN_CONFIG = "config.json"
+RUN_LOCK = ".run.lock"  # the process writing the folder: its id and start; removed when the run ends
 SUMMARY = "summary.json"  # written last: a run folder without it is incomplete
 REPORT_TEXT = "report.txt"
 REPORT_JSON = "report.json"
@@ -47,6 +52,9 @@ RESUME_COMMAND = "python Audio_Classification_Kaggle.py --resume {run_dir}"
 PREDICT_COMMAND = "python -m freqquest.predict {run_dir} CLIP.wav"
 SERVE_COMMAND = "python -m freqquest.serve {run_dir}"
 EXPORT_COMMAND = "python -m freqquest.export {run_dir} --int8 model.tflite"
+
+
+log = logging.getLogger(__name__)
 
 
 class RunFolderError(ValueError):
@@ -187,6 +195,95 @@ def open_run(run_dir, usage: str = "{run_dir}") -> FinishedRun:
 
 
 def is_run_folder(run_dir) -> bool:
+    """A folder a run claimed: it holds a run's config, or the claim of a run that stopped before writing one."""
+    return any(os.path.isfile(os.path.join(run_dir, name)) for name in (RUN_CONFIG, RUN_LOCK))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunHolder:
+    """The process that writes a run folder: its id, its start as the system counts it (which tells
+    a process id that was reused apart), and the time it claimed the folder, for the message."""
+
+    pid: int
+    started: str
+    since: str
+
+    @classmethod
+    def this_process(cls) -> "RunHolder":
+        return cls(os.getpid(), _process_start(os.getpid()), datetime.datetime.now().isoformat(timespec="seconds"))
+
+    @classmethod
+    def of(cls, run_dir) -> "RunHolder | None":
+        try:
+            with open(os.path.join(run_dir, RUN_LOCK)) as f:
+                return cls(**json.load(f))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return _process_start(self.pid) == self.started
+
+    def describe(self) -> str:
+        return f"process {self.pid} (since {self.since})"
+
+
+def _process_start(pid: int) -> str:
+    """The process's start in clock ticks since boot, from /proc (Linux); '' where there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def hold_run_folder(run_dir) -> None:
+    """Make this process the one that writes `run_dir`, from its first second: refused while another
+    live process holds it; a claim whose process is gone (killed) is said and taken. Temporary files
+    that a killed run left are removed: nothing else writes here."""
+    holder = RunHolder.of(run_dir)
+    if holder is not None and holder.pid != os.getpid() and holder.alive():
+        raise RunFolderError(
+            f"{run_dir} is being written by {holder.describe()}, another run: wait for it to end, or choose another "
+            f"--run-dir"
+        )
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, RUN_LOCK)
+    if holder is not None:
+        log.warning("%s was claimed by %s, which is gone: this run takes it", run_dir, holder.describe())
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        winner = RunHolder.of(run_dir)
+        raise RunFolderError(
+            f"{run_dir} was claimed a moment ago by {winner.describe() if winner else 'another run'}: choose another "
+            f"--run-dir"
+        ) from None
+    with os.fdopen(descriptor, "w") as f:
+        json.dump(dataclasses.asdict(RunHolder.this_process()), f)
+    for folder, _, names in os.walk(run_dir):
+        for name in names:
+            if name.startswith(".") and name.endswith(".tmp"):
+                os.remove(os.path.join(folder, name))
+
+
+def release_run_folder(run_dir) -> None:
+    """The run that holds `run_dir` is over (finished, failed or interrupted)."""
+    holder = RunHolder.of(run_dir)
+    if holder is not None and holder.pid == os.getpid():
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(run_dir, RUN_LOCK))
+
+
+def resumable(run_dir) -> bool:
+    """Whether --resume can continue `run_dir`: it holds the config its run wrote first."""
     return os.path.isfile(os.path.join(run_dir, RUN_CONFIG))
 
 
@@ -198,8 +295,20 @@ def claim_run_folder(run_dir, overwrite: bool = False) -> None:
     """Make `run_dir` the folder of a new run: created if absent, refused if it holds anything
     (a finished or an interrupted run would be mixed with this one), cleared first with
     `overwrite`, but only if it is a run folder (never a folder of the user's own)."""
+    holder = RunHolder.of(run_dir) if os.path.isdir(run_dir) else None
+    if holder is not None and holder.alive():
+        raise RunFolderError(
+            f"{run_dir} is being written by {holder.describe()}, another run: wait for it to end, or choose another "
+            f"--run-dir"
+        )
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         if not overwrite:
+            if is_run_folder(run_dir) and not resumable(run_dir):
+                raise RunFolderError(
+                    f"{run_dir} holds the claim of a run that stopped before it began "
+                    f"({holder.describe() if holder else 'its process'}, gone): "
+                    f"--overwrite starts a run there, or choose another --run-dir"
+                )
             state = (
                 ("a finished run" if is_complete(run_dir) else "an unfinished run")
                 if is_run_folder(run_dir)
@@ -217,7 +326,7 @@ def claim_run_folder(run_dir, overwrite: bool = False) -> None:
         shutil.rmtree(run_dir)
     elif os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise RunFolderError(f"{run_dir} is a file, not a folder: choose another --run-dir")
-    os.makedirs(run_dir, exist_ok=True)
+    hold_run_folder(run_dir)
 
 
 def require_complete(run_dir, usage: str = "{run_dir}") -> None:

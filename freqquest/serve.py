@@ -16,15 +16,20 @@ the streamed bytes, so a chunked or lying upload is stopped too), a clip longer 
 `--max-seconds` is refused (422), the content is sniffed rather than the file name trusted (415
 for anything that is not WAV, FLAC, OGG or MP3; 422 for one that does not decode), the upload
 lives in a temporary folder removed when the request ends, errors or not, and the server listens
-on 127.0.0.1 unless `--host` says otherwise. `--workers` requests are answered side by side (one
-per core by default; each gets its own BirdNET interpreter), up to `--queue` more wait their
+on 127.0.0.1 unless `--host` says otherwise; a port already taken is refused before the run loads,
+naming the process that holds it. `--workers` requests are answered side by side (2 by
+default; each gets its own BirdNET interpreter), up to `--queue` more wait their
 turn, and any beyond that get 503 at once rather than a minute's wait.
 """
 
 import argparse
+import contextlib
+import errno
+import os
+import socket
 import sys
 
-from .runs import SERVE_COMMAND, RunFolderError, require_complete
+from .runs import DEMO_NOTE, SERVE_COMMAND, RunFolderError, open_run
 from .scripts import refuse
 
 
@@ -48,12 +53,53 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, naming the process that does where it can be
+    found; None when it can. Asked before the run loads (tens of seconds), not after."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        holder = listener_of(port) if error.errno == errno.EADDRINUSE else None
+        by = f" by process {holder[0]} ({holder[1]})" if holder else ""
+        return f"{host}:{port} cannot be listened on{by}: {error.strerror}; stop it, or choose another --port"
+    return None
+
+
+def listener_of(port: int) -> tuple | None:
+    """(process id, command line) of the process listening on TCP `port`, from /proc (Linux); None
+    where it cannot be told (another system, another user's process)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: listening
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in filter(str.isdigit, os.listdir("/proc") if inodes else ()):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                with open(f"/proc/{pid}/cmdline") as f:
+                    return int(pid), f.read().replace("\0", " ").strip()
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:  # a wrong folder is told at once, before TensorFlow loads
-        require_complete(args.run_dir, SERVE_COMMAND)
+    try:  # a wrong folder or a taken port is told at once, before TensorFlow loads
+        run = open_run(args.run_dir, SERVE_COMMAND)
     except RunFolderError as error:
         return refuse(str(error))
+    taken = port_taken(args.host, args.port)
+    if taken:
+        return refuse(taken)
+    print(
+        f"serving {args.run_dir} ({', '.join(run.train.member_names)}, trained on {run.data})"
+        + (f"; {DEMO_NOTE}" if run.demo else "")
+        + f"; loading it, then http://{args.host}:{args.port}",
+        flush=True,
+    )
     from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
 
     scripts.start(args.verbose)

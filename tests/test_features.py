@@ -211,3 +211,11 @@ def test_a_damaged_shard_is_reported_once_removed_and_its_clips_extracted_again(
     caplog.clear()
     again = store.log_mels(clips)
     assert (again.n_extracted, again.n_cached) == (0, 12) and not caplog.records
+
+
+def test_the_progress_bar_of_an_extraction_in_workers_ends_at_its_total(demo_root, capsys):
+    """The bar closes once the last clip is in, at 100%: a bar left at 99% looks like a lost clip."""
+    paths = sorted((demo_root / "train" / "train").glob("*/*.wav"))[:12]
+    FeatureStore(SMALL, None, workers=2).log_mels(paths, desc="the bar")
+    printed = capsys.readouterr().err
+    assert "the bar: 100%" in printed and "12/12" in printed

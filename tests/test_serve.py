@@ -208,6 +208,52 @@ def test_the_server_listens_on_loopback_by_default():
     assert parse_args(["runs/x"]).host == "127.0.0.1"
 
 
+def test_a_taken_port_is_refused_at_once_naming_its_holder(scratch_run):
+    """Before the run loads (tens of seconds), the port is tried: exit 2 and the process that holds it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+         "print(s.getsockname()[1], flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        port = holder.stdout.readline().strip()
+        started = time.time()
+        answer = subprocess.run(
+            [sys.executable, "-m", "freqquest.serve", str(scratch_run), "--port", port],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert answer.returncode == 2 and time.time() - started < 5
+        assert f"127.0.0.1:{port} cannot be listened on by process {holder.pid} (" in answer.stderr
+        assert "Address already in use; stop it, or choose another --port" in answer.stderr
+        assert "tensorflow" not in answer.stderr.lower()  # refused before anything heavy loaded
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_serve_says_which_run_it_serves_before_loading_it(birdnet_run):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "freqquest.serve", str(birdnet_run), "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()
+    finally:
+        process.kill()
+        process.wait()
+    assert (
+        first.startswith(f"serving {birdnet_run} (birdnet, trained on ")
+        and "/demo; a model of the synthetic demo" in first
+    )
+
+
 # -- the page in a real browser ----------------------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import tempfile
+import threading
+import time
 import uuid
 
 import librosa
@@ -273,7 +275,7 @@ class FeatureStore:
         # absolute: the workers outlive this call, and with it the working directory they started in
         results = self._run(extraction, [os.path.abspath(paths[i]) for i in todo], desc)
         pending = [[] for _ in parts]  # per part: rows to add to its cache
-        for i, (arrays, error) in zip(todo, results):
+        for i, (arrays, error) in zip(todo, results, strict=True):  # strict: the bar sees its end, 100%
             if error is not None:
                 errors[i] = error
                 continue
@@ -321,7 +323,7 @@ class FeatureStore:
         embedder = getattr(extractor, "embedder", None)
         if embedder is not None and embedder.model_key() not in {m.model_key() for m in models}:
             models = (embedder,)
-        return dict(initializer=_load_models, initargs=(models,)) if models else {}
+        return dict(initializer=_start_worker, initargs=(models,))
 
     @staticmethod
     def _in_workers(extractor, paths, workers, loading: dict):
@@ -331,7 +333,23 @@ class FeatureStore:
             )
 
 
-def _load_models(embedders: tuple) -> None:
-    """What an extraction worker runs first: each embedder's model, loaded once."""
+def _start_worker(embedders: tuple) -> None:
+    """What an extraction worker runs first: a watch that ends it with the run that started it,
+    and each embedder's model, loaded once."""
+    _end_with_parent()
     for embedder in embedders:
         embedder.load()
+
+
+def _end_with_parent(every_s: float = 0.5) -> None:
+    """End this process once the process that started it is gone, however it ended: a run killed
+    with SIGKILL runs no cleanup, and its workers would otherwise compute on, unseen, holding
+    hundreds of MB each (a process whose parent dies is handed to another, so its parent id changes)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()

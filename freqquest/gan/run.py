@@ -5,6 +5,7 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from ..config import AudioConfig
 from ..features.store import FeatureStore
 from ..io import atomic_path, check_folder_writable, write_text_atomic
 from ..run.reports import plot_history
-from ..runs import RunInterrupted, claim_run_folder, write_summary
+from ..runs import RunInterrupted, claim_run_folder, hold_run_folder, release_run_folder, resumable, write_summary
 from . import evaluation as judge
 from .config import GAN_EVAL_PER_CLASS, UNTRAINED_PER_CLASS, GanConfig
 from .inversion import GanScale, log_mels_to_audio, write_wav
@@ -148,16 +149,22 @@ def run_gan_training(options: GanOptions) -> str:
     run_dir = options.run_dir or paths.default_run_dir(f"cgan-{config.loss}")
     check_folder_writable(options.cache_dir or paths.default_cache_dir(), "--cache-dir")
     check_folder_writable(run_dir, "--run-dir")
-    if not options.resume:
+    if options.resume:
+        hold_run_folder(run_dir)
+    else:
         claim_run_folder(run_dir, options.overwrite)
     try:
         return _train_and_evaluate(options, competition, report, evaluation_set, root, demo, run_dir, started)
     except KeyboardInterrupt:
+        if not resumable(run_dir):
+            raise RunInterrupted(run_dir, f"{run_dir} holds nothing yet; start again with --overwrite") from None
         raise RunInterrupted(
             run_dir,
             f"the checkpoint of epoch {checkpoint_epochs(run_dir)} is in {run_dir}; continue with: "
-            f"{RESUME_COMMAND.format(run_dir=run_dir)}",
+            f"{RESUME_COMMAND.format(run_dir=shlex.quote(run_dir))}",
         ) from None
+    finally:
+        release_run_folder(run_dir)
 
 
 def _train_and_evaluate(

@@ -29,13 +29,19 @@ from ..features.inputs import ClipSet, extract_clip_set
 from ..features.store import FeatureStore
 from ..io import check_file_writable, check_folder_writable, os_error_line
 from ..runs import (
+    RUN_CONFIG,
     TEST_MATCHES,
     TEST_PROBABILITIES,
+    RunFolderError,
     RunInterrupted,
     SubmissionUnwritten,
     claim_run_folder,
+    hold_run_folder,
+    is_run_folder,
     open_run,
     read_run_config,
+    release_run_folder,
+    resumable,
     resume_command,
     write_run_config,
     write_summary,
@@ -90,7 +96,9 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     licences = _check_pretrained(config)
     run_dir = options.run_dir or paths.default_run_dir("-".join(config.member_names))
     check_folder_writable(run_dir, "--resume" if options.resume else "--run-dir")
-    if not options.resume:
+    if options.resume:
+        hold_run_folder(run_dir)
+    else:
         claim_run_folder(run_dir, options.overwrite)
     for licence in licences:
         log.warning("licence: %s", licence)
@@ -99,16 +107,35 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     except SubmissionUnwritten:
         raise
     except KeyboardInterrupt:
-        saved = f"{run_dir} holds the finished folds and epochs, the feature cache what it extracted"
-        raise RunInterrupted(run_dir, f"{saved}; continue with: {resume_command(run_dir)}") from None
+        raise RunInterrupted(run_dir, f"{_what_was_saved(run_dir)}, the feature cache what it extracted") from None
     except Exception:
-        log.error("%s is incomplete: once the cause below is fixed, %s continues it", run_dir, resume_command(run_dir))
+        log.error("%s is incomplete: once the cause below is fixed, %s", run_dir, _way_on(run_dir))
         raise
+    finally:
+        release_run_folder(run_dir)
+
+
+def _what_was_saved(run_dir) -> str:
+    if resumable(run_dir):
+        return f"{run_dir} holds the finished folds and epochs; continue with: {resume_command(run_dir)}"
+    return f"{run_dir} holds nothing yet (the run had not begun); start again with --overwrite --run-dir {run_dir}"
+
+
+def _way_on(run_dir) -> str:
+    """The command that goes on from a failed run: --resume once it has a config, else a new start there."""
+    if resumable(run_dir):
+        return f"{resume_command(run_dir)} continues it"
+    return f"--overwrite --run-dir {run_dir} starts it again (it had not begun)"
 
 
 def _as_saved(options: ClassificationOptions) -> ClassificationOptions:
     """The options of a resumed run as its folder saved them; a prediction's audio as its run's."""
     if options.resume:
+        if is_run_folder(options.resume) and not resumable(options.resume):
+            raise RunFolderError(
+                f"{options.resume} holds no {RUN_CONFIG}: its run stopped before it began, so there is nothing to "
+                f"resume; start it again with --overwrite --run-dir {options.resume}"
+            )
         saved = read_run_config(options.resume)
         log.info("resuming %s", options.resume)
         return dataclasses.replace(
@@ -202,8 +229,13 @@ def _train_and_predict(
     timings["total_s"] = time.time() - started
     result = _result(checked, run_dir, fallback, train_set, test, predicted, evaluation, validation)
     counts = {"n_train_clips": len(clips.labels), "n_validated": int(validation.validated.sum())}
-    write_summary(run_dir, dataclasses.asdict(result) | counts | {"timings": timings})
-    _write_submission(predicted.submission, checked, run_dir)
+    summary = dataclasses.asdict(result) | counts | {"timings": timings}
+    try:  # the submission first: the summary marks the run finished, and a kill between them leaves a run to resume
+        _write_submission(predicted.submission, checked, run_dir)
+    except SubmissionUnwritten:
+        write_summary(run_dir, summary)  # the run is finished: --predict-only writes its submission
+        raise
+    write_summary(run_dir, summary)
     log.info(format_summary(result))
     return result
 
