@@ -250,7 +250,7 @@ def test_serve_says_which_run_it_serves_before_loading_it(birdnet_run):
         process.wait()
     assert (
         first.startswith(f"serving {birdnet_run} (birdnet-embedding, trained on ")
-        and "/demo; a model of the synthetic demo" in first
+        and "/demo); a model of the synthetic demo" in first
     )
 
 
