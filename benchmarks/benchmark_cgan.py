@@ -102,31 +102,26 @@ def run_measured(command: list) -> tuple:
     return time.time() - started, usage.ru_maxrss / 1024
 
 
-def run_cell(key: CellKey, trained: dict, work: str, eval_per_class: int) -> dict:
-    """Trains the cell's run (once for every candidates value of one training, kept in `trained`)
-    and evaluates it: the ledger's figures of the cell."""
+TRAINING = "benchmark_training.json"  # in a trained run folder: its training's wall seconds and peak memory
+
+
+def run_cell(key: CellKey, work: str, eval_per_class: int) -> dict:
+    """Trains the cell's run, unless a run of the same recipe, set of clips, seed and generator code
+    finished training under `work` before (a benchmark cut short during an evaluation goes on from
+    it), and evaluates it: the ledger's figures of the cell."""
     learned, judging = cell_competition(key.cell, work)
     script = os.path.join(REPO, "Audio_Generation_CGAN.py")
     common = ["--cache-dir", os.path.join(work, "cache"), "--eval-per-class", str(eval_per_class)]
-    training = (key.recipe, key.cell, key.seed)
-    if training not in trained:
-        run_dir = os.path.join(work, f"cgan-{key.cell}-{key.seed}-{int(time.time())}")
-        command = [
-            sys.executable,
-            script,
-            "--data",
-            learned,
-            "--run-dir",
-            run_dir,
-            "--seed",
-            str(key.seed),
-            "--no-evaluate",
-            *common,
-            *shlex.split(key.recipe),
-        ]
+    run_dir = os.path.join(work, "runs", CellKey(key.recipe, key.cell, key.seed, 0, key.generator).file_name[:-5])
+    trained = os.path.join(run_dir, TRAINING)
+    if not os.path.isfile(trained):
+        command = [sys.executable, script, "--data", learned, "--run-dir", run_dir, "--seed", str(key.seed),
+                   "--no-evaluate", "--overwrite", *common, *shlex.split(key.recipe)]  # fmt: skip
         seconds, memory = run_measured(command + (["--eval-data", judging] if judging else []))
-        trained[training] = (run_dir, memory)
-    run_dir, train_memory = trained[training]
+        with open(trained, "w") as f:
+            json.dump({"wall_s": seconds, "peak_rss_mb": memory}, f)
+    with open(trained) as f:
+        training = json.load(f)
     evaluate_wall, evaluate_memory = run_measured(
         [sys.executable, script, "--evaluate", run_dir, "--candidates", str(key.candidates), *common]
     )
@@ -138,7 +133,8 @@ def run_cell(key: CellKey, trained: dict, work: str, eval_per_class: int) -> dic
         "evaluation": evaluation,
         "train_s": train_s,
         "evaluate_s": evaluate_wall,
-        "peak_rss_mb": max(train_memory, evaluate_memory),
+        # None where the training's was not measured (a run trained before the benchmark measured it)
+        "peak_rss_mb": None if training["peak_rss_mb"] is None else max(training["peak_rss_mb"], evaluate_memory),
         "commit": current_commit(),
         "cores": os.cpu_count(),
         "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -177,13 +173,12 @@ def main(argv=None):
         name, text = a.rule.split("=", 1)
         recipes = list(dict.fromkeys(k.recipe for k in keys))
         print(f"the rule, before its cells: {ledger.write_rule(name, text, recipes, current_commit())}")
-    trained = {}
     for key in keys:
         if ledger.has(key):
             print(f"recorded already, not run again: {key.name} ({ledger.path(key)})", flush=True)
             continue
         print(f"running {key.name}", flush=True)
-        print(f"recorded: {ledger.record(key, run_cell(key, trained, a.work, a.eval_per_class))}", flush=True)
+        print(f"recorded: {ledger.record(key, run_cell(key, a.work, a.eval_per_class))}", flush=True)
     recorded = [cell for cell in ledger.cells() if CellKey.of(cell) in keys]
     print(f"\nThe cells of this benchmark ({os.cpu_count()} cores here)")
     print_cells(recorded, "gan_test")

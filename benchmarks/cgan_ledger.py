@@ -189,7 +189,8 @@ def cell_line(cell: dict, judge: str) -> str:
     figures = accuracy_of(e, judge)
     kid = e["distances"]["generated"]["kid"] / e["distances"]["real (floor)"]["kid"]
     head = f"{cell['recipe'] or '(default)':<28} {cell['cell']:<5} {cell['seed']:>5} {cell['candidates']:>3}"
-    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {cell['peak_rss_mb']:>6.0f} MB"
+    memory = "-" if cell["peak_rss_mb"] is None else f"{cell['peak_rss_mb']:.0f}"
+    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {memory:>6} MB"
     if figures is None:
         return f"{head}   (no {judge} judge in this cell){'':>30}{tail}"
     generated, real = figures["generated"], figures["real, the files themselves"]

@@ -101,7 +101,7 @@ def test_a_cut_short_cgan_benchmark_goes_on_from_its_ledger(tmp_path, monkeypatc
     monkeypatch.setattr(benchmark_cgan, "SHARED", str(tmp_path / "shared"))
     ran = []
 
-    def run_cell(key, trained, work, eval_per_class):
+    def run_cell(key, work, eval_per_class):
         ran.append((key.recipe, key.cell, key.seed))
         if len(ran) == 2:
             raise KeyboardInterrupt
@@ -143,3 +143,9 @@ def test_a_cgan_cell_of_a_tiny_recipe_is_recorded_with_its_figures_once(demo_roo
     benchmark_cgan.main(argv)
     assert "recorded already, not run again" in capsys.readouterr().out
     assert os.listdir(tmp_path / "ledger") == [name]
+    # a cell cut short after its training: the next start evaluates the trained run, it does not train again
+    trained = os.path.join(record["run_dir"], "checkpoint", "epoch.json")
+    stamp = os.stat(trained).st_mtime_ns
+    os.remove(tmp_path / "ledger" / name)
+    benchmark_cgan.main(argv)
+    assert os.listdir(tmp_path / "ledger") == [name] and os.stat(trained).st_mtime_ns == stamp
