@@ -16,6 +16,7 @@ training recordings taking their recording's class; a log-Mel CNN blended with c
 import argparse
 import sys
 
+from freqquest.arguments import ArgumentParser
 from freqquest.config import (
     BIRDNET_TUNABLE,
     CLASSICAL_MODELS,
@@ -82,7 +83,7 @@ def embedding_names(value: str) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = p.add_argument_group("data and outputs")
     where.add_argument(
         "--data",

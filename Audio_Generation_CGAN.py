@@ -13,6 +13,7 @@ makes, and measure how good it is.
 import argparse
 import sys
 
+from freqquest.arguments import ArgumentParser
 from freqquest.config import AudioConfig
 from freqquest.gan.config import GAN_EVAL_PER_CLASS, GAN_LOSSES, GAN_PRESETS, GanConfig, gan_preset_config
 
@@ -47,7 +48,7 @@ GAN_OPTIONS = ("loss", *NUMBERS, *SWITCHES)  # the recipe's settings a flag can 
 
 def parse_args(argv=None) -> argparse.Namespace:
     defaults = GanConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = p.add_argument_group("data and outputs")
     where.add_argument(
         "--data", metavar="DIR", help="competition root; default: search ./data, /kaggle/input, /content, else the demo"

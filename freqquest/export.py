@@ -15,13 +15,14 @@ exported model in the run's place, so the edge artifact is exercised, not just w
 import argparse
 import sys
 
+from .arguments import ArgumentParser
 from .runs import EXPORT_COMMAND, RunFolderError, require_complete
 from .scripts import refuse
 from .serving.export import KINDS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m freqquest.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder with a network")

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 
+from .arguments import ArgumentParser
 from .config import NETWORK
 from .runs import PREDICT_COMMAND, RunFolderError, require_complete
 from .scripts import refuse
@@ -43,7 +44,7 @@ def format_table(prediction, k: int) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m freqquest.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")

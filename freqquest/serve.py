@@ -29,12 +29,13 @@ import os
 import socket
 import sys
 
+from .arguments import ArgumentParser
 from .runs import DEMO_NOTE, SERVE_COMMAND, RunFolderError, open_run
 from .scripts import refuse
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m freqquest.serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")

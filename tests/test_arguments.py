@@ -1,0 +1,29 @@
+import pytest
+
+import Audio_Classification_Kaggle as cli
+import Audio_Generation_CGAN as gan_cli
+from freqquest.arguments import ArgumentParser
+
+
+@pytest.mark.parametrize(
+    "given, meant",
+    [("--learning_rate", "--learning-rate"), ("--Pseudo-Label", "--pseudo-label"), ("--run-dri", "--run-dir")],
+)
+def test_a_misspelt_option_is_answered_with_the_right_one_in_a_line(given, meant, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.parse_args([given, "0.1"])
+    printed = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2 and printed[0].endswith(f"error: no option {given}: did you mean {meant}?")
+    assert len(printed) == 2 and "--help` lists every option" in printed[1]  # not the whole usage
+
+
+def test_an_option_like_none_is_named_without_a_guess_and_other_errors_keep_argparses_words(capsys):
+    with pytest.raises(SystemExit):
+        gan_cli.parse_args(["--xyzzy"])
+    assert "error: no option --xyzzy\n" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gan_cli.parse_args(["--steps", "many"])
+    assert "argument --steps: invalid int value: 'many'" in capsys.readouterr().err
+    parser = ArgumentParser(prog="p")
+    parser.add_argument("--top-k")
+    assert parser.nearest_option("--top_k") == "--top-k" and parser.nearest_option("--zzz") is None
