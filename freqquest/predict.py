@@ -43,6 +43,15 @@ def format_table(prediction, k: int) -> str:
     return "\n".join(lines)
 
 
+def clip_path(path: str) -> str:
+    """`path`, a clip; ValueError saying what it is otherwise (a folder, nothing)."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder, not a clip: give its files (for example {path.rstrip('/')}/*.wav)")
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file")
+    return path
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(
         prog="python -m freqquest.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,9 +100,15 @@ def main(argv=None) -> int:
             log.warning(
                 "note: %s was trained on the synthetic demo: its answers on real recordings mean nothing", args.run_dir
             )
-        results = []
+        results, failed = [], {}
         for path in args.clips:
-            prediction = predictor.predict(path, args.hop, args.member)
+            try:
+                prediction = predictor.predict(clip_path(path), args.hop, args.member)
+            except ValueError as error:  # one bad clip: said, and the next one predicted
+                failed[path] = str(error)
+                log.error("error: %s", error)
+                results.append({"file": path, "error": str(error)})
+                continue
             answer = prediction.as_dict(args.top_k)
             if args.explain:
                 answer["explanation"] = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
@@ -105,6 +120,8 @@ def main(argv=None) -> int:
                     print(f"  explained: {answer['explanation']}")
         if args.json:
             print(json.dumps(results, indent=2))
+        if failed:
+            raise ValueError(f"{len(failed)} of {len(args.clips)} clips could not be predicted: {', '.join(failed)}")
 
     return scripts.run_guarded(work)
 

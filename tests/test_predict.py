@@ -92,6 +92,32 @@ def test_the_command_line_prints_a_table_or_json_and_refuses_what_it_cannot_read
     assert "bad.wav: not decodable as audio" in caplog.text
 
 
+def test_several_clips_go_on_past_a_bad_one_and_a_silent_or_nan_clip_is_named(birdnet_run, tmp_path, capsys, caplog):
+    good = write_tone(tmp_path / "tone.wav", rate=22050, seconds=1.0)
+    (tmp_path / "bad.wav").write_text("not audio")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    silent, nan = tmp_path / "silent.wav", tmp_path / "nan.wav"
+    sf.write(str(silent), np.zeros(22050, np.float32), 22050, subtype="FLOAT")
+    sf.write(str(nan), np.full(22050, np.nan, np.float32), 22050, subtype="FLOAT")
+    clips = [str(p) for p in (tmp_path / "bad.wav", folder, tmp_path / "none.wav", good, silent, nan)]
+    assert predict.main([str(birdnet_run), *clips, "--json"]) == 2
+    answers = json.loads(capsys.readouterr().out)
+    assert [a.get("error", "")[:20] for a in answers[:3]] == [
+        f"{tmp_path}/bad.wav: not decodable"[:20],
+        f"{folder} is a folder, not a clip"[:20],
+        f"{tmp_path}/none.wav: no such file"[:20],
+    ]
+    assert f"{folder} is a folder, not a clip: give its files (for example {folder}/*.wav)" in caplog.text
+    assert [len(a["top"]) for a in answers[3:]] == [5, 5, 5] and answers[3]["notes"] == []  # the next ones predicted
+    assert (
+        answers[4]["notes"]
+        == answers[5]["notes"]
+        == ["the clip is silent (no sample is a number other than 0): its class is a guess"]
+    )
+    assert f"3 of 6 clips could not be predicted: {clips[0]}, {clips[1]}, {clips[2]}" in caplog.text
+
+
 def test_an_incomplete_run_is_refused(birdnet_run, tmp_path):
     incomplete = tmp_path / "run"
     incomplete.mkdir()

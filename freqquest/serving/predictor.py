@@ -143,6 +143,11 @@ class Predictor:
         )
         note = self.match_rate(rate)
         notes += [note] if note else []
+        finite = np.isfinite(clip)
+        if not finite.any() or not np.any(clip[finite]):
+            notes.append("the clip is silent (no sample is a number other than 0): its class is a guess")
+        elif not finite.all():
+            notes.append(f"{np.sum(~finite)} of its samples are not numbers (NaN or infinite), read as silence")
         members = self.blend.predict(self.inputs_of(clip, rate, starts), np.full(len(starts), rate))
         windows = members[member] if member else self.blend.average(members)
         return Prediction(
