@@ -16,7 +16,7 @@ training recordings taking their recording's class; a log-Mel CNN blended with c
 import argparse
 import sys
 
-from freqquest.arguments import ArgumentParser
+from freqquest.arguments import ArgumentParser, refuse
 from freqquest.config import (
     BIRDNET_TUNABLE,
     CLASSICAL_MODELS,
@@ -287,21 +287,21 @@ def options_from_args(args: argparse.Namespace):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)  # before anything imports TensorFlow: --help and mistakes answer at once
-    from freqquest import scripts
+    args = parse_args(argv)  # before anything heavy is imported: --help and mistakes answer at once
     from freqquest.competition.paths import DOWNLOAD_HINT, diagnose_competition_folder
     from freqquest.runs import RunFolderError, require_complete
 
+    if args.data and diagnose_competition_folder(args.data):
+        return refuse(f"--data: {diagnose_competition_folder(args.data)}; {DOWNLOAD_HINT}")
     try:
-        options = options_from_args(args)
+        options = options_from_args(args)  # the pipeline's options: NumPy, pandas, scikit-learn
         if args.model_path:
             require_complete(
                 args.model_path, "python Audio_Classification_Kaggle.py --predict-only --model-path {run_dir}"
             )
     except (ValueError, RunFolderError) as error:
-        return scripts.refuse(str(error))
-    if args.data and diagnose_competition_folder(args.data):
-        return scripts.refuse(f"--data: {diagnose_competition_folder(args.data)}; {DOWNLOAD_HINT}")
+        return refuse(str(error))
+    from freqquest import scripts
 
     scripts.start(args.verbose)
     from freqquest.run.pipeline import run_classification

@@ -1,9 +1,16 @@
-"""The command lines' parser: argparse, with a misspelt option answered by the nearest right one
-in one line rather than the whole usage. Imports nothing heavy: mistakes are answered at once."""
+"""The command lines' parser and their refusals: argparse, with a misspelt option answered by the
+nearest right one in one line rather than the whole usage, and an argument found wrong before any
+work in one line with exit code 2. Imports nothing heavy: mistakes are answered at once."""
 
 import argparse
 import difflib
 import sys
+
+
+def refuse(message: str) -> int:
+    """An argument found wrong before any work: one line, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 class ArgumentParser(argparse.ArgumentParser):

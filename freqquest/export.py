@@ -15,9 +15,8 @@ exported model in the run's place, so the edge artifact is exercised, not just w
 import argparse
 import sys
 
-from .arguments import ArgumentParser
+from .arguments import ArgumentParser, refuse
 from .runs import EXPORT_COMMAND, RunFolderError, require_complete
-from .scripts import refuse
 from .serving.export import KINDS
 
 

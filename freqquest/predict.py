@@ -18,10 +18,9 @@ import logging
 import os
 import sys
 
-from .arguments import ArgumentParser
+from .arguments import ArgumentParser, refuse
 from .config import NETWORK
 from .runs import PREDICT_COMMAND, RunFolderError, require_complete
-from .scripts import refuse
 
 log = logging.getLogger(__name__)
 

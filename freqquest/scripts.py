@@ -3,7 +3,6 @@ and expected failures reported as one line with an exit code (2 for an error, 13
 never a traceback from deep inside a library."""
 
 import logging
-import sys
 
 from . import quiet
 from .competition.dataset import CompetitionError
@@ -13,12 +12,6 @@ from .runs import RunInterrupted, SubmissionUnwritten
 log = logging.getLogger("freqquest")
 
 INTERRUPTED = 130
-
-
-def refuse(message: str) -> int:
-    """An argument found wrong before any work: one line, exit code 2."""
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def start(verbose: bool) -> None:

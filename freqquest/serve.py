@@ -29,9 +29,8 @@ import os
 import socket
 import sys
 
-from .arguments import ArgumentParser
+from .arguments import ArgumentParser, refuse
 from .runs import DEMO_NOTE, SERVE_COMMAND, RunFolderError, open_run
-from .scripts import refuse
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -27,3 +27,32 @@ def test_an_option_like_none_is_named_without_a_guess_and_other_errors_keep_argp
     parser = ArgumentParser(prog="p")
     parser.add_argument("--top-k")
     assert parser.nearest_option("--top_k") == "--top-k" and parser.nearest_option("--zzz") is None
+
+
+def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_path):
+    """Under a second of CPU, and neither pandas, scikit-learn, librosa nor TensorFlow imported."""
+    import resource
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    answer = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(REPO / "Audio_Classification_Kaggle.py"),
+            "--data",
+            str(tmp_path / "no"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert answer.returncode == 2 and f"error: --data: {tmp_path / 'no'} does not exist" in answer.stderr
+    assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 1.0
+    imported = {line.split("|")[-1].strip() for line in answer.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"pandas", "sklearn", "tensorflow", "librosa", "keras"}
+    assert "freqquest.arguments" in imported  # the measure reads the script's own imports

@@ -8,6 +8,7 @@ import soundfile as sf
 
 from freqquest.competition import demo
 from freqquest.competition.dataset import preflight, scan_competition
+from freqquest.competition.demo import is_demo
 
 
 def test_demo_has_the_competition_layout(demo_root):
@@ -19,7 +20,7 @@ def test_demo_has_the_competition_layout(demo_root):
     solution = pd.read_csv(demo_root / "solution.csv")
     assert solution["ID"].tolist() == competition.test_ids
     assert solution["Class"].value_counts().to_dict() == {c: 6 for c in demo.CLASSES}
-    assert demo.is_demo(demo_root)
+    assert is_demo(demo_root)
     # recordings of three slices each: the leak-free split has something to do
     assert len(set(competition.train_groups)) == 50
 

@@ -1,7 +1,7 @@
 import os
 
 from freqquest.competition import paths
-from freqquest.competition.demo import MARKER
+from freqquest.competition.demo import DEMO_MARKER
 
 
 def make_root(path):
@@ -24,7 +24,7 @@ def test_finds_a_root_two_levels_down_and_prefers_earlier_bases(tmp_path):
 
 def test_demo_folders_are_not_real_data(tmp_path):
     demo = make_root(tmp_path / "data" / "demo")
-    (demo / MARKER).write_text("{}")
+    (demo / DEMO_MARKER).write_text("{}")
     assert paths.find_competition_root([str(tmp_path / "data")]) is None
 
 

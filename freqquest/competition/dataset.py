@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .audio import AudioLoadError, read_header
+from .paths import AUDIO_EXTENSIONS, CompetitionError, is_competition_root
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 # UrbanSound8K names: <freesound id>-<class id>-<occurrence>-<slice>; slices share a recording.
 US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
 # Training files holding less audio than this are skipped: they hardly carry their class. The birdnet
@@ -30,10 +30,6 @@ US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
 MIN_TRAIN_SECONDS = 0.1
 # Most sample_submission.csv IDs without a file means the IDs and the files name clips differently.
 MAX_MISSING_TEST_SHARE = 0.5
-
-
-class CompetitionError(Exception):
-    """The competition folder is not usable as it is; the message says what to fix."""
 
 
 @dataclasses.dataclass
@@ -98,10 +94,6 @@ def recording_id(relative_path: str) -> str:
     stem = os.path.splitext(os.path.basename(relative_path))[0]
     match = US8K_NAME.match(stem)
     return match.group(1) if match else relative_path
-
-
-def is_competition_root(path) -> bool:
-    return os.path.isdir(os.path.join(path, "train", "train")) and os.path.isdir(os.path.join(path, "test", "test"))
 
 
 def _list_files(directory) -> tuple[list, dict]:

@@ -25,8 +25,8 @@ from ..io import naming
 
 log = logging.getLogger(__name__)
 
+DEMO_MARKER = ".freqquest-demo"  # in the root of a demo competition
 CLASSES = ("dog_bark", "drilling", "engine_idling", "siren", "street_music")
-MARKER = ".freqquest-demo"
 SAMPLE_RATE = 22050
 DURATION = 4.0
 DEMO_VERSION = 3  # 3: each recording has a background of its own; solution.csv names each test clip's recording
@@ -122,7 +122,7 @@ def synthesize(class_name: str, rng: np.random.Generator, seconds: float = DURAT
 
 
 def is_demo(root) -> bool:
-    return os.path.isfile(os.path.join(root, MARKER))
+    return os.path.isfile(os.path.join(root, DEMO_MARKER))
 
 
 def build_demo(root, split: str = "reused", recordings_per_class: int = 10, slices: int = 3, seed: int = 0) -> str:
@@ -141,7 +141,7 @@ def build_demo(root, split: str = "reused", recordings_per_class: int = 10, slic
         "slices": slices,
         "seed": seed,
     }
-    marker = os.path.join(root, MARKER)
+    marker = os.path.join(root, DEMO_MARKER)
     if os.path.isfile(marker):
         with open(marker) as f:
             if json.load(f) == recipe:
@@ -205,7 +205,7 @@ def _write_demo(staging, recipe: dict) -> None:
     order = rng.permutation(len(answers))
     _write_csv(os.path.join(staging, "sample_submission.csv"), [[answers[i][0], CLASSES[0]] for i in order])
     _write_csv(os.path.join(staging, "solution.csv"), [answers[i] for i in order], ["ID", "Class", "Recording"])
-    with open(os.path.join(staging, MARKER), "w") as f:
+    with open(os.path.join(staging, DEMO_MARKER), "w") as f:
         json.dump(recipe, f)
 
 

@@ -6,8 +6,18 @@ import os
 import sys
 import time
 
-from .dataset import AUDIO_EXTENSIONS, CompetitionError, is_competition_root
 from .demo import build_demo, is_demo
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+class CompetitionError(Exception):
+    """The competition folder is not usable as it is; the message says what to fix."""
+
+
+def is_competition_root(path) -> bool:
+    return os.path.isdir(os.path.join(path, "train", "train")) and os.path.isdir(os.path.join(path, "test", "test"))
+
 
 log = logging.getLogger(__name__)
 
