@@ -169,13 +169,17 @@ def test_explain_writes_a_figure_per_clip(fixture, kind, request, demo_root, tmp
     predictor = Predictor(run)
     e = explain.explain(predictor, predictor.predict(clip))
     if kind == "grad-cam":
-        assert e.spectrogram.shape == (128, 173) and e.spectrogram_title == "log-Mel of the deciding window"
+        assert e.spectrogram.shape == (128, 173) and e.title == "log-Mel, the window that decided (0.00-4.00 s)"
         assert e.band_hz.shape == (128,) and np.all(np.diff(e.band_hz) > 0)
         assert e.heatmap.shape == (128, 173) and e.occlusion is None and len(e.feature_maps) == 3
         assert "Grad-CAM of the network member (2 fold networks averaged); the run blends it with logreg, svm" in e.note
     else:
         assert e.spectrogram.shape == e.heatmap.shape == (96, 511) and e.occlusion is None
-        assert e.spectrogram_title == "BirdNET's spectrogram of the window that decided"
+        # the 3 s BirdNET heard best, named with the 4 s window it lies in, in seconds of the clip
+        start, end = e.explained_span
+        explained = f"the 3 s explained ({start:.2f}-{end:.2f} s)"
+        assert e.title == f"BirdNET's spectrogram, {explained} of the window that decided (0.00-4.00 s)"
+        assert 0.0 <= start and end <= 4.0 and end - start == pytest.approx(3.0)
         assert e.note.startswith("integrated gradients: where ") and e.band_hz.shape == (96,)
 
 

@@ -105,7 +105,9 @@ def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, 
     assert why["top"] == answer["top"][0]["class"] and why["heatmap"]["kind"] == "map"
     spectrogram = why["spectrogram"]
     assert len(spectrogram["values"]) == 64 and len(why["heatmap"]["values"][0]) == len(spectrogram["values"][0])
-    assert spectrogram["title"] == "log-Mel of the deciding window"
+    assert spectrogram["title"] == "log-Mel, the window that decided (0.00-4.00 s)"  # one window, named alike
+    assert why["deciding_window_span"] == answer["deciding_window_span"] == [0.0, 4.0]
+    assert (spectrogram["start"], spectrogram["seconds"]) == (0.0, 4.0)
     assert spectrogram["hz_ticks"][0] == [pytest.approx(0.0, abs=0.1), 125]
     assert [m["layer"] for m in why["feature_maps"]] == ["block1_relu", "block2_relu", "block3_relu"]
     assert set(why["timings"]) == {"explain_s"}
@@ -326,7 +328,7 @@ def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(serv
         page.wait_for_selector("#spectrogram[data-heatmap='map']", timeout=60_000)  # then why
         assert (
             page.locator("#why").is_visible()
-            and page.inner_text("#spectrogram-title") == "log-Mel of the deciding window"
+            and page.inner_text("#spectrogram-title") == "log-Mel, the window that decided (0.00-4.00 s)"
         )
         assert page.locator("#error").is_hidden()
         page.uncheck("#overlay")

@@ -153,11 +153,13 @@ class Service:
             "file": name,
             "top": e.prediction.classes[e.prediction.top],
             "deciding_window": e.prediction.deciding_window,
+            "deciding_window_span": [round(t, 3) for t in e.prediction.deciding_span],
             "spectrogram": {
                 "start": e.window_start,
                 "seconds": e.window_seconds,
+                "window": e.describe_explained(),
                 "values": shrink(e.spectrogram),
-                "title": e.spectrogram_title,
+                "title": e.title,
                 "hz_ticks": [[round(band / e.spectrogram.shape[0], 4), hz] for band, hz in hz_ticks(e)],
             },
             "heatmap": {

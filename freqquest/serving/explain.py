@@ -275,6 +275,24 @@ class Explanation:
     feature_maps: dict  # block name -> (channels, f, t)
     note: str  # what the heatmap explains
 
+    @property
+    def explained_span(self) -> tuple[float, float]:
+        return self.window_start, self.window_start + self.window_seconds
+
+    def describe_explained(self) -> str:
+        """The window explained, named the same in the picture, the page and the API: the deciding
+        window itself, or the part of it the map is taken over (BirdNET hears 3 s of the 4)."""
+        start, end = self.explained_span
+        if (start, end) == self.prediction.deciding_span:
+            return self.prediction.describe_deciding()
+        explained = f"the {self.window_seconds:g} s explained ({start:.2f}-{end:.2f} s)"
+        return f"{explained} of {self.prediction.describe_deciding()}"
+
+    @property
+    def title(self) -> str:
+        """The spectrogram's title: what it shows, and which window, in seconds of the clip."""
+        return f"{self.spectrogram_title}, {self.describe_explained()}"
+
 
 def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
     """Why `prediction` (of predictor.predict) came out as it did, for its deciding window."""
@@ -313,7 +331,7 @@ def explain(predictor: Predictor, prediction: Prediction) -> Explanation:
         start,
         audio.duration,
         mel,
-        "log-Mel of the deciding window",
+        "log-Mel",
         _mel_hz(mel, audio),
         heatmap,
         occlusion,
@@ -338,7 +356,7 @@ def _explain_birdnet(
         predictor.embedders[BirdNetWindows.name],
         start,
         birdnet_probe_of(tuple(tuned), predictor.config.tune_from),
-        "BirdNET's spectrogram of the window that decided (its 1024-sample branch)",
+        "BirdNET's spectrogram (its 1024-sample branch)",
         note,
     )
 
@@ -356,7 +374,7 @@ def _explain_embedding(
         predictor.embedders[member.name],
         start,
         embedding_probe_of(member.model, len(predictor.classes)),
-        "BirdNET's spectrogram of the window that decided",
+        "BirdNET's spectrogram",
         f"integrated gradients: where {top} is told apart from the other classes{blends}",
     )
 
@@ -474,21 +492,10 @@ def _plot_waveform(ax, e: Explanation) -> None:
     p = e.prediction
     seconds = np.arange(len(e.waveform)) / e.sample_rate
     ax.plot(seconds, e.waveform, linewidth=0.5, color="#0b63c5")
-    decided = float(p.starts[p.deciding_window])
-    ax.axvspan(
-        decided,
-        decided + min(p.window_seconds, p.seconds),
-        alpha=0.12,
-        color="grey",
-        label=f"the window that decided ({decided:.2f}-{decided + p.window_seconds:.2f} s)",
-    )
-    ax.axvspan(
-        e.window_start,
-        e.window_start + e.window_seconds,
-        alpha=0.18,
-        color="tab:orange",
-        label=f"the window explained ({e.window_start:.2f}-{e.window_start + e.window_seconds:.2f} s)",
-    )
+    ax.axvspan(*p.deciding_span, alpha=0.12, color="grey", label=p.describe_deciding())
+    if e.explained_span != p.deciding_span:
+        start, end = e.explained_span
+        ax.axvspan(start, end, alpha=0.18, color="tab:orange", label=f"explained ({start:.2f}-{end:.2f} s)")
     title = f"{p.path}: " + ", ".join(f"{c} {v:.2f}" for c, v in p.top_k(3))
     ax.set(xlabel="time (s)", ylabel="amplitude", title=_wrapped(title, 110))
     ax.legend(loc="upper right", fontsize=7)
@@ -512,7 +519,7 @@ def _plot_spectrogram(fig, ax, e: Explanation) -> None:
     ax.set_yticks([band + 0.5 for band, _ in ticks], [f"{hz:g}" for _, hz in ticks])
     looped = f" The clip is {p.seconds:.2f} s long, looped to fill the window." if p.seconds < e.window_seconds else ""
     ax.set(xlabel="time (s)", ylabel="frequency (Hz)")
-    ax.set_title(_wrapped(f"{e.spectrogram_title}; {e.note}.{looped}"), fontsize=9)
+    ax.set_title(_wrapped(f"{e.title}; {e.note}.{looped}"), fontsize=9)
 
 
 def _plot_timeline(ax, p: Prediction) -> None:

@@ -42,6 +42,16 @@ class Prediction:
         """The window that gave the top class its highest probability."""
         return int(self.windows[:, self.top].argmax())
 
+    @property
+    def deciding_span(self) -> tuple[float, float]:
+        """Where the deciding window lies, in seconds of the clip (a short clip is looped to fill it)."""
+        start = float(self.starts[self.deciding_window])
+        return start, start + self.window_seconds
+
+    def describe_deciding(self) -> str:
+        start, end = self.deciding_span
+        return f"the window that decided ({start:.2f}-{end:.2f} s)"
+
     def top_k(self, k: int) -> list:
         order = np.argsort(-self.probabilities)[:k]
         return [(self.classes[i], float(self.probabilities[i])) for i in order]
@@ -59,6 +69,7 @@ class Prediction:
                 for s, w in zip(self.starts, self.windows)
             ],
             "deciding_window": self.deciding_window,
+            "deciding_window_span": [round(t, 3) for t in self.deciding_span],
             "window_seconds": self.window_seconds,
             "notes": self.notes,
         }
