@@ -5,6 +5,7 @@ written at all."""
 import contextlib
 import errno
 import os
+import tempfile
 import uuid
 
 
@@ -15,6 +16,9 @@ def naming(path, *aliases):
     try:
         yield
     except OSError as error:
+        named = no_space_named(error, path)
+        if named is not error:
+            raise named from error
         if error.filename is None or error.filename in aliases:
             raise type(error)(error.errno, error.strerror or str(error), os.fspath(path)) from error
         raise
@@ -64,7 +68,9 @@ def check_file_writable(path, what: str) -> None:
 
 
 def check_folder_writable(path, what: str) -> None:
-    """Fail now if files cannot be written in the folder `path` (made later where missing). Writes nothing."""
+    """Fail now if files cannot be written in the folder `path`: a probe file is written there and
+    removed, with the folders made for it (a folder the permissions allow may still refuse files:
+    a system folder such as /proc, a read-only mount). Leaves nothing behind."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise NotADirectoryError(errno.ENOTDIR, f"is a file; {what} names a folder", str(path))
     folder = _existing_ancestor(path)
@@ -72,3 +78,37 @@ def check_folder_writable(path, what: str) -> None:
         raise NotADirectoryError(errno.ENOTDIR, f"is a file, so no folder can be made under it ({what})", folder)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, f"cannot be written ({what})", folder)
+    made = []
+    try:
+        for parent in _missing_folders(path):
+            os.mkdir(parent)
+            made.append(parent)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".freqquest-probe-"):
+            pass
+    except OSError as error:
+        raise type(error)(error.errno, f"files cannot be written there: {error.strerror} ({what})", str(path)) from None
+    finally:
+        for parent in reversed(made):
+            os.rmdir(parent)
+
+
+def _missing_folders(path) -> list:
+    """The folders of `path` that do not exist yet, outermost first ([] when `path` exists)."""
+    missing, folder = [], os.path.abspath(path)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing[::-1]
+
+
+def no_space_named(error: OSError, path) -> OSError:
+    """NumPy reports a full disk as '2657280 requested and 1309664 written', with no error number:
+    the same error as the system's, naming the file, its folder and what to do."""
+    if error.errno is None and " requested and " in str(error) and str(error).endswith(" written"):
+        folder = os.path.dirname(os.path.abspath(path))
+        return OSError(
+            errno.ENOSPC,
+            f"No space left on device ({error}); free space on the disk of {folder}, or choose another folder",
+            os.fspath(path),
+        )
+    return error

@@ -2,6 +2,7 @@
 clear line, never lose or overwrite what the user has, say what a bad file is, and leave a run
 folder that says whether it is complete."""
 
+import errno
 import importlib.util
 import json
 import logging
@@ -22,13 +23,13 @@ from freqquest.blend.recordings import link_distance, recording_fingerprints
 from freqquest.competition import dataset
 from freqquest.competition.dataset import MIN_TRAIN_SECONDS, preflight, scan_competition
 from freqquest.config import AudioConfig
-from freqquest.features.store import FeatureStore
+from freqquest.features.store import FeatureCache, FeatureStore, LogMel
 from freqquest.gan.run import GAN_CURVES
 from freqquest.models import training
 from freqquest.run import reports
 from freqquest.runs import RunFolderError, claim_run_folder
 
-from .conftest import REPO, write_tone
+from .conftest import REPO, SMALL, write_tone
 
 CLASSES = ["dog_bark", "drilling", "engine_idling", "siren", "street_music"]
 # log-Mels only, one epoch: the cheapest recipe that trains a network (the default's birdnet extraction takes longer)
@@ -585,3 +586,24 @@ def test_a_damaged_cache_costs_a_re_extraction_never_the_run(demo_root, tmp_path
     np.testing.assert_allclose(
         pd.read_csv(tmp_path / "healed" / "test_probabilities.csv").iloc[:, 1:], clean.iloc[:, 1:], atol=1e-6
     )
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc here")
+def test_a_cache_folder_the_system_refuses_fails_before_any_work(demo_root, tmp_path, caplog):
+    """/proc passes the permission check (root writes anywhere) and refuses every file: a probe tells."""
+    message = "error: /proc/freqquest-cache: files cannot be written there: No such file or directory (--cache-dir)"
+    run_fails_at_once(tmp_path, demo_root, caplog, message, cache_dir="/proc/freqquest-cache")
+
+
+def test_a_full_disk_is_named_as_such_with_the_folder_to_free(tmp_path, monkeypatch):
+    def full(file, array):
+        raise OSError(f"{array.nbytes} requested and 4096 written")  # NumPy's words for a full disk
+
+    monkeypatch.setattr(np, "save", full)
+    cache = FeatureCache(str(tmp_path / "cache"), LogMel(SMALL))
+    with pytest.raises(OSError) as raised:
+        cache.add(["a", "b"], np.ones((2, *SMALL.feature_shape), np.float32))
+    error = raised.value
+    assert error.errno == errno.ENOSPC and error.filename.startswith(str(tmp_path / "cache"))
+    assert error.strerror.startswith("No space left on device (16128 requested and 4096 written); free space on the ")
+    assert not [name for name in os.listdir(os.path.dirname(error.filename)) if name.endswith(".tmp")]
