@@ -130,14 +130,16 @@ def test_the_recording_vote_is_on_unless_switched_off():
     assert cli.options_from_args(cli.parse_args(["--no-recording-vote"])).train.recording_vote is False
 
 
-def test_embeddings_flag_takes_known_embeddings_or_none(capsys, tmp_path, caplog):
+def test_embeddings_flag_takes_known_embeddings_or_none(capsys, tmp_path, caplog, demo_root):
     assert cli.options_from_args(cli.parse_args(["--embeddings", "none", "--preset", "scratch"])).train.embeddings == ""
     assert cli.options_from_args(cli.parse_args([])).train.embedding_models == ("birdnet",)
     with pytest.raises(SystemExit):
         cli.parse_args(["--embeddings", "vggish"])
     assert "embeddings must name distinct embeddings of ('birdnet',)" in capsys.readouterr().err
     assert (
-        cli.main(["--model", "none", "--embeddings", "none", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")])
+        cli.main(
+            ["--model", "none", "--embeddings", "none", "--data", str(demo_root), "--out", str(tmp_path / "s.csv")]
+        )
         == 2
     )
     error = capsys.readouterr().err
