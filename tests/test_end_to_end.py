@@ -3,6 +3,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -307,6 +308,10 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert "fitting birdnet-embedding (5 group folds) on 120 clips of 50 recordings" in caplog.text
     first = check_submission(tmp_path / "submissions" / "demo_submission.csv", root, config["classes"])
     assert len(first) == 30
+    # the next step runs as printed: a real test clip of the competition in the command
+    (clip,) = set(re.findall(r"python -m freqquest\.predict runs/first (\S+) --explain", caplog.text))
+    assert os.path.isfile(clip) and os.path.samefile(os.path.dirname(clip), root / "test" / "test")
+    assert "a clip alone (the submission's rows also weigh the whole test set: the vote, routing)" in caplog.text
     validated = pd.read_csv(run / "validation_predictions.csv")
     assert validated.columns.tolist() == ["path", "class", "predicted"] + config["classes"] and len(validated) == 120
     probabilities = validated[config["classes"]].to_numpy()

@@ -99,6 +99,9 @@ def test_good_files_of_every_format_are_answered(client, scratch_run, tmp_path, 
         answer["sample_rate"] == rate and len(answer["waveform"]["points"]) == 800 and answer["window_seconds"] == 4.0
     )
     assert set(answer["timings"]) == {"predict_s"} and "heatmap" not in answer  # the explanation is asked for apart
+    assert answer["demo"] is True and answer["notes"][0].startswith(
+        "a model of the synthetic demo: its answers on real"
+    )
     why = post(client, data, name=f"clip.{fmt.lower()}", path="/api/explain")
     assert why.status_code == 200, why.text
     why = why.json()

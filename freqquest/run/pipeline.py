@@ -268,6 +268,7 @@ def _result(
         test_slice_share=predicted.share,
         test_matched=predicted.matched,
         routed=predicted.routed,
+        example_clip=test.example_clip,
     )
 
 

@@ -36,6 +36,11 @@ class TestClips:
         decoded = {i: failed[p] for i, p in zip(competition.test_ids, competition.test_paths) if p in failed}
         return cls(clips, readable_rates(clips), report.unreadable_test | decoded)
 
+    @property
+    def example_clip(self) -> str | None:
+        """A readable test file: what the next commands name."""
+        return next((p for p, ok in zip(self.clips.paths, self.clips.ok) if ok), None)
+
 
 @dataclasses.dataclass
 class TestPrediction:

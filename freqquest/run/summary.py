@@ -29,6 +29,7 @@ class RunResult:
     test_slice_share: float | None = None  # the share of the test clips estimated to be slices of training recordings
     test_matched: int | None = None  # test clips that look like slices of training recordings by their own score
     routed: bool = False  # whether they took their recording's class
+    example_clip: str | None = None  # a readable test clip, for the next commands
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -94,8 +95,10 @@ def next_commands(result: RunResult) -> list:
     """What to do with the run, ready to paste."""
     run = shlex.quote(result.run_dir)
     predict = PREDICT_COMMAND.format(run_dir=run)
+    if result.example_clip:  # a clip of this competition, so that the command runs as printed
+        predict = predict.replace("CLIP.wav", shlex.quote(result.example_clip))
     commands = {
-        predict: "any clip, as the submission predicts it",
+        predict: "a clip alone (the submission's rows also weigh the whole test set: the vote, routing)",
         f"{predict} --explain explained/": "and why, as a picture",
         SERVE_COMMAND.format(run_dir=run): "the page, at http://127.0.0.1:8000",
     }

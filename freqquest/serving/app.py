@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..competition.audio import AudioLoadError, read_header
+from ..runs import DEMO_NOTE
 from .palette import class_colours
 from .predictor import Predictor
 
@@ -135,7 +136,11 @@ class Service:
     def predict(self, path: str, name: str, top_k: int = 5) -> dict:
         started = time.time()
         prediction = self._prediction(path, name)
-        return prediction.as_dict(top_k) | {
+        answer = prediction.as_dict(top_k)
+        if self.predictor.run.demo:  # said in every answer, as the page, the picture and the command line say it
+            answer["notes"] = [f"{DEMO_NOTE} (a run trained on the synthetic demo)", *answer["notes"]]
+        return answer | {
+            "demo": self.predictor.run.demo,
             "file": name,
             "members": {
                 m: dict(zip(prediction.classes, map(float, v.mean(axis=0)))) for m, v in prediction.members.items()
