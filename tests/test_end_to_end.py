@@ -168,7 +168,7 @@ def test_a_missing_embedding_package_stops_the_run_before_any_work(tmp_path, dem
     assert sorted(os.listdir(tmp_path)) == []
 
 
-def test_weights_are_for_efficientnet_only(tmp_path, caplog, capsys):
+def test_weights_are_for_efficientnet_only(tmp_path, caplog, capsys, demo_root):
     def weights(argv):
         return cli.options_from_args(cli.parse_args(argv)).train.weights
 
@@ -176,7 +176,7 @@ def test_weights_are_for_efficientnet_only(tmp_path, caplog, capsys):
     assert weights(["--model", "efficientnetv2b0"]) is None
     assert (
         cli.main(
-            ["--weights", "imagenet", "--preset", "scratch", "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]
+            ["--weights", "imagenet", "--preset", "scratch", "--data", str(demo_root), "--out", str(tmp_path / "s.csv")]
         )
         == 2
     )
