@@ -293,6 +293,7 @@ def main(argv=None) -> int:
 
     if args.data and diagnose_competition_folder(args.data):
         return refuse(f"--data: {diagnose_competition_folder(args.data)}; {DOWNLOAD_HINT}")
+    print("loading the pipeline (NumPy, scikit-learn, TensorFlow: a few seconds)", flush=True)
     try:
         options = options_from_args(args)  # the pipeline's options: NumPy, pandas, scikit-learn
         if args.model_path:

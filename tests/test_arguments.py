@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 import Audio_Classification_Kaggle as cli
@@ -56,3 +58,28 @@ def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_p
     imported = {line.split("|")[-1].strip() for line in answer.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & {"pandas", "sklearn", "tensorflow", "librosa", "keras"}
     assert "freqquest.arguments" in imported  # the measure reads the script's own imports
+
+
+def test_a_run_says_something_within_a_second_of_cpu(demo_root, tmp_path):
+    """The imports that take seconds come after a first line, so a run is never silent at its start."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    run = subprocess.Popen(
+        [sys.executable, str(REPO / "Audio_Classification_Kaggle.py"), "--data", str(demo_root), "--run-dir",
+         str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "s.csv")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        first = run.stdout.readline()
+        with open(f"/proc/{run.pid}/stat") as f:
+            ticks = sum(int(t) for t in f.read().rsplit(")", 1)[1].split()[11:13])
+    finally:
+        run.kill()
+        run.wait()
+    assert first == "loading the pipeline (NumPy, scikit-learn, TensorFlow: a few seconds)\n"
+    assert ticks / os.sysconf("SC_CLK_TCK") < 1.0
