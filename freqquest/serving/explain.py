@@ -40,6 +40,7 @@ from .predictor import Prediction, Predictor  # noqa: E402
 
 OCCLUDED_SEGMENTS = 8  # parts of the window silenced one at a time
 FEATURE_CHANNELS = 4  # most active channels shown per block
+SIGNAL_LEVEL, SIGNAL_SHARE = 0.2, 0.05  # a map worth showing: a twentieth of it at a fifth of its peak or more
 BIRDNET_SHOWN_BRANCH = 1  # BirdNET's 1024-sample branch: its bands span 0.5-15 kHz (the other's, up to 3 kHz)
 BIRDNET_MAPS = ("CONV_0", "BLOCK_2-4_ADD")  # BirdNET's feature maps shown before the frozen segments' last output
 EMBEDDING_EXPLANATION = "integrated-gradients"  # how the embedding's recipe is explained (benchmark_explain.py)
@@ -254,10 +255,16 @@ def _folded_regression(classifier, dim: int, n_classes: int) -> list:
 
 def telling_channels(activations, gradients) -> np.ndarray:
     """(channels, rows, cols) of one example's FEATURE_CHANNELS channels whose activation, weighted
-    by the mean gradient of the class score, adds most to it: the maps that tell the class apart."""
+    by the mean gradient of the class score, adds most to it: the maps that tell the class apart.
+    Among the first few by that measure, those that light up a part of the window worth seeing
+    come first (a channel whose weight is large but which fires on a few pixels shows an empty map)."""
     maps = np.asarray(tf.cast(activations[0], tf.float32))
     weights = np.asarray(tf.reduce_mean(tf.cast(gradients[0], tf.float32), axis=(0, 1)))
-    return np.moveaxis(maps[..., np.argsort(-(weights * maps.mean(axis=(0, 1))))[:FEATURE_CHANNELS]], -1, 0)
+    ranked = np.argsort(-(weights * maps.mean(axis=(0, 1))))[: 3 * FEATURE_CHANNELS]
+    peaks = np.maximum(maps.max(axis=(0, 1)), 1e-12)
+    lit = np.mean(maps >= SIGNAL_LEVEL * peaks, axis=(0, 1))[ranked] >= SIGNAL_SHARE
+    chosen = np.concatenate([ranked[lit], ranked[~lit]])[:FEATURE_CHANNELS]
+    return np.moveaxis(maps[..., chosen], -1, 0)
 
 
 @dataclasses.dataclass
@@ -453,9 +460,10 @@ def plot_explanation(explanation: Explanation, path, demo: bool = False) -> None
     axes with their colour scales; titles wrapped, never cut. `demo`: the run was trained on the
     synthetic demo, which the picture says above everything, as the page and predict do."""
     e, p = explanation, explanation.prediction
-    rows = 2 + (len(p.starts) > 1) + bool(e.feature_maps)
-    fig = plt.figure(figsize=(13, 3.4 * rows))
-    grid = fig.add_gridspec(rows, max(1, FEATURE_CHANNELS * len(e.feature_maps)), hspace=0.75, wspace=0.35)
+    heights = [2.3, 3.6] + [2.2] * (len(p.starts) > 1) + [2.6] * bool(e.feature_maps)
+    columns = max(1, FEATURE_CHANNELS * len(e.feature_maps))
+    fig = plt.figure(figsize=(max(13, 1.7 * columns), sum(heights) + 0.6), layout="constrained")
+    grid = fig.add_gridspec(len(heights), columns, height_ratios=heights)
     _plot_waveform(fig.add_subplot(grid[0, :]), e)
     _plot_spectrogram(fig, fig.add_subplot(grid[1, :]), e)
     row = 2
@@ -467,7 +475,9 @@ def plot_explanation(explanation: Explanation, path, demo: bool = False) -> None
             ax = fig.add_subplot(grid[row, b * FEATURE_CHANNELS + c])
             extent = (e.window_start, e.window_start + e.window_seconds, 0, e.spectrogram.shape[0])
             shown = ax.imshow(image, origin="lower", aspect="auto", cmap="viridis", extent=extent)
-            fig.colorbar(shown, ax=ax, fraction=0.08, pad=0.02).ax.tick_params(labelsize=6)
+            bar = fig.colorbar(shown, ax=ax, fraction=0.08, pad=0.02)
+            bar.ax.tick_params(labelsize=6)
+            bar.set_label("activation", fontsize=6)
             ticks = hz_ticks(e)[::2]
             ax.set_yticks([band + 0.5 for band, _ in ticks], [f"{hz:g}" for _, hz in ticks])
             ax.tick_params(labelsize=7)
@@ -476,11 +486,10 @@ def plot_explanation(explanation: Explanation, path, demo: bool = False) -> None
                 ax.set_ylabel("frequency (Hz)", fontsize=7)
                 top = p.classes[p.top]
                 ax.set_title(
-                    _wrapped(f"feature maps of {name}: the channels that tell {top} apart"), fontsize=8, loc="left"
+                    _wrapped(f"feature maps of {name}: the channels that tell {top} apart", 40), fontsize=8, loc="left"
                 )
     if demo:
         fig.suptitle(DEMO_NOTE, color="firebrick", fontsize=11)
-    fig.subplots_adjust(left=0.07, right=0.95, top=0.93, bottom=0.06)
     save_figure(fig, path, tight=False)
 
 
@@ -505,11 +514,18 @@ def _plot_spectrogram(fig, ax, e: Explanation) -> None:
     p = e.prediction
     extent = (e.window_start, e.window_start + e.window_seconds, 0, e.spectrogram.shape[0])
     ax.imshow(e.spectrogram, origin="lower", aspect="auto", cmap="magma", extent=extent)
-    if e.heatmap is not None:
+    if e.heatmap is not None:  # opaque where the evidence is, clear where there is none: the spectrogram shows
         heat = ax.imshow(
-            e.heatmap, origin="lower", aspect="auto", cmap="jet", alpha=0.45, extent=extent, vmin=0, vmax=1
+            e.heatmap,
+            origin="lower",
+            aspect="auto",
+            cmap="turbo",
+            alpha=0.85 * np.clip(e.heatmap, 0, 1),
+            extent=extent,
+            vmin=0,
+            vmax=1,
         )
-        fig.colorbar(heat, ax=ax, fraction=0.03, pad=0.01, label="evidence (1: its peak)")
+        fig.colorbar(heat, ax=ax, fraction=0.03, pad=0.01, label="evidence (1: its peak; clear: none)")
     if e.occlusion is not None:
         lost = ax.twinx()
         edges = np.linspace(extent[0], extent[1], len(e.occlusion) + 1)
