@@ -277,7 +277,7 @@ def test_a_folder_without_the_layout_is_a_clear_error(tmp_path, capsys):
     assert "kaggle competitions download -c the-frequency-quest" in error
 
 
-def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplog):
+def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplog, capsys):
     """No data anywhere: the demo is built, announced, the default recipe (the logistic regression on
     BirdNET's embedding, pseudo-labels, the slices of training recordings routed) fitted, and a valid
     submission written; --predict-only reproduces it; a run of the scratch recipe reads every
@@ -287,6 +287,12 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     caplog.set_level(logging.INFO)
     assert cli.main(["--run-dir", "runs/first"]) == 0
     assert "DEMO RUN ON SYNTHETIC AUDIO" in caplog.text
+    bars = {}  # each progress bar's last state: a bar left short of its total looks like a lost clip
+    for state in re.split(r"[\r\n]", capsys.readouterr().err):
+        found = re.match(r"(.+?):\s+(\d+)%\|.*?\| (\d+)/(\d+)", state)
+        if found:
+            bars[found[1]] = (int(found[3]), int(found[4]))
+    assert bars and all(done == total for done, total in bars.values()), bars
     assert caplog.text.count("licence: BirdNET v2.4") == 1 and "is licensed CC BY-NC-SA 4.0" in caplog.text
     root = tmp_path / "data" / "demo"
     run = tmp_path / "runs" / "first"
