@@ -210,7 +210,7 @@ class RunHolder:
 
     @classmethod
     def this_process(cls) -> "RunHolder":
-        return cls(os.getpid(), _process_start(os.getpid()), datetime.datetime.now().isoformat(timespec="seconds"))
+        return cls(os.getpid(), process_start(os.getpid()), datetime.datetime.now().isoformat(timespec="seconds"))
 
     @classmethod
     def of(cls, run_dir) -> "RunHolder | None":
@@ -227,13 +227,13 @@ class RunHolder:
             return False
         except PermissionError:
             return True
-        return _process_start(self.pid) == self.started
+        return process_start(self.pid) == self.started
 
     def describe(self) -> str:
         return f"process {self.pid} (since {self.since})"
 
 
-def _process_start(pid: int) -> str:
+def process_start(pid: int) -> str:
     """The process's start in clock ticks since boot, from /proc (Linux); '' where there is none."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -246,12 +246,7 @@ def hold_run_folder(run_dir) -> None:
     """Make this process the one that writes `run_dir`, from its first second: refused while another
     live process holds it; a claim whose process is gone (killed) is said and taken. Temporary files
     that a killed run left are removed: nothing else writes here."""
-    holder = RunHolder.of(run_dir)
-    if holder is not None and holder.pid != os.getpid() and holder.alive():
-        raise RunFolderError(
-            f"{run_dir} is being written by {holder.describe()}, another run: wait for it to end, or choose another "
-            f"--run-dir"
-        )
+    holder = refuse_if_held(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, RUN_LOCK)
     if holder is not None:
@@ -274,6 +269,17 @@ def hold_run_folder(run_dir) -> None:
                 os.remove(os.path.join(folder, name))
 
 
+def refuse_if_held(run_dir) -> "RunHolder | None":
+    """RunFolderError naming the process when another live one writes `run_dir`; else its claim, if any."""
+    holder = RunHolder.of(run_dir) if os.path.isdir(run_dir) else None
+    if holder is not None and holder.pid != os.getpid() and holder.alive():
+        raise RunFolderError(
+            f"{run_dir} is being written by {holder.describe()}, another run: wait for it to end, or choose another "
+            f"--run-dir"
+        )
+    return holder
+
+
 def release_run_folder(run_dir) -> None:
     """The run that holds `run_dir` is over (finished, failed or interrupted)."""
     holder = RunHolder.of(run_dir)
@@ -287,6 +293,14 @@ def resumable(run_dir) -> bool:
     return os.path.isfile(os.path.join(run_dir, RUN_CONFIG))
 
 
+def way_on(run_dir) -> str:
+    """The command that goes on from an unfinished run folder: --resume once it holds a config, else
+    a new start there (its run stopped before it began)."""
+    if resumable(run_dir):
+        return f"continue with: {resume_command(run_dir)}"
+    return f"start it again with --overwrite --run-dir {shlex.quote(str(run_dir))}"
+
+
 def is_complete(run_dir) -> bool:
     return os.path.isfile(os.path.join(run_dir, SUMMARY))
 
@@ -295,12 +309,7 @@ def claim_run_folder(run_dir, overwrite: bool = False) -> None:
     """Make `run_dir` the folder of a new run: created if absent, refused if it holds anything
     (a finished or an interrupted run would be mixed with this one), cleared first with
     `overwrite`, but only if it is a run folder (never a folder of the user's own)."""
-    holder = RunHolder.of(run_dir) if os.path.isdir(run_dir) else None
-    if holder is not None and holder.alive():
-        raise RunFolderError(
-            f"{run_dir} is being written by {holder.describe()}, another run: wait for it to end, or choose another "
-            f"--run-dir"
-        )
+    holder = refuse_if_held(run_dir)
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         if not overwrite:
             if is_run_folder(run_dir) and not resumable(run_dir):

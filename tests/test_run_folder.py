@@ -12,7 +12,15 @@ import time
 import pytest
 
 import Audio_Classification_Kaggle as cli
-from freqquest.runs import RUN_CONFIG, RUN_LOCK, RunFolderError, RunHolder, claim_run_folder, hold_run_folder
+from freqquest.runs import (
+    RUN_CONFIG,
+    RUN_LOCK,
+    RunFolderError,
+    RunHolder,
+    claim_run_folder,
+    hold_run_folder,
+    process_start,
+)
 
 from .conftest import REPO, needs_birdnet
 
@@ -32,14 +40,9 @@ def _lock(run_dir, pid: int, started: str) -> None:
     (run_dir / RUN_LOCK).write_text(json.dumps(holder))
 
 
-def _start_of(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[19]
-
-
 def test_a_second_run_on_a_folder_being_written_is_refused_naming_the_first(tmp_path, demo_root, other_process):
     run_dir = tmp_path / "run"
-    _lock(run_dir, other_process.pid, _start_of(other_process.pid))
+    _lock(run_dir, other_process.pid, process_start(other_process.pid))
     (run_dir / "fold_1").mkdir()  # the first run's work, which the second must not touch
     before = sorted(os.listdir(run_dir))
     with pytest.raises(RunFolderError, match=f"is being written by process {other_process.pid} \\(since 2026-12-07"):

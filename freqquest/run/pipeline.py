@@ -42,7 +42,7 @@ from ..runs import (
     read_run_config,
     release_run_folder,
     resumable,
-    resume_command,
+    way_on,
     write_run_config,
     write_summary,
 )
@@ -107,25 +107,13 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     except SubmissionUnwritten:
         raise
     except KeyboardInterrupt:
-        raise RunInterrupted(run_dir, f"{_what_was_saved(run_dir)}, the feature cache what it extracted") from None
+        saved = f"{run_dir} holds the finished folds and epochs, the feature cache what it extracted"
+        raise RunInterrupted(run_dir, f"{saved}; {way_on(run_dir)}") from None
     except Exception:
-        log.error("%s is incomplete: once the cause below is fixed, %s", run_dir, _way_on(run_dir))
+        log.error("%s is incomplete: once the cause below is fixed, %s", run_dir, way_on(run_dir))
         raise
     finally:
         release_run_folder(run_dir)
-
-
-def _what_was_saved(run_dir) -> str:
-    if resumable(run_dir):
-        return f"{run_dir} holds the finished folds and epochs; continue with: {resume_command(run_dir)}"
-    return f"{run_dir} holds nothing yet (the run had not begun); start again with --overwrite --run-dir {run_dir}"
-
-
-def _way_on(run_dir) -> str:
-    """The command that goes on from a failed run: --resume once it has a config, else a new start there."""
-    if resumable(run_dir):
-        return f"{resume_command(run_dir)} continues it"
-    return f"--overwrite --run-dir {run_dir} starts it again (it had not begun)"
 
 
 def _as_saved(options: ClassificationOptions) -> ClassificationOptions:
@@ -134,7 +122,7 @@ def _as_saved(options: ClassificationOptions) -> ClassificationOptions:
         if is_run_folder(options.resume) and not resumable(options.resume):
             raise RunFolderError(
                 f"{options.resume} holds no {RUN_CONFIG}: its run stopped before it began, so there is nothing to "
-                f"resume; start it again with --overwrite --run-dir {options.resume}"
+                f"resume; {way_on(options.resume)}"
             )
         saved = read_run_config(options.resume)
         log.info("resuming %s", options.resume)
