@@ -5,8 +5,9 @@
 
 The probabilities come from the run's whole predictor: the fold networks over their test-time
 views, the members refitted on every clip, bandwidth matching for a clip recorded at a low rate.
-A test clip predicted here gets the probabilities `test_probabilities.csv` gave it before the
-recording vote (which needs the other test clips). A clip longer than the run's clips (4 s) is
+A clip is heard alone: the submission's rows also weigh the rest of the test set (the recording
+vote, pseudo-labels, routing to a training recording), so a test clip of the run's competition
+whose row differs gets a note saying what the row is and why. A clip longer than the run's clips (4 s) is
 scored in windows `--hop` apart; its answer is the mean over the windows, and the window that
 gave the top class its highest probability is the one that decided. A shorter clip is fitted to
 the window as in training.

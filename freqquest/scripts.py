@@ -3,6 +3,7 @@ and expected failures reported as one line with an exit code (2 for an error, 13
 never a traceback from deep inside a library."""
 
 import logging
+import sys
 
 from . import quiet
 from .competition.dataset import CompetitionError
@@ -25,9 +26,11 @@ def run_guarded(work) -> int:
     try:
         work()
     except RunInterrupted as stop:
+        _after_ctrl_c()
         log.error("%s", stop)
         return INTERRUPTED
     except KeyboardInterrupt:
+        _after_ctrl_c()
         log.error("interrupted before the run began: nothing to resume (the feature cache keeps what it extracted)")
         return INTERRUPTED
     except OSError as error:
@@ -37,3 +40,10 @@ def run_guarded(work) -> int:
         log.error("error: %s", error)
         return 2
     return 0
+
+
+def _after_ctrl_c() -> None:
+    """A terminal echoes ^C with no newline after it: the message starts on a line of its own."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+        sys.stderr.flush()

@@ -312,6 +312,9 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
     assert summary["n_train_clips"] == 120 and summary["n_validated"] == 120  # every clip validated out of fold
     assert list(summary["member_accuracies"]) == ["birdnet"]
     assert "fitting birdnet-embedding (5 group folds) on 120 clips of 50 recordings" in caplog.text
+    # one member: its figure before the set's vote, and no "blend" that is the same member again
+    assert len(re.findall(r"birdnet \d\.\d{4}, before the recording vote, pseudo-labels and routing", caplog.text)) == 5
+    assert "the blend" not in caplog.text and "each member alone" not in caplog.text
     first = check_submission(tmp_path / "submissions" / "demo_submission.csv", root, config["classes"])
     assert len(first) == 30
     # the next step runs as printed: a real test clip of the competition in the command
@@ -364,6 +367,7 @@ def test_demo_end_to_end_from_no_data_to_submission(tmp_path, monkeypatch, caplo
         == 0
     )
     assert "licence: BirdNET" not in caplog.text
+    assert len(re.findall(r"each member alone: network \d\.\d{4}, logreg \d\.\d{4}; the blend \d", caplog.text)) == 2
     assert set(os.listdir(tmp_path / "runs" / "second" / "fold_2")) == NETWORK_FILES | {"logreg.joblib"}
     assert (
         "features of the train clips: log-Mel 0 extracted, 120 from the cache; of the test clips: log-Mel 0 extracted, "

@@ -1,3 +1,5 @@
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -9,11 +11,14 @@ from freqquest.blend.members import (
     average_members,
     predict_ensemble,
     predict_proba,
+    train_folds,
     tta_views,
 )
-from freqquest.config import NETWORK
+from freqquest.config import NETWORK, TrainConfig
 from freqquest.features.inputs import ClipInputs
 from freqquest.models import build_model
+from freqquest.run.validation import describe_before_set
+from freqquest.runs import FOLD_DONE
 
 from .conftest import fit_classical, predict_classical
 
@@ -126,4 +131,42 @@ def test_clips_at_a_matched_rate_get_that_rates_classical_models(models, feature
     without_rates = blend.predict(ClipInputs(features))
     np.testing.assert_allclose(
         without_rates["logreg"], predict_classical("logreg", general, ClipInputs(features), 4), rtol=1e-6
+    )
+
+
+def test_a_member_knows_whether_a_fold_made_it_before(tmp_path):
+    assert not ClassicalMember.saved_in("logreg", tmp_path) and not NetworkMember.saved_in(NETWORK, tmp_path)
+    x, y = np.random.default_rng(0).normal(size=(8, *SHAPE)).astype(np.float32), np.arange(8) % 2
+    ClassicalMember.fitted("logreg", tmp_path, ClipInputs(x), y, seed=0)
+    (tmp_path / FOLD_DONE).write_text("{}")
+    assert ClassicalMember.saved_in("logreg", tmp_path) and NetworkMember.saved_in(NETWORK, tmp_path)
+    assert not ClassicalMember.saved_in("svm", tmp_path)
+
+
+def test_a_resumed_run_says_its_finished_folds_are_loaded_not_made_again(tmp_path, caplog):
+    """--resume printed each finished fold as if it were fitted again."""
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 2
+    x = (rng.normal(size=(20, *SHAPE)) + 3 * y[:, None, None]).astype(np.float32)
+    config = TrainConfig(model="none", blend="logreg", folds=2)
+    caplog.set_level(logging.INFO)
+    first = [blend for _, blend, _, _ in train_folds(ClipInputs(x), y, np.arange(20), 2, config, tmp_path)]
+    assert caplog.text.count("training clips") == 2 and "finished before" not in caplog.text
+    caplog.clear()
+    (tmp_path / "fold_2" / "logreg.joblib").unlink()  # the run was stopped during fold 2
+    again = [blend for _, blend, _, _ in train_folds(ClipInputs(x), y, np.arange(20), 2, config, tmp_path)]
+    assert f"fold 1/2: finished before, its members loaded from {tmp_path / 'fold_1'}" in caplog.text
+    assert "fold 2/2: 10 training clips, 10 validation clips of other recordings" in caplog.text
+    np.testing.assert_array_equal(again[0].members[0].model[-1].coef_, first[0].members[0].model[-1].coef_)
+
+
+def test_a_folds_accuracy_before_the_set_names_the_blend_only_where_there_is_one():
+    y = np.array([0, 1, 1, 0])
+    right, wrong = np.eye(2)[y], np.eye(2)[1 - y]
+    one = describe_before_set({"birdnet": right}, Blend(2, []), y)
+    assert one == "birdnet 1.0000, before the recording vote, pseudo-labels and routing"
+    two = describe_before_set({"birdnet": right, "logreg": 0.4 * right + 0.6 * wrong}, Blend(2, []), y)
+    assert two == (
+        "each member alone: birdnet 1.0000, logreg 0.0000; the blend 1.0000, before the recording vote, "
+        "pseudo-labels and routing"
     )

@@ -2,6 +2,7 @@
 windows, and explained (Grad-CAM and feature maps of a network; occlusion without one)."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -37,9 +38,41 @@ def test_a_test_clip_gets_the_probabilities_of_the_submission(fixture, request, 
         prediction = predictor.predict(path)
         assert len(prediction.starts) == 1 and prediction.shown == "the blend"
         np.testing.assert_allclose(prediction.probabilities, expected.loc[path.name, CLASSES].to_numpy(), atol=2e-5)
+        assert prediction.notes == []  # the row is what the clip alone gets: nothing to explain
     if fixture == "scratch_run":
         assert [sorted(m.matched) for m in predictor.blend.matchable()] == [[8000], [8000]]
         assert predictor.predict(clips[0]).sample_rate == 8000
+
+
+def test_a_test_clip_whose_submission_row_differs_says_what_the_row_is_and_why(birdnet_run, demo_root, tmp_path):
+    """The row weighs the rest of the test set: a clip heard alone can differ from it, and says so once."""
+    run = tmp_path / "run"
+    shutil.copytree(birdnet_run, run)
+    path = clips_of(demo_root)[0]
+    alone = Predictor(run).predict(path)
+    other = CLASSES[(alone.top + 1) % len(CLASSES)]
+    table = pd.read_csv(run / "test_probabilities.csv").set_index("ID")
+    table.loc[path.name, CLASSES] = [float(c == other) for c in CLASSES]
+    table.to_csv(run / "test_probabilities.csv")
+    (voted,) = Predictor(run).predict(path).notes
+    assert voted == (
+        f"the submission's row for {path.name} is {other} 1.00: the recording vote and the pseudo-labels weigh it "
+        "with the rest of the test set (here the clip is heard alone)"
+    )
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["route_reused"] = True
+    (run / "config.json").write_text(json.dumps(config))
+    matches = pd.read_csv(run / "test_matches.csv").set_index("ID")
+    matches.loc[path.name, ["recording", "nearest_training_clip", "matched"]] = [9001, "9001-1-0-2.wav", True]
+    matches.to_csv(run / "test_matches.csv")
+    (routed,) = Predictor(run).predict(path).notes
+    assert routed.startswith(f"the submission's row for {path.name} is {other} 1.00: the clip sounds like a slice of ")
+    assert (
+        "training recording 9001 (its nearest training clip 9001-1-0-2.wav) and takes that recording's class" in routed
+    )
+    elsewhere = tmp_path / path.name  # the same name outside the competition's test folder: another clip
+    shutil.copy(path, elsewhere)
+    assert Predictor(run).predict(elsewhere).notes == []
 
 
 def test_one_member_alone(scratch_run, lowrate_demo):

@@ -14,6 +14,7 @@ weights; a new kind of member is one class here, not a branch in every caller.
 
 import dataclasses
 import logging
+import os
 
 import numpy as np
 
@@ -21,8 +22,15 @@ from ..competition.splits import fold_splits
 from ..config import LOG_MEL_MODELS, NETWORK, TrainConfig
 from ..features.embeddings import BirdNetWindows, get_embedder
 from ..features.inputs import ClipInputs
-from ..runs import classical_dir, fold_dir
-from .classical import build_classical, embedding_classifier, load_classical, load_or_fit, predict_probabilities
+from ..runs import FOLD_DONE, classical_dir, fold_dir
+from .classical import (
+    build_classical,
+    classical_path,
+    embedding_classifier,
+    load_classical,
+    load_or_fit,
+    predict_probabilities,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +79,11 @@ class Member:
 
     @classmethod
     def load(cls, name: str, config: TrainConfig, run_dir, n_classes: int) -> "Member":
+        raise NotImplementedError
+
+    @staticmethod
+    def saved_in(name: str, directory) -> bool:
+        """Whether a fold made it in `directory` before (a resumed run loads it)."""
         raise NotImplementedError
 
     def refitted(self, inputs: ClipInputs, y, seed: int) -> "Member":
@@ -130,6 +143,10 @@ class NetworkMember(Member):
     def network_inputs(inputs: ClipInputs) -> np.ndarray:
         """What the networks read of the clips, one row per example."""
         return inputs.log_mels
+
+    @staticmethod
+    def saved_in(name, directory):
+        return os.path.isfile(os.path.join(directory, FOLD_DONE))
 
     @classmethod
     def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, seed):
@@ -236,6 +253,10 @@ class ClassicalMember(Member):
     def rows(inputs: ClipInputs) -> np.ndarray:
         """What it is fitted on and predicts from."""
         return inputs.statistics
+
+    @staticmethod
+    def saved_in(name, directory):
+        return os.path.isfile(classical_path(directory, name))
 
     @classmethod
     def fitted(cls, name: str, directory, inputs: ClipInputs, y, seed: int, save: bool = True):
@@ -367,14 +388,17 @@ def train_folds(inputs: ClipInputs, y, groups, n_classes: int, config: TrainConf
     network whose folder has FOLD_DONE, a saved classical model), so an interrupted K-fold run
     resumes at the fold it was in."""
     for fold, (train_idx, val_idx) in enumerate(fold_splits(y, groups, config.folds, config.val_fraction, config.seed)):
-        log.info(
-            "fold %d/%d: %d training clips, %d validation clips of other recordings",
-            fold + 1,
-            config.folds,
-            len(train_idx),
-            len(val_idx),
-        )
         directory = fold_dir(run_dir, fold)
+        if all(kind.saved_in(name, directory) for name, kind in member_kinds(config)):
+            log.info("fold %d/%d: finished before, its members loaded from %s", fold + 1, config.folds, directory)
+        else:
+            log.info(
+                "fold %d/%d: %d training clips, %d validation clips of other recordings",
+                fold + 1,
+                config.folds,
+                len(train_idx),
+                len(val_idx),
+            )
         blend = blend_for_fold(
             config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, config.seed + fold
         )

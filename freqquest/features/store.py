@@ -301,17 +301,21 @@ class FeatureStore:
         if not paths:
             return iter(())
         workers = self.workers or default_workers()
-        bar = dict(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
+        bar = tqdm(total=len(paths), desc=desc, unit="clip", mininterval=1.0)
         if workers == 1 or len(paths) < 4 * workers:
-            return tqdm((extract_one(p, extractor) for p in paths), **bar)
+            return _counted(bar, (extract_one(p, extractor) for p in paths))
         loading = self._worker_loading(extractor)
-        # each fresh worker extracts a short file before the bar starts, so that its ETA counts clips
-        # only: the first file through a process pays librosa's compilation and the models' loading
+        # each fresh worker extracts a short file first, the bar showing it, and the bar's clock then
+        # starts again, so that its ETA counts clips only: the first file through a process pays
+        # librosa's compilation and the models' loading (seconds, which the screen would not show)
+        bar.set_postfix_str(f"starting {workers} workers")
         with tempfile.TemporaryDirectory() as folder, parallel_config(backend="loky", **loading):
             warm = os.path.join(folder, "warm.wav")
             sf.write(warm, np.random.default_rng(0).normal(0, 0.1, WARM_SAMPLES).astype(np.float32), WARM_RATE)
             Parallel(n_jobs=workers)(delayed(extract_one)(warm, extractor) for _ in range(workers))
-        return tqdm(self._in_workers(extractor, paths, workers, loading), **bar)
+        bar.set_postfix_str("", refresh=False)
+        bar.reset()
+        return _counted(bar, self._in_workers(extractor, paths, workers, loading))
 
     def _worker_loading(self, extractor) -> dict:
         """What every worker runs first. loky workers are fresh interpreters that skip the caller's
@@ -331,6 +335,14 @@ class FeatureStore:
             yield from Parallel(n_jobs=workers, return_as="generator")(
                 delayed(extract_one)(p, extractor) for p in paths
             )
+
+
+def _counted(bar, results):
+    """`results` as they come, each counted on `bar`, which is closed after the last."""
+    with bar:
+        for result in results:
+            bar.update()
+            yield result
 
 
 def _start_worker(embedders: tuple) -> None:

@@ -54,10 +54,9 @@ def format_summary(result: RunResult) -> str:
                 f"  accuracy on reused recordings (random folds, as a random split tests): {result.reused_accuracy:.4f}"
             )
         if result.accuracy_blend_alone is not None and result.accuracy_blend_alone != result.val_accuracy:
-            lines.append(
-                "  new recordings, the blend alone (no vote, pseudo-labels or routing): "
-                f"{result.accuracy_blend_alone:.4f}"
-            )
+            alone = "the blend" if len(result.member_accuracies) != 1 else next(iter(result.member_accuracies))
+            before = "no vote, pseudo-labels or routing"
+            lines.append(f"  new recordings, {alone} alone ({before}): {result.accuracy_blend_alone:.4f}")
         if len(result.member_accuracies) > 1:
             lines.append("  each blended member alone: " + describe_members(result.member_accuracies))
     if result.test_matched is not None:

@@ -147,10 +147,19 @@ def _judge_fold(fitting: Fitting, validation: Validation, blend: Blend, train_id
     )
     fold_accuracy = validation.record(blend, val_idx, prediction, y[val_idx])
     if directory is not None:
-        alone = {name: accuracy(p, y[val_idx]) for name, p in prediction.members.items()}
-        alone["the blend alone"] = accuracy(blend.average(prediction.members), y[val_idx])
-        log.info("  each member alone: %s", describe_members(alone))
+        log.info("  %s", describe_before_set(prediction.members, blend, y[val_idx]))
     return fold_accuracy
+
+
+def describe_before_set(members: dict, blend: Blend, y) -> str:
+    """A fold's accuracy before the set's vote, pseudo-labels and routing: each member's, and the
+    blend's where there is more than one."""
+    alone = {name: accuracy(p, y) for name, p in members.items()}
+    before = "before the recording vote, pseudo-labels and routing"
+    if len(alone) == 1:
+        return f"{describe_members(alone)}, {before}"
+    blended = accuracy(blend.average(members), y)
+    return f"each member alone: {describe_members(alone)}; the blend {blended:.4f}, {before}"
 
 
 def report_validation(

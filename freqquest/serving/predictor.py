@@ -4,8 +4,10 @@ said where users read it: `freqquest/predict.py`'s help.
 """
 
 import dataclasses
+import os
 
 import numpy as np
+import pandas as pd
 
 from ..blend.bandwidth import load_matched, low_rates, match_bandwidth
 from ..blend.members import load_blend, recipe_embedders
@@ -13,7 +15,7 @@ from ..competition.audio import AudioLoadError, decode, window_starts
 from ..competition.dataset import MIN_TRAIN_SECONDS, is_competition_root, scan_competition
 from ..features.inputs import ClipInputs, inputs_of_windows
 from ..features.store import FeatureStore
-from ..runs import open_run
+from ..runs import TEST_MATCHES, TEST_PROBABILITIES, FinishedRun, open_run
 
 
 @dataclasses.dataclass
@@ -138,7 +140,10 @@ class Predictor:
             clip, rate = decode(path)
         except AudioLoadError as error:
             raise ValueError(str(error)) from None
-        return self.predict_clip(clip, rate, str(path), hop, member)
+        prediction = self.predict_clip(clip, rate, str(path), hop, member)
+        note = None if member else submission_note(self.run, path, prediction)
+        prediction.notes += [note] if note else []
+        return prediction
 
     def predict_clip(
         self, clip: np.ndarray, rate: int, path: str, hop: float | None = None, member: str | None = None
@@ -175,3 +180,32 @@ class Predictor:
             clip,
             notes,
         )
+
+
+def submission_note(run: FinishedRun, path, prediction: Prediction) -> str | None:
+    """For one of the run's own test clips whose row in the submission differs from `prediction`
+    (the row also weighs the rest of the test set), the note that says so, and why."""
+    test_folder = os.path.join(run.data, "test", "test")
+    table_path = os.path.join(run.run_dir, TEST_PROBABILITIES)
+    if os.path.realpath(os.path.dirname(path)) != os.path.realpath(test_folder) or not os.path.isfile(table_path):
+        return None
+    clip_id = os.path.basename(path)
+    table = pd.read_csv(table_path, index_col="ID")
+    if clip_id not in table.index:
+        return None
+    row = table.loc[clip_id, run.classes].to_numpy(np.float64)
+    top = int(np.nan_to_num(row, nan=-1.0).argmax())
+    if np.isnan(row[top]) or (top == prediction.top and abs(row[top] - prediction.probabilities[top]) < 0.005):
+        return None
+    says = f"the submission's row for {clip_id} is {run.classes[top]} {row[top]:.2f}"
+    matches_path = os.path.join(run.run_dir, TEST_MATCHES)
+    matches = pd.read_csv(matches_path, index_col="ID") if os.path.isfile(matches_path) else None
+    if run.train.route_reused and matches is not None and clip_id in matches.index and matches.loc[clip_id, "matched"]:
+        match = matches.loc[clip_id]
+        why = (
+            f"the clip sounds like a slice of training recording {match['recording']} (its nearest training clip "
+            f"{match['nearest_training_clip']}) and takes that recording's class"
+        )
+    else:
+        why = "the recording vote and the pseudo-labels weigh it with the rest of the test set"
+    return f"{says}: {why} (here the clip is heard alone)"
