@@ -11,8 +11,9 @@ Grad-CAM, or the occlusion curve) and feature maps. `GET /api/health`, `GET /api
 OpenAPI docs at `/docs`; the page at `/`, served with everything it loads (no CDN). The run is
 loaded once at start-up and warmed up.
 
-What a public endpoint needs: the body is cut off past `--max-upload-mb` (413; FastAPI counts
-the streamed bytes, so a chunked or lying upload is stopped too), a clip longer than
+What a public endpoint needs: the body is cut off past `--max-upload-mb` (413; the streamed
+bytes are counted, so a chunked or lying upload is stopped too), a body that stops arriving for
+30 s is given up (408) and its connection freed, a clip longer than
 `--max-seconds` is refused (422), the content is sniffed rather than the file name trusted (415
 for anything that is not WAV, FLAC, OGG or MP3; 422 for one that does not decode), the upload
 lives in a temporary folder removed when the request ends, errors or not, and the server listens

@@ -125,16 +125,86 @@ def test_a_long_clip_has_a_timeline(client):
 def test_too_large_is_413_also_without_a_content_length(client):
     big = encoded("WAV", seconds=10.0, rate=96000)  # ~1.9 MB of samples, over the 2 MB limit with the form
     big = big + b"\0" * 200_000
-    assert post(client, big).status_code == 413
+    declared = post(client, big)
+    assert declared.status_code == 413
 
     def chunks():
         for _ in range(30):
             yield b"x" * 100_000
 
-    response = client.post(
+    streamed = client.post(
         "/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
     )
-    assert response.status_code == 413
+    assert streamed.status_code == 413
+    # the same answer both ways, in JSON as every other refusal (a declared length got plain text)
+    expected = {"detail": "the upload is larger than the 1.90735 MB this server takes (--max-upload-mb)"}
+    assert declared.json() == streamed.json() == expected
+
+
+@pytest.fixture(scope="module")
+def guarded_server():
+    """UploadGuard in front of a route that reads an upload, on a real server (the test client
+    sends a body whole): a loopback port, a 1 s idle limit, 1000 bytes at most."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI, UploadFile
+
+    from freqquest.serving.app import UploadGuard
+
+    app = FastAPI()
+    app.add_middleware(UploadGuard, max_bytes=1000, idle_s=1.0)
+
+    @app.post("/up")
+    def up(file: UploadFile) -> dict:
+        return {"bytes": len(file.file.read())}
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield server.servers[0].sockets[0].getsockname()[1]
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def raw_request(port: int, body: bytes, length: int, timeout: float = 10.0) -> tuple[bytes, float]:
+    """POST `body` with `length` declared, the connection left open: (the answer, seconds to it)."""
+    head = (
+        f"POST /up HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        started = time.time()
+        s.sendall(head + body)
+        answer = s.recv(65536)
+        seconds = time.time() - started
+        headers, _, content = answer.partition(b"\r\n\r\n")
+        expected = int(
+            next(h for h in headers.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
+        )
+        while len(content) < expected:
+            content += s.recv(65536)
+        return headers + b"\r\n\r\n" + content, seconds
+
+
+def test_an_upload_that_stops_arriving_is_given_up_with_408(guarded_server):
+    """A body shorter than its Content-Length held the connection with no timeout."""
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF'
+    answer, seconds = raw_request(guarded_server, body, length=900)
+    assert answer.startswith(b"HTTP/1.1 408") and b"application/json" in answer
+    assert answer.endswith(b'{"detail":"the upload stopped arriving: nothing for 1 s"}')
+    assert 0.9 < seconds < 5
+
+
+def test_the_guard_refuses_a_declared_length_at_once_and_passes_a_small_upload(guarded_server):
+    answer, seconds = raw_request(guarded_server, b"", length=10**12)
+    assert answer.startswith(b"HTTP/1.1 413") and b"application/json" in answer and seconds < 1
+    assert b"larger than the 0.000953674 MB this server takes" in answer
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF0123\r\n--b--\r\n'
+    answer, _ = raw_request(guarded_server, body, length=len(body))
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"bytes":8}')
 
 
 def test_not_audio_is_415_whatever_its_name(client):

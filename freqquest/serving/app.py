@@ -1,7 +1,8 @@
 """The web app of `python -m freqquest.serve` (freqquest/serve.py says what it answers): its routes,
-the refusals a public endpoint needs (413, 415, 422, 503), and the admission of requests to the
+the refusals a public endpoint needs (408, 413, 415, 422, 503), and the admission of requests to the
 run's models, loaded once and warmed up."""
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -11,7 +12,7 @@ import time
 
 import numpy as np
 import soundfile as sf
-from fastapi import FastAPI, Request, UploadFile
+from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -24,6 +25,7 @@ WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 MAGIC = {"WAV": (b"RIFF", b"RIFX", b"RF64"), "FLAC": (b"fLaC",), "OGG": (b"OggS",), "MP3": (b"ID3",)}
 WAVEFORM_POINTS = 800  # (min, max) pairs drawn by the page
 MAX_MAP = (64, 96)  # largest (rows, columns) of a map sent to the page
+BODY_IDLE_S = 30.0  # an upload that sends nothing for this long is given up (408), its connection freed
 
 
 class Refused(Exception):
@@ -32,6 +34,44 @@ class Refused(Exception):
     def __init__(self, status: int, message: str):
         self.status, self.message = status, message
         super().__init__(message)
+
+
+class UploadGuard:
+    """Every request's body, guarded before any route reads it: more than `max_bytes`, declared in
+    Content-Length or streamed (a chunked or lying upload), is refused with 413, and a body that
+    stops arriving for `idle_s` (one shorter than its Content-Length) with 408, both in JSON as
+    every other refusal. Starlette's own limit answered a declared length in plain text."""
+
+    def __init__(self, app, max_bytes: int, idle_s: float = BODY_IDLE_S):
+        self.app, self.max_bytes, self.idle_s = app, max_bytes, idle_s
+
+    def too_large(self) -> str:
+        return f"the upload is larger than the {self.max_bytes / 2**20:g} MB this server takes (--max-upload-mb)"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await JSONResponse({"detail": self.too_large()}, status_code=413)(scope, receive, send)
+        received, complete = 0, False
+
+        async def guarded():
+            nonlocal received, complete
+            if complete:  # the body is in: what follows (a disconnect) may take any time
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_s)
+            except TimeoutError:
+                raise HTTPException(408, f"the upload stopped arriving: nothing for {self.idle_s:g} s") from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+                if received > self.max_bytes:
+                    raise HTTPException(413, self.too_large())
+            return message
+
+        await self.app(scope, guarded, send)
 
 
 def sniff(head: bytes) -> str | None:
@@ -187,9 +227,11 @@ def create_app(
     cache_dir=None,
     workers: int = 2,
     queue: int = 8,
+    body_idle_s: float = BODY_IDLE_S,
 ):
     service = Service(run_dir, max_seconds, cache_dir, workers, queue)
-    app = FastAPI(title="freqquest", description="What a freqquest run hears in a clip", max_body_size=max_upload_bytes)
+    app = FastAPI(title="freqquest", description="What a freqquest run hears in a clip")
+    app.add_middleware(UploadGuard, max_bytes=max_upload_bytes, idle_s=body_idle_s)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.exception_handler(Refused)
