@@ -138,3 +138,38 @@ def _loky(pid: int) -> list:
         except OSError:
             continue
     return found
+
+
+@needs_birdnet
+def test_the_submission_is_written_before_the_summary_that_marks_the_run_finished(tmp_path, demo_root, monkeypatch):
+    """A kill between the two left a run that looked finished beside an older submission; now it
+    leaves the new submission and a run that --resume finishes, to the same submission."""
+    from freqquest.run import pipeline
+
+    written = []
+    monkeypatch.setattr(pipeline, "write_submission", _recorded(pipeline.write_submission, written, "submission"))
+
+    def killed(run_dir, summary):
+        written.append("summary")
+        raise RuntimeError("killed before the summary")
+
+    monkeypatch.setattr(pipeline, "write_summary", killed)
+    out, run_dir = tmp_path / "submission.csv", tmp_path / "run"
+    common = ["--data", str(demo_root), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    with pytest.raises(RuntimeError, match="killed before the summary"):
+        cli.main(common + ["--run-dir", str(run_dir)])
+    assert written == ["submission", "summary"]
+    first = out.read_bytes()
+    assert first.startswith(b"ID,Class\n") and first.count(b"\n") == 31
+    assert not (run_dir / "summary.json").exists() and (run_dir / RUN_CONFIG).exists()
+    monkeypatch.undo()
+    assert cli.main(common + ["--resume", str(run_dir)]) == 0
+    assert out.read_bytes() == first and (run_dir / "summary.json").exists()
+
+
+def _recorded(function, written: list, name: str):
+    def recorded(*args, **kwargs):
+        written.append(name)
+        return function(*args, **kwargs)
+
+    return recorded
