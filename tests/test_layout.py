@@ -9,7 +9,18 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "freqquest"
 # In the order of the flow; a module of a later stage may import an earlier one, never the reverse.
 STAGES = (
-    ("base", ("freqquest", "freqquest.io", "freqquest.quiet", "freqquest.config", "freqquest.runs")),
+    (
+        "base",
+        (
+            "freqquest",
+            "freqquest.io",
+            "freqquest.quiet",
+            "freqquest.config",
+            "freqquest.runs",
+            "freqquest.arguments",
+            "freqquest.intervals",
+        ),
+    ),  # fmt: skip
     ("competition", ("freqquest.competition",)),
     ("features", ("freqquest.features",)),
     ("models", ("freqquest.models",)),
@@ -48,8 +59,10 @@ def imports_of(name: str, path: pathlib.Path, known: set) -> set:
 
 
 def stage_of(name: str) -> int:
+    """A module's stage: the one that names it, or the subpackage it is in (the package itself,
+    `freqquest`, is no subpackage: it holds every module)."""
     ranks = [(rank, prefix) for rank, (_, prefixes) in enumerate(STAGES) for prefix in prefixes
-             if name == prefix or name.startswith(prefix + ".")]  # fmt: skip
+             if name == prefix or (prefix != "freqquest" and name.startswith(prefix + "."))]  # fmt: skip
     if not ranks:
         raise AssertionError(f"{name} belongs to no stage of tests/test_layout.py")
     return max(ranks, key=lambda r: len(r[1]))[0]
@@ -60,6 +73,14 @@ GRAPH = {name: imports_of(name, path, set(modules())) for name, path in modules(
 
 def test_every_module_belongs_to_a_stage():
     assert {name: stage_of(name) for name in GRAPH}
+
+
+def test_a_module_no_stage_names_is_refused_not_taken_for_base():
+    """`freqquest` prefixed every name, so a new top-level module fell silently into the base stage."""
+    assert STAGES[stage_of("freqquest.blend.no_such")][0] == "blend"
+    assert STAGES[stage_of("freqquest.runs")][0] == "base"
+    with pytest.raises(AssertionError, match="freqquest.no_such belongs to no stage"):
+        stage_of("freqquest.no_such")
 
 
 @pytest.mark.parametrize("name", sorted(GRAPH))
