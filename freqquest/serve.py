@@ -43,9 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload accepted (default 20)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip accepted (default 60)")
-    p.add_argument(
-        "--workers", type=int, default=2, help="requests answered side by side (default 2: one per core of a laptop)"
-    )
+    p.add_argument("--workers", type=int, default=2, help="requests answered side by side (default 2)")
     p.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker; more get 503 (default 8)")
     p.add_argument(
         "--cache-dir", metavar="DIR", help="feature cache, for matching a low rate the run has no models for"

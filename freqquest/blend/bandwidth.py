@@ -7,12 +7,8 @@ evidence for some class. For each such rate among the readable test clips, the b
 classical models on log-Mel statistics are fitted again on the training clips resampled down
 to that rate, and judge the test clips recorded at it. Each fold's validation clips are
 matched the same way, by models fitted on the fold's training clips, so the validation figures
-measure what the test predictions do. The network is not matched: that would take one training
-per rate, and a network trained on 8-bit 8 kHz copies besides the originals scored 0.831 alone
-on the Kaggle-like split, against 0.934. Nor is a member on a pretrained embedding: matched, the
-birdnet member scored what it scores unmatched in both directions (0.8279 / 0.9072).
-Measured side by side in both directions, seeds 42 and 7 (benchmarks/README.md): cnn + logreg +
-svm with the vote, 0.7743 -> 0.7905 (fold 1 -> 2) and 0.7134 -> 0.7144 (fold 2 -> 1).
+measure what the test predictions do. The network is not matched (that would take one training
+per rate), nor a member on a pretrained embedding; why, with the figures: benchmarks/README.md.
 """
 
 import logging

@@ -9,22 +9,15 @@ form a group, and every clip of a group gets the mean of the group's blended pro
 slices of a recording vote together. A clip with no link keeps its own probabilities. The
 training clips take part with their known labels (one-hot): where a competition's split puts
 slices of one recording on both sides, as a random split does, the test slices linked to the
-training ones learn their label. Measured with the birdnet member (benchmarks/README.md): no
-change in either honest direction (no test clip there shares a recording with a training clip),
-0.9596 -> 0.9747 on the Kaggle-like split.
+training ones learn their label.
 
 The link distance is set on the training clips, whose recordings their file names give: the
 LINK_PERCENTILE-th percentile of each training clip's distance to its nearest clip of another
 recording. Only Mel bands centred below FINGERPRINT_TOP_HZ count, so that a slice recorded at
 8 kHz still links with its full-band siblings. Validation clips are voted the same way, with
 the link distance of their fold's training clips, so the validation figures measure what the
-test predictions do.
-
-Chosen on the out-of-fold predictions of the cnn + logreg + svm recipe (percentiles 0.5 to 10;
-groups by single, average or complete linkage, or each clip averaged with its direct links
-only); all of them helped there, single linkage at the 1st percentile the most. With the birdnet
-member, in both directions and three draws of the test files' formats: fold 1 -> 2 lost 0.4-2.2
-points (one group of 35 joins two recordings of two classes), fold 2 -> 1 gained 2.1-5.6.
+test predictions do. How the linkage and percentile were chosen, and what the vote gains on
+each kind of test: benchmarks/README.md.
 """
 
 import dataclasses

