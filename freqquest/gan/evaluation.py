@@ -23,6 +23,7 @@ meaning:
   generated figure is read as a share of the real files' (`ratio`).
 """
 
+import dataclasses
 import os
 import tempfile
 
@@ -236,3 +237,118 @@ def train_on_synthetic(sets: dict, test: np.ndarray, test_labels: np.ndarray, n_
         model = fit_judge(embeddings, labels, seed)
         out[name] = float(np.mean(judge_probabilities([model], test, n_classes).argmax(1) == test_labels))
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Judged:
+    """One set of clips in the judge's embedding, with their labels and, for real clips, recordings."""
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    groups: list | None = None
+
+    def __add__(self, other: "Judged") -> "Judged":
+        groups = None if self.groups is None or other.groups is None else list(self.groups) + list(other.groups)
+        return Judged(
+            np.concatenate([self.embeddings, other.embeddings]), np.concatenate([self.labels, other.labels]), groups
+        )
+
+
+SETS = (
+    "generated",  # the trained generator's clips, through the path
+    "untrained generator",  # its clips before training: a floor
+    "held-out a",  # real clips of recordings the GAN never heard, through the path: two halves of recordings
+    "held-out b",
+    "held-out files a",  # the same clips' files as they are
+    "held-out files b",
+    "its training clips",  # some of the GAN's training clips, through the path
+    "its training files",  # every training file as it is: what the GAN-test judge learns from
+)
+
+
+def evaluation_figures(sets: dict, classes: list, seed: int) -> dict:
+    """Every figure of the evaluation (this module's docstring) from the judged SETS, by name."""
+    n = len(classes)
+    generated, untrained, a, b, reference = (sets[k] for k in SETS[:4] + SETS[6:7])
+    files_a, files_b = sets["held-out files a"], sets["held-out files b"]
+    held, held_files = a + b, files_a + files_b
+    judges = [fit_judge(a.embeddings, a.labels, seed), fit_judge(b.embeddings, b.labels, seed)]
+    files_judges = [
+        fit_judge(files_a.embeddings, files_a.labels, seed),
+        fit_judge(files_b.embeddings, files_b.labels, seed),
+    ]
+
+    def by_both(judged: Judged) -> dict:
+        return accuracy_figures(
+            judge_probabilities(judges, judged.embeddings, n), judged.labels, classes, judged.groups
+        )
+
+    training_files = sets["its training files"]
+    return {
+        "goals_judge": "gan_test",
+        "gan_test": gan_test_figures(
+            fit_judge(training_files.embeddings, training_files.labels, seed),
+            {
+                "generated": (generated.embeddings, generated.labels, None),
+                "real, the files themselves": (held_files.embeddings, held_files.labels, held_files.groups),
+                "real through the path": (held.embeddings, held.labels, held.groups),
+            },
+            classes,
+        ),
+        "conditional_accuracy": {
+            "generated": by_both(generated),
+            "real (ceiling)": accuracy_figures(
+                cross_judged(*judges, a.embeddings, b.embeddings, n), held.labels, classes, held.groups
+            ),
+            "real, the files themselves": accuracy_figures(
+                cross_judged(*files_judges, files_a.embeddings, files_b.embeddings, n),
+                held_files.labels,
+                classes,
+                held_files.groups,
+            ),
+            "its training clips": by_both(reference),
+            "untrained generator": by_both(untrained),
+        },
+        "distances": distance_figures(
+            {
+                "generated": generated.embeddings,
+                "untrained generator": untrained.embeddings,
+                "real (floor)": b.embeddings,
+            },
+            {"generated": generated.labels, "untrained generator": untrained.labels, "real (floor)": b.labels},
+            a.embeddings,
+            a.labels,
+            classes,
+        ),
+        "diversity": {
+            "generated": diversity_figures(generated.embeddings, generated.labels, classes),
+            "real": diversity_figures(held.embeddings, held.labels, classes),
+        },
+        "memorization": memorization_figures(generated.embeddings, held.embeddings, reference.embeddings),
+        "train_on_synthetic": train_on_synthetic(
+            {
+                "real only": (reference.embeddings, reference.labels),
+                "synthetic only": (generated.embeddings, generated.labels),
+                "real + synthetic": ((reference + generated).embeddings, (reference + generated).labels),
+            },
+            held.embeddings,
+            held.labels,
+            n,
+            seed,
+        ),
+    }
+
+
+def memorization_figures(generated: np.ndarray, held_out: np.ndarray, training: np.ndarray) -> dict:
+    """Each clip's distance to its nearest GAN training clip, generated beside held-out real: a
+    generated clip nearer than every real one is a copy."""
+    nearest_generated, nearest_real = nearest_distances(generated, training), nearest_distances(held_out, training)
+    return {
+        "generated": _quantiles(nearest_generated),
+        "real": _quantiles(nearest_real),
+        "generated_nearer_than_every_real": int(np.sum(nearest_generated < nearest_real.min())),
+    }
+
+
+def _quantiles(d: np.ndarray) -> dict:
+    return {"min": float(d.min()), "median": float(np.median(d)), "p5": float(np.percentile(d, 5))}

@@ -266,74 +266,26 @@ def evaluate_gan(
     each half and of the GAN's own training clips are judged, per class. Without the clips, they
     are loaded as the run's config says (`eval_data` replaces its own)."""
     saved = read_gan_config(run_dir)
-    config, audio, classes = saved["gan"], saved["audio"], saved["classes"]
+    config, classes = saved["gan"], saved["classes"]
     if gan_clips is None:
-        real = load_real_clips(
-            *checked_competition(saved["data"], saved["holdout_fraction"]), audio, cache_dir, workers
-        )
-        gan_clips, held_out = gan_and_held_out(real, saved["holdout_fraction"], config.seed)
-        eval_data = eval_data or saved.get("eval_data")
-        if eval_data:
-            held_out = load_real_clips(*checked_competition(eval_data, 0.0), audio, cache_dir, workers)
+        gan_clips, held_out = _clips_of_run(saved, eval_data, cache_dir, workers)
     if held_out is None:
         raise ValueError(
             f"{run_dir} held no recordings out of its training: evaluate it with --eval-data (another "
             f"competition's training clips)"
         )
-    started = time.time()
-    n_classes, seed = len(classes), config.seed
+    started, seed = time.time(), config.seed
     half_a, half_b = judge.split_halves(held_out.labels, held_out.groups, seed)
     half_a, half_b = (held_out.take(h).take(_at_most(held_out.labels[h], per_class, seed)) for h in (half_a, half_b))
     references = gan_clips.take(_at_most(gan_clips.labels, per_class, seed))
     sampler, _ = load_sampler(run_dir, candidates)
-    keras.utils.set_random_seed(seed)  # the untrained generator's weights, the same at every evaluation
-    untrained = Sampler(
-        build_gan(config, n_classes, sampler.scale.image_shape(audio.feature_shape)).sampling_generator,
-        sampler.scale,
-        config.latent_dim,
-        audio.feature_shape,
-        n_classes,
-    )
     generated_images, labels = sampler.images(per_class, seed + 1)
-    untrained_images, untrained_labels = untrained.images(min(per_class, UNTRAINED_PER_CLASS), seed + 1)
-    # the real clips as images too: every set then takes the generated clips' path, clipping included
-    parts = [
-        generated_images,
-        untrained_images,
-        *(sampler.scale.scale(clips.features) for clips in (half_a, half_b, references)),
-    ]
-    embedded = np.split(
-        judge.embed_images(np.concatenate(parts), sampler.scale, audio, config.griffin_lim_iters, workers),
-        np.cumsum([len(p) for p in parts])[:-1],
+    sets = _judged_sets(
+        saved, sampler, (generated_images, labels), half_a, half_b, references, gan_clips, cache_dir, workers
     )
-    generated, untrained_e, a, b, reference = embedded
-    judges = {"a": judge.fit_judge(a, half_a.labels, seed), "b": judge.fit_judge(b, half_b.labels, seed)}
-    ceiling = judge.cross_judged(judges["a"], judges["b"], a, b, n_classes)
-    # one extraction, one set of workers: the held-out files as they are, and the GAN's own training files
-    files = judge.embed_files(half_a.paths + half_b.paths + gan_clips.paths, audio, workers, cache_dir)
-    raw_a, raw_b, raw_training = np.split(files, np.cumsum([len(half_a.paths), len(half_b.paths)]))
-    raw = judge.cross_judged(
-        judge.fit_judge(raw_a, half_a.labels, seed),
-        judge.fit_judge(raw_b, half_b.labels, seed),
-        raw_a,
-        raw_b,
-        n_classes,
-    )
-    held_labels = np.concatenate([half_a.labels, half_b.labels])
-    held_groups = list(half_a.groups) + list(half_b.groups)
-    both = list(judges.values())
-    distances = judge.distance_figures(
-        {"generated": generated, "untrained generator": untrained_e, "real (floor)": b},
-        {"generated": labels, "untrained generator": untrained_labels, "real (floor)": half_b.labels},
-        a,
-        half_a.labels,
-        classes,
-    )
-    nearest_generated = judge.nearest_distances(generated, reference)
-    nearest_real = judge.nearest_distances(np.concatenate([a, b]), reference)
     evaluation = {
         "classes": classes,
-        "chance": 1.0 / n_classes,
+        "chance": 1.0 / len(classes),
         "per_class": per_class,
         "candidates": sampler.candidates,
         "judge": "a logistic regression on BirdNET's embedding, cross-fitted on two halves of recordings the GAN never "
@@ -345,56 +297,62 @@ def evaluate_gan(
             "gan_training_references": len(references.labels),
             "gan_training_files": len(gan_clips.labels),
         },
-        "goals_judge": "gan_test",
-        "gan_test": judge.gan_test_figures(
-            judge.fit_judge(raw_training, gan_clips.labels, seed),
-            {
-                "generated": (generated, labels, None),
-                "real, the files themselves": (np.concatenate([raw_a, raw_b]), held_labels, held_groups),
-                "real through the path": (np.concatenate([a, b]), held_labels, held_groups),
-            },
-            classes,
-        ),
-        "conditional_accuracy": {
-            "generated": judge.accuracy_figures(judge.judge_probabilities(both, generated, n_classes), labels, classes),
-            "real (ceiling)": judge.accuracy_figures(ceiling, held_labels, classes, held_groups),
-            "real, the files themselves": judge.accuracy_figures(raw, held_labels, classes, held_groups),
-            "its training clips": judge.accuracy_figures(
-                judge.judge_probabilities(both, reference, n_classes), references.labels, classes, references.groups
-            ),
-            "untrained generator": judge.accuracy_figures(
-                judge.judge_probabilities(both, untrained_e, n_classes), untrained_labels, classes
-            ),
-        },
-        "distances": distances,
-        "diversity": {
-            "generated": judge.diversity_figures(generated, labels, classes),
-            "real": judge.diversity_figures(np.concatenate([a, b]), held_labels, classes),
-        },
-        "memorization": {
-            "generated": _quantiles(nearest_generated),
-            "real": _quantiles(nearest_real),
-            "generated_nearer_than_every_real": int(np.sum(nearest_generated < nearest_real.min())),
-        },
-        "train_on_synthetic": judge.train_on_synthetic(
-            {
-                "real only": (reference, references.labels),
-                "synthetic only": (generated, labels),
-                "real + synthetic": (
-                    np.concatenate([reference, generated]),
-                    np.concatenate([references.labels, labels]),
-                ),
-            },
-            np.concatenate([a, b]),
-            held_labels,
-            n_classes,
-            seed,
-        ),
+        **judge.evaluation_figures(sets, classes, seed),
         "seconds": time.time() - started,
     }
     evaluation["listening"] = _listening_page(run_dir, sampler, generated_images, labels, half_a, half_b, saved)
     write_text_atomic(os.path.join(run_dir, EVALUATION), json.dumps(evaluation, indent=2))
     return evaluation
+
+
+def _clips_of_run(saved: dict, eval_data: str | None, cache_dir, workers) -> tuple[RealClips, RealClips | None]:
+    """The clips a run learned from and those held out, as its config says (`eval_data`, or the
+    run's own, replacing the held-out ones)."""
+    audio, holdout = saved["audio"], saved["holdout_fraction"]
+    real = load_real_clips(*checked_competition(saved["data"], holdout), audio, cache_dir, workers)
+    gan_clips, held_out = gan_and_held_out(real, holdout, saved["gan"].seed)
+    eval_data = eval_data or saved.get("eval_data")
+    if eval_data:
+        held_out = load_real_clips(*checked_competition(eval_data, 0.0), audio, cache_dir, workers)
+    return gan_clips, held_out
+
+
+def _judged_sets(
+    saved: dict, sampler: Sampler, generated: tuple, half_a, half_b, references, gan_clips, cache_dir, workers
+) -> dict:
+    """judge.SETS in the judge's embedding: the generated clips, an untrained generator's, and the
+    real clips through the generated clips' path (clipping included), then the real files as they are."""
+    config, audio, n_classes = saved["gan"], saved["audio"], len(saved["classes"])
+    keras.utils.set_random_seed(config.seed)  # the untrained generator's weights, the same at every evaluation
+    untrained = Sampler(
+        build_gan(config, n_classes, sampler.scale.image_shape(audio.feature_shape)).sampling_generator,
+        sampler.scale,
+        config.latent_dim,
+        audio.feature_shape,
+        n_classes,
+    )
+    generated_images, labels = generated
+    untrained_images, untrained_labels = untrained.images(
+        min(len(labels) // n_classes, UNTRAINED_PER_CLASS), config.seed + 1
+    )
+    through_path = [
+        generated_images,
+        untrained_images,
+        *(sampler.scale.scale(clips.features) for clips in (half_a, half_b, references)),
+    ]
+    embedded = np.split(
+        judge.embed_images(np.concatenate(through_path), sampler.scale, audio, config.griffin_lim_iters, workers),
+        np.cumsum([len(p) for p in through_path])[:-1],
+    )
+    # one extraction, one set of workers: the held-out files as they are, and the GAN's own training files
+    files = judge.embed_files(half_a.paths + half_b.paths + gan_clips.paths, audio, workers, cache_dir)
+    files = np.split(files, np.cumsum([len(half_a.paths), len(half_b.paths)]))
+    real = [half_a, half_b, half_a, half_b, references, gan_clips]
+    judged = [judge.Judged(embedded[0], labels), judge.Judged(embedded[1], untrained_labels)] + [
+        judge.Judged(e, clips.labels, clips.groups)
+        for e, clips in zip(embedded[2:4] + files[:2] + embedded[4:] + files[2:], real, strict=True)
+    ]
+    return dict(zip(judge.SETS, judged, strict=True))
 
 
 def _listening_page(
@@ -423,10 +381,6 @@ def _listening_page(
         LISTENED_PER_CLASS,
         how,
     )
-
-
-def _quantiles(d: np.ndarray) -> dict:
-    return {"min": float(d.min()), "median": float(np.median(d)), "p5": float(np.percentile(d, 5))}
 
 
 def with_interval(figures: dict, name: str | None = None) -> str:
