@@ -13,90 +13,46 @@ makes, and measure how good it is.
 import argparse
 import sys
 
-from freqquest.arguments import ArgumentParser
+from freqquest.arguments import ArgumentParser, Flag, add_config_flags, add_data_options, check_data_and_resume, given
 from freqquest.config import AudioConfig
 from freqquest.gan.config import GAN_EVAL_PER_CLASS, GAN_LOSSES, GAN_PRESETS, GanConfig, gan_preset_config
 
-NUMBERS = (
-    "steps",
-    "epochs",
-    "batch_size",
-    "latent_dim",
-    "width",
-    "g_learning_rate",
-    "d_learning_rate",
-    "class_weight",
-    "ema_decay",
-    "seed",
-    "sample_every",
-    "griffin_lim_iters",
-    "candidates",
-)
-MEANINGS = {
-    "candidates": "each sample the likeliest of its class, by the discriminator's classifier head, among this many "
-    "drawn; also for --generate and --evaluate ",
-    "steps": "the training budget in generator steps (batches), whatever the dataset's size ",
-    "epochs": "train this many epochs instead of the --steps budget; with --resume, train on to this many ",
+# GanConfig's fields as options; each is the preset's unless given. The fields left out are the recipe's alone.
+GAN_FLAGS = {
+    "loss": Flag(
+        "bce: the classic CGAN; hinge: with spectral normalization; wgan-gp: Wasserstein with gradient penalty",
+        choices=GAN_LOSSES,
+    ),
+    "steps": Flag("the training budget in generator steps (batches), whatever the dataset's size"),
+    "epochs": Flag("train this many epochs instead of the --steps budget; with --resume, train on to this many"),
+    "batch_size": Flag("clips a batch"),
+    "latent_dim": Flag("the generator's noise, in dimensions"),
+    "width": Flag("filters in the networks' narrowest stage (the generator's last, the discriminator's first)"),
+    "g_learning_rate": Flag("the generator's Adam step"),
+    "d_learning_rate": Flag("the discriminator's Adam step"),
+    "class_weight": Flag("the auxiliary classifier's loss, for both networks; 0 is off"),
+    "ema_decay": Flag("samples come from a moving average of the generator's weights; 0 is off"),
+    "seed": Flag("the training's seed"),
+    "sample_every": Flag("a grid of samples every this many epochs"),
+    "griffin_lim_iters": Flag("Griffin-Lim's iterations, a log-Mel to audio"),
+    "candidates": Flag(
+        "each sample the likeliest of its class, by the discriminator's classifier head, among this many drawn; "
+        "also for --generate and --evaluate"
+    ),
+    "per_clip_level": Flag("each clip scaled from its own loudest pixel rather than the training set's"),
+    "half_resolution": Flag("the GAN's images at half the log-Mel's resolution, stretched back before Griffin-Lim"),
 }
-TYPES = {"epochs": int}  # those whose default (None) says nothing of their type
-SWITCHES = {
-    "per_clip_level": "each clip scaled from its own loudest pixel rather than the training set's",
-    "half_resolution": "the GAN's images at half the log-Mel's resolution, stretched back before Griffin-Lim",
-}
-GAN_OPTIONS = ("loss", *NUMBERS, *SWITCHES)  # the recipe's settings a flag can give
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    defaults = GanConfig()
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    where = p.add_argument_group("data and outputs")
-    where.add_argument(
-        "--data", metavar="DIR", help="competition root; default: search ./data, /kaggle/input, /content, else the demo"
-    )
-    where.add_argument("--demo", action="store_true", help="train on the synthetic demo competition")
-    where.add_argument(
-        "--run-dir",
-        metavar="DIR",
-        help="where the run goes (default runs/<time>-cgan-<loss>); a folder "
-        "that holds a run is refused, unless --overwrite",
-    )
-    where.add_argument(
-        "--overwrite", action="store_true", help="clear a --run-dir that holds a run before this one starts"
-    )
-    where.add_argument("--cache-dir", metavar="DIR", help="feature cache (default ./cache)")
-    where.add_argument(
-        "--workers", type=int, metavar="N", help="processes for features and Griffin-Lim (default: all cores)"
-    )
+    add_data_options(p, "runs/<time>-cgan-<loss>", "processes for features and Griffin-Lim")
     gan = p.add_argument_group(
         "the GAN: a preset, any of its settings overridden (with --resume only --epochs, to train on to that many)"
     )
-    gan.add_argument(
-        "--preset",
-        choices=tuple(GAN_PRESETS),
-        help="cpu: the recipe measured on 2 cores (GanConfig's "
-        "defaults, listed below); gpu: "
-        + ", ".join(f"{k}={v}" for k, v in GAN_PRESETS["gpu"].items())
-        + " (default cpu)",
-    )
-    gan.add_argument(
-        "--loss",
-        choices=GAN_LOSSES,
-        help=f"bce: the classic CGAN; hinge: with spectral normalization; wgan-gp: Wasserstein with gradient "
-        f"penalty (default {defaults.loss})",
-    )
-    for name in NUMBERS:
-        value = getattr(defaults, name)
-        gan.add_argument(
-            "--" + name.replace("_", "-"),
-            type=TYPES.get(name, type(value)),
-            help=f"{MEANINGS.get(name, '')}(default {'the budget' if value is None else value})",
-        )
-    for name, meaning in SWITCHES.items():
-        gan.add_argument(
-            "--" + name.replace("_", "-"),
-            action=argparse.BooleanOptionalAction,
-            help=f"{meaning} (default {'on' if getattr(defaults, name) else 'off'})",
-        )
+    gpu = ", ".join(f"{k}={v}" for k, v in GAN_PRESETS["gpu"].items())
+    gan.add_argument("--preset", choices=tuple(GAN_PRESETS), help=f"cpu (default): GanConfig's defaults; gpu: {gpu}")
+    add_config_flags(gan, GanConfig, GAN_FLAGS, defaults=GanConfig())
     runs = p.add_argument_group("existing runs")
     runs.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last finished epoch")
     runs.add_argument("--generate", metavar="RUN", help="write --per-class clips of every class to --out, no training")
@@ -121,32 +77,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if sum(map(bool, (args.resume, args.generate, args.evaluate))) > 1:
         p.error("--resume, --generate and --evaluate exclude each other")
-    if args.demo and args.data:
-        p.error("--demo and --data exclude each other: --demo trains on the synthetic demo, --data on your competition")
-    if args.resume:
-        given = [
-            f"--{name.replace('_', '-')}"
-            for name in (*GAN_OPTIONS, "preset")
-            if name != "epochs" and getattr(args, name) is not None
-        ]
-        given += [
-            flag
-            for flag, on in (("--run-dir", args.run_dir), ("--overwrite", args.overwrite), ("--demo", args.demo))
-            if on
-        ]
-        if given:
-            p.error(
-                f"--resume continues {args.resume} as its config.json says (--epochs aside, which trains on to that "
-                f"many); "
-                f"{', '.join(given)} would change that run: start a new one instead"
-            )
+    recipe = {field: flag for field, flag in GAN_FLAGS.items() if field != "epochs"}  # --epochs trains on
+    check_data_and_resume(p, args, recipe, note=" (--epochs aside, which trains on to that many)")
     return args
 
 
 def gan_config(args: argparse.Namespace) -> GanConfig:
-    return gan_preset_config(
-        args.preset or "cpu", **{name: getattr(args, name) for name in GAN_OPTIONS if getattr(args, name) is not None}
-    )
+    return gan_preset_config(args.preset or "cpu", **given(args, GAN_FLAGS))
 
 
 def main(argv=None) -> int:

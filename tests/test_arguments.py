@@ -1,10 +1,13 @@
+import dataclasses
 import os
 
 import pytest
 
 import Audio_Classification_Kaggle as cli
 import Audio_Generation_CGAN as gan_cli
-from freqquest.arguments import ArgumentParser
+from freqquest.arguments import ArgumentParser, field_type
+from freqquest.config import AudioConfig, TrainConfig, preset_config
+from freqquest.gan.config import GanConfig
 
 
 @pytest.mark.parametrize(
@@ -83,3 +86,67 @@ def test_a_run_says_something_within_a_second_of_cpu(demo_root, tmp_path):
         run.wait()
     assert first == "loading the pipeline (NumPy, scikit-learn, TensorFlow: a few seconds)\n"
     assert ticks / os.sysconf("SC_CLK_TCK") < 1.0
+
+
+def another_value(config, field: str, kind: type, flag):
+    """A value for `field` that its config does not already hold, as typed on a command line and as read."""
+    value = getattr(config, field)
+    if kind is bool:
+        return [flag.option(field).replace("--", "--no-" if value else "--", 1)], not value
+    if flag.choices:
+        other = next(choice for choice in flag.choices if choice != value)
+        return [flag.option(field), other], other
+    if field in ("blend", "embeddings"):
+        other = {"blend": "logreg", "embeddings": "birdnet"}[field]
+        return [flag.option(field), other], other
+    if field == "weights":
+        return ["--model", "efficientnetv2b0", "--weights", "imagenet"], "imagenet"
+    other = {int: (value or 2) + 1, float: (value or 0.8) / 2}[kind]
+    return [flag.option(field), str(other)], other
+
+
+# The fields no option sets: each is the preset's alone. A new field is an option, or is added here on purpose.
+PRESETS_ALONE = {
+    TrainConfig: {"weight_decay", "warmup_epochs", "early_stopping_patience", "reduce_lr_patience",
+                  "time_mask_width", "freq_mask_width", "preset"},
+    GanConfig: {"beta_1", "beta_2", "gp_weight", "db_range"},
+    AudioConfig: {"sample_rate", "duration", "n_fft", "hop_length", "n_mels", "fmin", "fmax"},
+}  # fmt: skip
+SCRIPTS = [
+    (TrainConfig, cli.TRAIN_FLAGS, ["--preset", "scratch"], lambda args: cli.options_from_args(args).train),
+    (AudioConfig, cli.AUDIO_FLAGS, [], lambda args: cli.options_from_args(args).audio),
+    (GanConfig, gan_cli.GAN_FLAGS, [], gan_cli.gan_config),
+]
+
+
+@pytest.mark.parametrize("cls, flags, base, config_of", SCRIPTS, ids=["train", "audio", "gan"])
+def test_every_option_sets_its_field_and_every_field_is_an_option_or_the_presets_alone(cls, flags, base, config_of):
+    """The options come from the config's fields: none names a field that is not there, each sets its own."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    assert set(flags) <= fields and fields - set(flags) == PRESETS_ALONE[cls]
+    before = config_of(cli.parse_args(base) if cls is not GanConfig else gan_cli.parse_args(base))
+    for field, flag in flags.items():
+        argv, expected = another_value(before, field, field_type(cls, field), flag)
+        parse = gan_cli.parse_args if cls is GanConfig else cli.parse_args
+        after = config_of(parse(base + argv))
+        assert getattr(after, field) == expected, field
+        assert getattr(before, field) != expected, field
+
+
+def changes_refused(capsys) -> list:
+    """The options a --resume refused, as its message names them."""
+    return capsys.readouterr().err.split("; ", 1)[1].split(" would change that run")[0].split(", ")
+
+
+def test_a_resumed_run_refuses_every_option_of_its_recipe_named_as_typed(capsys):
+    """--resume refuses each option that would change the run, named as the option is (--mixup, not the field)."""
+    for field, flag in cli.TRAIN_FLAGS.items():
+        argv, _ = another_value(preset_config("scratch"), field, field_type(TrainConfig, field), flag)
+        with pytest.raises(SystemExit):
+            cli.parse_args(["--resume", "runs/x", *argv])
+        assert flag.option(field) in changes_refused(capsys), field
+    with pytest.raises(SystemExit):
+        cli.parse_args(
+            ["--resume", "runs/x", "--mixup", "0.2", "--fit-mode", "pad", "--predict-only", "--model-path", "r"]
+        )
+    assert changes_refused(capsys) == ["--mixup", "--fit-mode", "--predict-only"]
