@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from freqquest.blend import VALIDATION
 from freqquest.blend.bandwidth import low_rates, match_bandwidth, native_rates, readable_rates
 from freqquest.blend.members import Blend, ClassicalMember, EmbeddingMember
 from freqquest.config import AudioConfig, TrainConfig
@@ -119,7 +120,7 @@ def test_only_the_rates_of_the_judged_clips_are_matched(tmp_path, train, test_se
         labels,
         np.array([0, 44100, 11025, 0, 0]),
         tmp_path / "fold_1",
-        judged="validation",
+        judged=VALIDATION,
     )
     assert sorted(logreg.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]
     assert "1 validation clip(s) recorded at 11025 Hz: judged by logreg" in caplog.text

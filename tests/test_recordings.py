@@ -4,6 +4,7 @@ import librosa
 import numpy as np
 import pytest
 
+from freqquest.blend import TEST, VALIDATION
 from freqquest.blend.recordings import (
     FINGERPRINT_TOP_HZ,
     KnownRecordings,
@@ -97,8 +98,8 @@ def test_vote_by_recording_groups_by_fingerprint_and_says_how_many(caplog):
     probabilities = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=np.float32)
     prints = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]])
     with caplog.at_level(logging.INFO, logger="freqquest.blend.recordings"):
-        voted = vote_by_recording(probabilities, prints, known(), "test")
-        vote_by_recording(probabilities, prints, known(), "validation")  # each fold's vote is no news: debug
+        voted = vote_by_recording(probabilities, prints, known(), TEST)
+        vote_by_recording(probabilities, prints, known(), VALIDATION)  # each fold's vote is no news: debug
     np.testing.assert_allclose(voted, [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
     assert caplog.text.count("recording vote: ") == 1
     assert (

@@ -21,6 +21,7 @@ from ..config import AudioConfig, TrainConfig
 from ..features.inputs import ClipInputs
 from ..features.store import FeatureStore
 from ..runs import matched_dir, matched_rates
+from . import TEST, JudgedSet
 from .classical import classical_path, load_classical
 from .members import Blend
 
@@ -52,7 +53,7 @@ def match_bandwidth(
     rates: np.ndarray,
     directory,
     save: bool = True,
-    judged: str = "test",
+    judged: JudgedSet = TEST,
 ) -> None:
     """Give each member of `blend` that matches bandwidth a model for each low rate among `rates`
     (those of the clips the blend is about to judge; 0 for a clip it does not judge), fitted on
@@ -74,7 +75,7 @@ def match_bandwidth(
         log.info(
             "%d %s clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
             int(np.sum(rates == rate)),
-            judged,
+            judged.name,
             rate,
             names,
             rate,

@@ -30,6 +30,7 @@ from sklearn.metrics import pairwise_distances_chunked
 from sklearn.neighbors import radius_neighbors_graph
 
 from ..config import AudioConfig
+from . import TEST, JudgedSet
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,16 @@ def vote_within_groups(probabilities: np.ndarray, groups: np.ndarray) -> np.ndar
 
 
 def vote_by_recording(
-    probabilities: np.ndarray, fingerprints: np.ndarray, known: KnownRecordings, judged: str = "test"
+    probabilities: np.ndarray, fingerprints: np.ndarray, known: KnownRecordings, judged: JudgedSet = TEST
 ) -> np.ndarray:
     """The `judged` clips' probabilities, voted within the groups their fingerprints form with the
     known clips' at the known link distance (unchanged where it is None), and a log line saying how
     many were grouped."""
-    level = logging.INFO if judged == "test" else logging.DEBUG  # the test set's is news; each fold's is not
     if known.distance is None:
         log.log(
-            level, "no recording vote for the %s clips: the training clips come from fewer than two recordings", judged
+            judged.level,
+            "no recording vote for the %s clips: the training clips come from fewer than two recordings",
+            judged.name,
         )
         return np.asarray(probabilities, dtype=np.float32)
     n = len(probabilities)
@@ -140,12 +142,12 @@ def vote_by_recording(
     sizes = np.bincount(own, minlength=groups.max(initial=-1) + 1)
     with_known = np.isin(own, groups[n:])
     log.log(
-        level,
+        judged.level,
         "recording vote: %d of %d %s clips sound like slices of one recording with other clips (%d of them with "
         "training clips), and share their probabilities",
         int(np.sum((sizes[own] > 1) | with_known)),
         n,
-        judged,
+        judged.name,
         int(with_known.sum()),
     )
     return voted

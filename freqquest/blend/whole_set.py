@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import AudioConfig, TrainConfig
 from ..features.inputs import ClipInputs
+from . import TEST, JudgedSet
 from .members import Blend
 from .recordings import KnownRecordings, recording_fingerprints, vote_by_recording
 from .reuse import Matches, RecordingMatcher, describe_matches
@@ -83,7 +84,13 @@ class SetPrediction:
 
 
 def predict_set(
-    blend: Blend, config: TrainConfig, train: TrainingClips, train_idx, inputs: ClipInputs, rates, judged: str = "test"
+    blend: Blend,
+    config: TrainConfig,
+    train: TrainingClips,
+    train_idx,
+    inputs: ClipInputs,
+    rates,
+    judged: JudgedSet = TEST,
 ) -> SetPrediction:
     """The `judged` clips `inputs` (recorded at `rates`), by `blend` fitted on the training clips
     `train_idx` of `train` (None: all of them; the module docstring's three steps)."""
@@ -95,11 +102,11 @@ def predict_set(
     if config.pseudo_label and len(inputs):
         sure = probabilities.max(axis=1) >= config.pseudo_label
         log.log(
-            _level(judged),
+            judged.level,
             "pseudo-labels: %d of %d %s clips, given a class with probability %.2f or more, join the training clips",
             int(sure.sum()),
             len(sure),
-            judged,
+            judged.name,
             config.pseudo_label,
         )
         labels = np.concatenate([train.labels[train_idx], probabilities.argmax(axis=1)[sure]])
@@ -107,18 +114,13 @@ def predict_set(
         probabilities = _voted(refitted.average(refitted.predict(inputs, rates)), fingerprints, known, judged)
     matcher = train.matcher(config, train_idx)
     matches = matcher.match(matcher_rows(inputs, config))
-    log.log(_level(judged), describe_matches(matches, judged, config.route_reused))
+    log.log(judged.level, describe_matches(matches, judged.name, config.route_reused))
     if config.route_reused:
         probabilities[matches.matched] = matcher.predict(matches, train.n_classes)[matches.matched]
     return SetPrediction(probabilities, members, matches)
 
 
-def _voted(probabilities, fingerprints, known: KnownRecordings | None, judged: str) -> np.ndarray:
+def _voted(probabilities, fingerprints, known: KnownRecordings | None, judged: JudgedSet) -> np.ndarray:
     if fingerprints is None or known is None:
         return probabilities
     return vote_by_recording(probabilities, fingerprints, known, judged)
-
-
-def _level(judged: str) -> int:
-    """The test set's steps are news to the person running it; each validation fold's are not."""
-    return logging.INFO if judged == "test" else logging.DEBUG

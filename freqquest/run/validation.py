@@ -17,6 +17,7 @@ import os
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from ..blend import VALIDATION
 from ..blend.bandwidth import match_bandwidth
 from ..blend.members import Blend, average_members, blend_for_fold, train_folds
 from ..blend.whole_set import TrainingClips, predict_set
@@ -140,10 +141,10 @@ def _judge_fold(fitting: Fitting, validation: Validation, blend: Blend, train_id
         clips.rates[val_idx],
         directory,
         save=directory is not None,
-        judged="validation",
+        judged=VALIDATION,
     )
     prediction = predict_set(
-        blend, config, clips, train_idx, clips.inputs.take(val_idx), clips.rates[val_idx], "validation"
+        blend, config, clips, train_idx, clips.inputs.take(val_idx), clips.rates[val_idx], VALIDATION
     )
     fold_accuracy = validation.record(blend, val_idx, prediction, y[val_idx])
     if directory is not None:
