@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
 
     scripts.start(args.verbose)
-    from .serving.explain import explain, plot_explanation  # TensorFlow: once the scripts have quietened it
+    from .serving.explain import explain  # TensorFlow: once the scripts have quietened it
+    from .serving.explanation_figure import plot_explanation
     from .serving.predictor import Predictor
 
     def work():

@@ -11,7 +11,7 @@ import pytest
 from freqquest.blend.classical import load_classical
 from freqquest.features.embeddings.birdnet_file import SAMPLE_RATE, WINDOW_SAMPLES
 from freqquest.runs import classical_dir
-from freqquest.serving import explain
+from freqquest.serving import explain, explanation_figure
 from freqquest.serving.predictor import Predictor
 
 from .conftest import needs_birdnet
@@ -101,5 +101,5 @@ def test_the_default_run_is_explained_over_birdnets_spectrogram(birdnet_run, dem
     assert list(e.feature_maps) == ["CONV_0"]
     dog = explain.explain(predictor, clips["dog_bark"][1])
     assert not np.array_equal(e.feature_maps[list(e.feature_maps)[0]], dog.feature_maps[list(dog.feature_maps)[0]])
-    explain.plot_explanation(e, tmp_path / "siren.png")
+    explanation_figure.plot_explanation(e, tmp_path / "siren.png")
     assert (tmp_path / "siren.png").stat().st_size > 50_000

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from freqquest import predict
 from freqquest.models import build_model, explained_blocks
-from freqquest.serving import explain
+from freqquest.serving import explain, explanation_figure
 from freqquest.serving.explain import NetworkProbe
 from freqquest.serving.predictor import Predictor
 
@@ -221,15 +221,15 @@ def test_the_figure_of_a_long_clip_has_its_timeline(birdnet_run, tmp_path, monke
     sf.write(tmp_path / "seven.wav", y, 22050)
     predictor = Predictor(birdnet_run)
     figures = []
-    monkeypatch.setattr(explain, "save_figure", lambda fig, path, tight: figures.append(fig))
-    explain.plot_explanation(
+    monkeypatch.setattr(explanation_figure, "save_figure", lambda fig, path, tight: figures.append(fig))
+    explanation_figure.plot_explanation(
         explain.explain(predictor, predictor.predict(tmp_path / "seven.wav")), tmp_path / "seven.png"
     )
     axes = figures[0].axes
     assert any(ax.get_title().startswith("each window") for ax in axes)
     assert "time (s)" in {ax.get_xlabel() for ax in axes} and any(ax.get_ylabel() == "frequency (Hz)" for ax in axes)
     assert figures[0].get_suptitle() == ""
-    explain.plot_explanation(
+    explanation_figure.plot_explanation(
         explain.explain(predictor, predictor.predict(tmp_path / "seven.wav")), tmp_path / "seven.png", demo=True
     )
     assert figures[1].get_suptitle() == "a model of the synthetic demo: its answers on real recordings mean nothing"

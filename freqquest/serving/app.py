@@ -190,7 +190,7 @@ class Service:
         }
 
     def explain(self, path: str, name: str) -> dict:
-        from .explain import explain, hz_ticks  # TensorFlow: imported once the scripts have quietened it
+        from .explain import explain  # TensorFlow: imported once the scripts have quietened it
 
         started = time.time()
         e = explain(self.predictor, self._prediction(path, name))
@@ -205,7 +205,7 @@ class Service:
                 "window": e.describe_explained(),
                 "values": shrink(e.spectrogram),
                 "title": e.title,
-                "hz_ticks": [[round(band / e.spectrogram.shape[0], 4), hz] for band, hz in hz_ticks(e)],
+                "hz_ticks": [[round(band / e.spectrogram.shape[0], 4), hz] for band, hz in e.hz_ticks()],
             },
             "heatmap": {
                 "kind": "map" if e.heatmap is not None else "occlusion",
