@@ -1,6 +1,6 @@
-"""What both command lines share once their arguments are parsed: logging, a quiet TensorFlow,
-and expected failures reported as one line with an exit code (2 for an error, 130 for Ctrl-C),
-never a traceback from deep inside a library."""
+"""What every command line (the two scripts; predict, serve and export) shares once its arguments
+are parsed: logging, a quiet TensorFlow, and expected failures reported as one line with an exit
+code (2 for an error, 130 for Ctrl-C), never a traceback from deep inside a library."""
 
 import logging
 import sys
