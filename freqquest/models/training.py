@@ -132,7 +132,6 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
     keras.mixed_precision.set_global_policy(precision_policy(strategy))
     keras.utils.set_random_seed(config.seed)
     os.makedirs(run_dir, exist_ok=True)
-    best_path = os.path.join(run_dir, BEST_MODEL)
     stats = (float(x_train.mean()), float(x_train.var())) if config.normalization == "global" else None
     steps_per_epoch = -(-len(x_train) // config.batch_size)
 
@@ -152,26 +151,7 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
-    previous_best = best_val_accuracy(run_dir)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(
-            best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=previous_best
-        ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
-        ),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=previous_best is not None),
-    ]
-    if not os.environ.get(VERBOSE):
-        callbacks.append(EpochBar(os.path.basename(os.path.normpath(run_dir)).replace("_", " "), config.epochs))
-    if config.schedule == "plateau":
-        callbacks.insert(
-            2,
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5
-            ),
-        )
+    callbacks = training_callbacks(config, run_dir, best_val_accuracy(run_dir))
     augment = batch_augmenter(config, config.seed) if config.augments else None
     with naming(run_dir):  # the checkpoints are written there
         model.fit(
@@ -184,7 +164,38 @@ def train(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, r
             shuffle=False,  # the dataset shuffles itself, seeded
             verbose=2 if os.environ.get(VERBOSE) else 0,
         )
-    return keras.models.load_model(best_path)
+    return keras.models.load_model(os.path.join(run_dir, BEST_MODEL))
+
+
+def training_callbacks(config: TrainConfig, run_dir, previous_best: float | None) -> list:
+    """Resumable training's callbacks: a backup each epoch, the best model by validation accuracy (above
+    `previous_best`, the threshold an interrupted call reached), early stopping, the plateau schedule when
+    the config has it, history.csv (appended to on a resume), and the epoch bar unless verbose."""
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR), double_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, BEST_MODEL),
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=previous_best,
+        ),
+    ]
+    if config.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-5
+            )
+        )
+    callbacks += [
+        keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
+        ),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY), append=previous_best is not None),
+    ]
+    if not os.environ.get(VERBOSE):
+        callbacks.append(EpochBar(os.path.basename(os.path.normpath(run_dir)).replace("_", " "), config.epochs))
+    return callbacks
 
 
 def fold_network(x_train, y_train, x_val, y_val, n_classes: int, config: TrainConfig, directory, strategy=None):
