@@ -3,6 +3,7 @@ needs, concurrent requests, no file kept; and the page in a real headless Chromi
 microphone), when the system's Chromium is there (CI installs it)."""
 
 import concurrent.futures
+import contextlib
 import io
 import os
 import shutil
@@ -337,21 +338,20 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def server(scratch_run):
-    """The real command on a free loopback port."""
+@contextlib.contextmanager
+def serving(run):
+    """The real command serving `run` on a free loopback port; its address."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "freqquest.serve", str(scratch_run), "--port", str(port)],
+        [sys.executable, "-m", "freqquest.serve", str(run), "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
@@ -360,9 +360,17 @@ def server(scratch_run):
         except OSError:
             assert process.poll() is None, process.stdout.read()
             time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(scratch_run):
+    with serving(scratch_run) as url:
+        yield url
 
 
 def browser(playwright, *extra):
@@ -403,6 +411,7 @@ def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(serv
             page.locator("#why").is_visible()
             and page.inner_text("#spectrogram-title") == "log-Mel, the window that decided (0.00-4.00 s)"
         )
+        assert page.get_attribute("#waveform", "data-explained") == ""  # the whole window explained: no part marked
         assert page.locator("#error").is_hidden()
         page.uncheck("#overlay")
         assert page.get_attribute("#spectrogram", "data-heatmap") == "none"
@@ -410,6 +419,27 @@ def test_the_page_shows_the_predictions_and_the_heatmap_of_an_uploaded_clip(serv
         page.wait_for_selector("#error:not([hidden])")
         assert page.inner_text("#error").startswith("415: notes.wav is not an audio file")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        chromium.close()
+
+
+@needs_chromium
+def test_the_page_marks_on_the_waveform_the_part_of_the_window_explained(birdnet_run, demo_root):
+    """BirdNET hears 3 s of the 4 s window: the waveform shows which, as the PNG and the title name it."""
+    from playwright.sync_api import sync_playwright
+
+    clip = sorted((demo_root / "test" / "test").iterdir())[0]
+    with serving(birdnet_run) as url, sync_playwright() as p:
+        chromium = browser(p)
+        page = chromium.new_page()
+        page.goto(url)
+        page.set_input_files("#file", str(clip))
+        page.wait_for_selector("#spectrogram[data-heatmap='map']", timeout=60_000)
+        start, end = map(float, page.get_attribute("#waveform", "data-explained").split("-"))
+        assert end - start == pytest.approx(3.0, abs=0.01) and 0 <= start and end <= 4.0
+        assert (
+            f"the 3 s explained ({start:.2f}-{end:.2f} s) of the window that decided (0.00-4.00 s)"
+            in page.inner_text("#spectrogram-title")
+        )
         chromium.close()
 
 

@@ -170,6 +170,7 @@ function render(a) {
 
 function renderWhy(e) {
   $("spectrogram-title").textContent = e.spectrogram.title;
+  drawWaveform(answer, e.spectrogram);
   drawSpectrogram();
   $("heatmap-note").textContent = e.heatmap.note;
   $("maps-box").hidden = e.feature_maps.length === 0;
@@ -205,26 +206,36 @@ function drawTimeAxis(g, left, right, y, first, last, label) {
   g.textAlign = "left";
 }
 
-function drawWaveform(a) {
+function drawWaveform(a, explained) {
+  // the deciding window shaded; once the explanation is in, the part of it explained in orange when it is not the
+  // whole window (BirdNET hears 3 s of the 4), as the PNG and the spectrogram's title name it
   const canvas = $("waveform");
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, canvas.width, canvas.height);
   const points = a.waveform.points;
   const plot = canvas.height - 32;  // the time axis below
   const middle = plot / 2;
-  g.fillStyle = "rgba(11, 99, 197, 0.15)";
+  const x = (seconds) => (seconds / a.seconds) * canvas.width;
   const window = a.windows[a.deciding_window];
-  const x0 = (window.start / a.seconds) * canvas.width;
-  g.fillRect(x0, 0, (Math.min(a.window_seconds, a.seconds) / a.seconds) * canvas.width, plot);
+  const decidingSeconds = Math.min(a.window_seconds, a.seconds);
+  g.fillStyle = "rgba(11, 99, 197, 0.15)";
+  g.fillRect(x(window.start), 0, x(decidingSeconds), plot);
+  const part = explained && (Math.abs(explained.start - window.start) > 0.005 || Math.abs(explained.seconds - decidingSeconds) > 0.005);
+  if (part) {
+    g.fillStyle = "rgba(255, 140, 0, 0.25)";
+    g.fillRect(x(explained.start), 0, x(explained.seconds), plot);
+  }
+  canvas.dataset.explained = part ? `${explained.start.toFixed(2)}-${(explained.start + explained.seconds).toFixed(2)}` : "";
   g.strokeStyle = "#0b63c5";
   g.beginPath();
   points.forEach(([low, high], i) => {
-    const x = (i / points.length) * canvas.width;
-    g.moveTo(x, middle - high * middle);
-    g.lineTo(x, middle - low * middle);
+    const px = (i / points.length) * canvas.width;
+    g.moveTo(px, middle - high * middle);
+    g.lineTo(px, middle - low * middle);
   });
   g.stroke();
-  drawTimeAxis(g, 0, canvas.width, plot, 0, a.seconds, "time (s); shaded: the window that decided");
+  const label = "time (s); shaded: the window that decided" + (part ? "; orange: the part explained" : "");
+  drawTimeAxis(g, 0, canvas.width, plot, 0, a.seconds, label);
 }
 
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
