@@ -29,7 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from freqquest.competition.demo import build_demo  # noqa: E402
-from freqquest.runs import RUN_CONFIG  # noqa: E402
+from freqquest.runs import RUN_CONFIG, process_running  # noqa: E402
 
 SCRIPT = os.path.join(REPO, "Audio_Classification_Kaggle.py")
 OLD_SUBMISSION = b"ID,Class\nan-older-submission.wav,siren\n"
@@ -57,15 +57,6 @@ def descendants(pid: int) -> list:
             found.append(child)
             todo.append(child)
     return found
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a zombie computes nothing and holds no memory)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def last_line(log_path: str) -> str:
@@ -107,7 +98,7 @@ def trial(k: int, moment: float, base: list, work: str, clean: bytes) -> dict:
         after = f.read()
     submission = "older, intact" if after == OLD_SUBMISSION else "new, complete" if after == clean else "BROKEN"
     time.sleep(WORKERS_GRACE_S)
-    left = [pid for pid in started if running(pid)]
+    left = [pid for pid in started if process_running(pid)]
     for pid in left:  # not to disturb the next moment
         os.kill(pid, signal.SIGKILL)
     code = run(command + ["--run-dir", run_dir], os.path.join(folder, "again.log"))

@@ -221,25 +221,44 @@ class RunHolder:
             return None
 
     def alive(self) -> bool:
+        """Its process still runs (one killed and not yet reaped by its parent, a zombie, does not) and is
+        the one that claimed the folder."""
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        return process_start(self.pid) == self.started
+        return process_start(self.pid) == self.started and not _is_zombie(self.pid)
 
     def describe(self) -> str:
         return f"process {self.pid} (since {self.since})"
 
 
-def process_start(pid: int) -> str:
-    """The process's start in clock ticks since boot, from /proc (Linux); '' where there is none."""
+def _process_stat(pid: int) -> list:
+    """The fields of /proc/<pid>/stat after the command's name (Linux); [] where there is none."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def process_start(pid: int) -> str:
+    """The process's start in clock ticks since boot (Linux); '' where it cannot be read."""
+    fields = _process_stat(pid)
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _is_zombie(pid: int) -> bool:
+    fields = _process_stat(pid)
+    return bool(fields) and fields[0] == "Z"
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie (a killed process its parent has not reaped computes nothing and holds no
+    memory), as /proc tells it (Linux)."""
+    return bool(_process_stat(pid)) and not _is_zombie(pid)
 
 
 def hold_run_folder(run_dir) -> None:

@@ -19,6 +19,7 @@ from freqquest.runs import (
     RunHolder,
     claim_run_folder,
     hold_run_folder,
+    process_running,
     process_start,
 )
 
@@ -75,6 +76,25 @@ def test_a_claim_whose_process_is_gone_is_said_and_taken(tmp_path, other_process
     assert os.listdir(run_dir / "fold_1") == ["birdnet.joblib"] and RunHolder.of(run_dir).pid == os.getpid()
 
 
+def test_a_holder_killed_but_not_yet_reaped_is_gone(tmp_path):
+    """A zombie answers os.kill(pid, 0) and keeps its start, but runs no more: its claim is taken."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = process_start(process.pid)
+    deadline = time.time() + 30
+    while time.time() < deadline and process_running(process.pid):
+        time.sleep(0.05)
+    try:
+        assert started and process_start(process.pid) == started  # exited, not reaped: a zombie
+        holder = RunHolder(process.pid, started, "2026-12-07T04:00:00")
+        assert not holder.alive() and not process_running(process.pid)
+        _lock(tmp_path / "run", process.pid, started)
+        hold_run_folder(str(tmp_path / "run"))
+        assert RunHolder.of(tmp_path / "run").pid == os.getpid()
+    finally:
+        process.wait()
+    assert RunHolder(os.getpid(), process_start(os.getpid()), "now").alive() and process_running(os.getpid())
+
+
 def test_resume_of_a_run_that_stopped_before_it_began_says_how_to_start_it(tmp_path, caplog):
     run_dir = tmp_path / "run"
     _lock(run_dir, 999_999_999, "")
@@ -97,14 +117,6 @@ def _children(pid: int) -> list:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @needs_birdnet
 def test_extraction_workers_end_when_their_run_is_killed(tmp_path, demo_root):
     """SIGKILL runs no cleanup: the workers see their parent gone and end within seconds."""
@@ -123,9 +135,9 @@ def test_extraction_workers_end_when_their_run_is_killed(tmp_path, demo_root):
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(pid) for pid in spawned):
+    while time.time() < deadline and any(process_running(pid) for pid in spawned):
         time.sleep(0.2)
-    assert not [pid for pid in spawned if _alive(pid)], "a process of the killed run outlived it by 10 s"
+    assert not [pid for pid in spawned if process_running(pid)], "a process of the killed run outlived it by 10 s"
 
 
 def _loky(pid: int) -> list:
