@@ -24,6 +24,26 @@ def test_benchmark_recipe_is_what_the_script_would_train():
         recipe_config("--folds")
 
 
+def test_the_memorizer_benchmark_counts_each_blends_errors_over_its_folds():
+    import benchmark_memorizer
+
+    fold = {
+        "test_idx": [0, 1, 2],
+        "default": [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]],  # wrong on clip 1
+        "cnn": [[0.2, 0.8], [0.0, 1.0], [0.3, 0.7]],  # wrong on clip 0
+        "posterior": [0.0, 0.1, 0.5],  # clip 1 hardly a slice: the cnn weighs 0.1 there
+        "matched": [True, False, False],
+    }
+    errors = benchmark_memorizer.blend_errors([fold, fold], np.array([0, 1, 1]))
+    assert errors == {
+        "the default": 2,
+        "the cnn alone": 2,
+        "the two averaged, every clip": 0,
+        "the cnn in proportion to the clip's posterior of being a slice": 2,
+        "the cnn for the clips routing did not take": 0,
+    }
+
+
 def test_cgan_benchmark_builds_each_set_of_clips_from_its_own_folds():
     import benchmark_cgan
 

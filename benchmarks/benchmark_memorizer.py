@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Issue 39's memorizer, measured: a Keras log-Mel cnn trained on every training clip of each of the
+yardstick's outer folds (to learn the recordings, not to generalize), beside the default's whole-set
+prediction of the fold, and blends of the two, counted in errors.
+
+  python benchmarks/benchmark_memorizer.py --seeds 0                  # reused kind, 5 folds: ~45 min on 2 cores
+  python benchmarks/benchmark_memorizer.py --seeds 0,1,2,3,4 --kind new   # where a gate must change nothing
+
+Each fold's result is written to --out as it lands, so a run cut short goes on where it stopped;
+the report reads every recorded fold of the kind. No decision is made here: the yardstick's rule
+(paired intervals over recordings, both kinds) decides, once a gate is chosen on other seeds.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchmark_classification as yardstick  # noqa: E402
+
+from freqquest.blend.members import recipe_embedders  # noqa: E402
+from freqquest.config import AudioConfig  # noqa: E402
+from freqquest.features.inputs import extract_clip_set  # noqa: E402
+from freqquest.features.store import FeatureStore  # noqa: E402
+
+FOLDS = 5
+
+
+def blends(default: np.ndarray, cnn: np.ndarray, posterior: np.ndarray, matched: np.ndarray) -> dict:
+    """The ways of adding the cnn's probabilities to the default's: name -> (clips, classes) scores."""
+    unmatched = ~np.asarray(matched, bool)
+    return {
+        "the default": default,
+        "the cnn alone": cnn,
+        "the two averaged, every clip": default + cnn,
+        "the cnn in proportion to the clip's posterior of being a slice": default + posterior[:, None] * cnn,
+        "the cnn for the clips routing did not take": default + unmatched[:, None] * cnn,
+    }
+
+
+def blend_errors(folds: list, labels: np.ndarray) -> dict:
+    """name -> errors over every recorded fold (each a dict of test_idx, default, cnn, posterior, matched)."""
+    errors = {}
+    for fold in folds:
+        y = labels[np.asarray(fold["test_idx"])]
+        scores = blends(*(np.asarray(fold[k]) for k in ("default", "cnn", "posterior", "matched")))
+        for name, probabilities in scores.items():
+            errors[name] = errors.get(name, 0) + int(np.sum(probabilities.argmax(axis=1) != y))
+    return errors
+
+
+def memorizer(x_train, y_train, n_classes: int, epochs: int, seed: int):
+    """The cnn fitted on every training clip for `epochs`, no validation, no augmentation."""
+    import keras
+
+    from freqquest.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model("cnn", x_train.shape[1:], n_classes)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=0)
+    return model
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", default="0", help="seeds of the outer folds, comma-separated (default 0)")
+    p.add_argument("--kind", choices=("reused", "new"), default="reused", help="the kind of test (default reused)")
+    p.add_argument("--epochs", type=int, default=25, help="the cnn's epochs on every training clip (default 25)")
+    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-yardstick"))
+    p.add_argument("--out", default=None, help="each fold's result, as JSON (default: under --work)")
+    a = p.parse_args(argv)
+    if not os.path.isfile(os.path.join(yardstick.US8K5, "manifest.csv")):
+        sys.exit("needs ../shared/data/us8k5 beside the repository")
+    out = a.out or os.path.join(a.work, f"memorizer-{a.kind}-{a.epochs}.json")
+    recorded = json.load(open(out)) if os.path.isfile(out) else {}
+    os.makedirs(a.work, exist_ok=True)
+    shared = yardstick.SharedClips.load()
+    store = FeatureStore(AudioConfig(), os.path.join(a.work, "cache"))
+    config = yardstick.recipe_config("")
+    clip_set = extract_clip_set(store, shared.paths, recipe_embedders(config, 1), "shared")
+    for seed in [int(s) for s in a.seeds.split(",") if s]:
+        outer = yardstick.outer_folds(a.kind, shared.labels, shared.groups, seed, FOLDS)
+        for k, (train_idx, test_idx) in enumerate(outer):
+            key = f"seed {seed} fold {k}"
+            if key in recorded:
+                continue
+            started = time.time()
+            fold_config = dataclasses.replace(config, seed=config.seed + 100 * seed)
+            work = tempfile.mkdtemp(dir=a.work, prefix=f"memorizer-{seed}-{k}-")
+            prediction = yardstick.predict_out_of_fold(shared, clip_set, fold_config, store, train_idx, test_idx, work)
+            x = clip_set.inputs.log_mels
+            model = memorizer(x[train_idx], shared.labels[train_idx], len(shared.classes), a.epochs, 1000 * seed + k)
+            recorded[key] = {
+                "test_idx": test_idx.tolist(),
+                "default": prediction.probabilities.tolist(),
+                "cnn": model.predict(x[test_idx], verbose=0).tolist(),
+                "posterior": prediction.matches.posterior.tolist(),
+                "matched": prediction.matches.matched.tolist(),
+                "seconds": time.time() - started,
+            }
+            with open(out + ".tmp", "w") as f:
+                json.dump(recorded, f)
+            os.replace(out + ".tmp", out)
+            print(f"{key}: {time.time() - started:.0f} s", flush=True)
+    folds = list(recorded.values())
+    n = sum(len(fold["test_idx"]) for fold in folds)
+    print(f"{a.kind} recordings, {len(folds)} folds ({', '.join(recorded)}), {n} predictions; errors:")
+    for name, errors in blend_errors(folds, shared.labels).items():
+        print(f"  {name:64s} {errors:4d}  ({1 - errors / max(n, 1):.4f})")
+
+
+if __name__ == "__main__":
+    main()
