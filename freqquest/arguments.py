@@ -68,15 +68,13 @@ def field_type(cls, field: str) -> type:
 def add_config_flags(group, cls, flags: dict, defaults=None) -> None:
     """One option for each field of the dataclass `cls` that `flags` names, typed as the field is (a bool is
     --x / --no-x), with the field's name as its destination and None as its default: what is not given is
-    the preset's. `defaults`, an instance of `cls`, puts its values in the help."""
+    the preset's. `defaults`, an instance of `cls`, puts its values in the help (a None says nothing: the
+    help says what happens without the option)."""
     for field, flag in flags.items():
         kind = field_type(cls, field)
-        text = flag.help
-        if defaults is not None:
-            value = getattr(defaults, field)
-            text += (
-                f" (default {'the budget' if value is None else ('on' if value else 'off') if kind is bool else value})"
-            )
+        value = None if defaults is None else getattr(defaults, field)
+        shown = ("on" if value else "off") if kind is bool else value
+        text = flag.help if value is None else f"{flag.help} (default {shown})"
         if kind is bool:
             group.add_argument(flag.option(field), dest=field, action=argparse.BooleanOptionalAction, help=text)
         else:
@@ -125,7 +123,7 @@ def check_data_and_resume(parser: argparse.ArgumentParser, args: argparse.Namesp
         )
     if not args.resume:
         return
-    changes = [flag.option(field) for field, flag in flags.items() if getattr(args, field) is not None]
+    changes = [flags[field].option(field) for field in given(args, flags)]
     others = ("preset", "run-dir", "overwrite", "demo", "predict-only")  # --predict-only: the classifier's only
     changes += [f"--{name}" for name in others if getattr(args, name.replace("-", "_"), None)]
     if changes:

@@ -229,7 +229,8 @@ class RunHolder:
             return False
         except PermissionError:
             return True
-        return process_start(self.pid) == self.started and not _is_zombie(self.pid)
+        fields = _process_stat(self.pid)
+        return process_start(self.pid) == self.started and not (fields and fields[0] == "Z")
 
     def describe(self) -> str:
         return f"process {self.pid} (since {self.since})"
@@ -250,15 +251,11 @@ def process_start(pid: int) -> str:
     return fields[19] if len(fields) > 19 else ""
 
 
-def _is_zombie(pid: int) -> bool:
-    fields = _process_stat(pid)
-    return bool(fields) and fields[0] == "Z"
-
-
 def process_running(pid: int) -> bool:
     """Alive and not a zombie (a killed process its parent has not reaped computes nothing and holds no
     memory), as /proc tells it (Linux)."""
-    return bool(_process_stat(pid)) and not _is_zombie(pid)
+    fields = _process_stat(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
 def hold_run_folder(run_dir) -> None:
