@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import benchmark_classification as yardstick  # noqa: E402
 
 from freqquest.blend.members import recipe_embedders  # noqa: E402
-from freqquest.config import AudioConfig  # noqa: E402
+from freqquest.config import NORMALIZATIONS, AudioConfig  # noqa: E402
 from freqquest.features.inputs import extract_clip_set  # noqa: E402
 from freqquest.features.store import FeatureStore  # noqa: E402
 
@@ -57,14 +57,17 @@ def blend_errors(folds: list, labels: np.ndarray) -> dict:
     return errors
 
 
-def memorizer(x_train, y_train, n_classes: int, epochs: int, seed: int):
-    """The cnn fitted on every training clip for `epochs`, no validation, no augmentation."""
+def memorizer(x_train, y_train, n_classes: int, epochs: int, seed: int, normalization: str = "clip"):
+    """The cnn fitted on every training clip for `epochs`, no validation, no augmentation.
+    `normalization` "global" keeps each clip's level, which per-clip standardization ("clip",
+    the pipeline's default) removes: a recording's level is part of what a memorizer could learn."""
     import keras
 
     from freqquest.models import build_model
 
     keras.utils.set_random_seed(seed)
-    model = build_model("cnn", x_train.shape[1:], n_classes)
+    stats = (float(x_train.mean()), float(x_train.var())) if normalization == "global" else None
+    model = build_model("cnn", x_train.shape[1:], n_classes, normalization, stats)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=0)
     return model
@@ -75,12 +78,16 @@ def main(argv=None):
     p.add_argument("--seeds", default="0", help="seeds of the outer folds, comma-separated (default 0)")
     p.add_argument("--kind", choices=("reused", "new"), default="reused", help="the kind of test (default reused)")
     p.add_argument("--epochs", type=int, default=25, help="the cnn's epochs on every training clip (default 25)")
+    p.add_argument(
+        "--normalization", choices=NORMALIZATIONS, default="clip", help="the cnn's input standardization (default clip)"
+    )
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-yardstick"))
     p.add_argument("--out", default=None, help="each fold's result, as JSON (default: under --work)")
     a = p.parse_args(argv)
     if not os.path.isfile(os.path.join(yardstick.US8K5, "manifest.csv")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
-    out = a.out or os.path.join(a.work, f"memorizer-{a.kind}-{a.epochs}.json")
+    suffix = "" if a.normalization == "clip" else f"-{a.normalization}"
+    out = a.out or os.path.join(a.work, f"memorizer-{a.kind}-{a.epochs}{suffix}.json")
     recorded = json.load(open(out)) if os.path.isfile(out) else {}
     os.makedirs(a.work, exist_ok=True)
     shared = yardstick.SharedClips.load()
@@ -98,7 +105,9 @@ def main(argv=None):
             work = tempfile.mkdtemp(dir=a.work, prefix=f"memorizer-{seed}-{k}-")
             prediction = yardstick.predict_out_of_fold(shared, clip_set, fold_config, store, train_idx, test_idx, work)
             x = clip_set.inputs.log_mels
-            model = memorizer(x[train_idx], shared.labels[train_idx], len(shared.classes), a.epochs, 1000 * seed + k)
+            model = memorizer(
+                x[train_idx], shared.labels[train_idx], len(shared.classes), a.epochs, 1000 * seed + k, a.normalization
+            )
             recorded[key] = {
                 "test_idx": test_idx.tolist(),
                 "default": prediction.probabilities.tolist(),
