@@ -7,6 +7,7 @@ answered at once."""
 import argparse
 import dataclasses
 import difflib
+import shlex
 import sys
 import types
 import typing
@@ -19,19 +20,25 @@ def refuse(message: str) -> int:
     return 2
 
 
+UNRECOGNIZED = "unrecognized arguments: "  # argparse's words before the options it does not know
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
-        unknown = message.removeprefix("unrecognized arguments: ")
-        if unknown == message:
+        if not message.startswith(UNRECOGNIZED):
             super().error(message)
+        print(self.explain(message) + f"\n(`{self.prog} --help` lists every option)", file=sys.stderr)
+        sys.exit(2)
+
+    def explain(self, message: str) -> str:
+        """argparse's complaint, an unknown option answered with the one it most likely meant."""
+        unknown = message.removeprefix(UNRECOGNIZED)
         lines = []
-        for token in (t for t in unknown.split() if t.startswith("-")):
+        for token in (t for t in unknown.split() if t.startswith("-")) if unknown != message else ():
             option = token.split("=", 1)[0]
             nearest = self.nearest_option(option)
             lines.append(f"{self.prog}: error: no option {option}" + (f": did you mean {nearest}?" if nearest else ""))
-        lines = lines or [f"{self.prog}: error: {message}"]
-        print("\n".join(lines) + f"\n(`{self.prog} --help` lists every option)", file=sys.stderr)
-        sys.exit(2)
+        return "\n".join(lines or [f"{self.prog}: error: {message}"])
 
     def nearest_option(self, option: str) -> str | None:
         """The option `option` most likely meant: the same with '-' for '_', or the closest spelling."""
@@ -86,6 +93,21 @@ def add_config_flags(group, cls, flags: dict, defaults=None) -> None:
                 metavar=flag.metavar,
                 help=text,
             )
+
+
+class OptionsParser(ArgumentParser):
+    """Options written as on the command line inside a program (a notebook's RECIPE): a mistake is a
+    ValueError, not an exit."""
+
+    def error(self, message: str):
+        raise ValueError(self.explain(message))
+
+
+def parse_options(add_flags: Callable, leading: list, options: str, prog: str) -> argparse.Namespace:
+    """`options` ("--epochs 30 --mixup 0.2") after `leading`, parsed by the flags `add_flags(parser)` adds."""
+    parser = OptionsParser(prog=prog, add_help=False)
+    add_flags(parser)
+    return parser.parse_args([*leading, *shlex.split(options)])
 
 
 def given(args: argparse.Namespace, flags: dict) -> dict:

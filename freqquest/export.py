@@ -15,8 +15,9 @@ exported model in the run's place, so the edge artifact is exercised, not just w
 import argparse
 import sys
 
-from .arguments import ArgumentParser, refuse
-from .runs import EXPORT_COMMAND, RunFolderError, require_complete
+from .arguments import ArgumentParser
+from .runs import EXPORT_COMMAND, require_complete
+from .scripts import run_command
 from .serving.export import KINDS
 
 
@@ -33,21 +34,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:  # a wrong folder is told at once, before TensorFlow loads
-        require_complete(args.run_dir, EXPORT_COMMAND)
-    except RunFolderError as error:
-        return refuse(str(error))
-    from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
-    from .competition import paths
+def check(args: argparse.Namespace) -> argparse.Namespace:
+    require_complete(args.run_dir, EXPORT_COMMAND)
+    return args
 
-    scripts.start(args.verbose)
+
+def export(args: argparse.Namespace) -> None:
+    from .competition.paths import default_cache_dir
     from .serving.export import export_run  # TensorFlow: once the scripts have quietened it
 
     kind = next(name for name in KINDS if getattr(args, name))
-    cache_dir = args.cache_dir or paths.default_cache_dir()
-    return scripts.run_guarded(lambda: export_run(args.run_dir, kind, getattr(args, kind), cache_dir))
+    export_run(args.run_dir, kind, getattr(args, kind), args.cache_dir or default_cache_dir())
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_command(lambda: check(args), args.verbose, export)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ import logging
 import os
 import sys
 
-from .arguments import ArgumentParser, refuse
+from .arguments import ArgumentParser
 from .config import NETWORK
-from .runs import PREDICT_COMMAND, RunFolderError, require_complete
+from .runs import PREDICT_COMMAND, require_complete
+from .scripts import run_command
 
 log = logging.getLogger(__name__)
 
@@ -82,49 +83,48 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:  # a wrong folder is told at once, before TensorFlow loads
-        require_complete(args.run_dir, PREDICT_COMMAND)
-    except RunFolderError as error:
-        return refuse(str(error))
-    from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
+def check(args: argparse.Namespace) -> argparse.Namespace:
+    require_complete(args.run_dir, PREDICT_COMMAND)
+    return args
 
-    scripts.start(args.verbose)
+
+def predict_clips(args: argparse.Namespace) -> None:
     from .serving.explain import explain  # TensorFlow: once the scripts have quietened it
     from .serving.explanation_figure import plot_explanation
     from .serving.predictor import Predictor
 
-    def work():
-        predictor = Predictor(args.run_dir, args.cache_dir, tflite=args.tflite)
-        if predictor.run.demo:
-            log.warning(
-                "note: %s was trained on the synthetic demo: its answers on real recordings mean nothing", args.run_dir
-            )
-        results, failed = [], {}
-        for path in args.clips:
-            try:
-                prediction = predictor.predict(clip_path(path), args.hop, args.member)
-            except ValueError as error:  # one bad clip: said, and the next one predicted
-                failed[path] = str(error)
-                log.error("error: %s", error)
-                results.append({"file": path, "error": str(error)})
-                continue
-            answer = prediction.as_dict(args.top_k)
+    predictor = Predictor(args.run_dir, args.cache_dir, tflite=args.tflite)
+    if predictor.run.demo:
+        log.warning(
+            "note: %s was trained on the synthetic demo: its answers on real recordings mean nothing", args.run_dir
+        )
+    results, failed = [], {}
+    for path in args.clips:
+        try:
+            prediction = predictor.predict(clip_path(path), args.hop, args.member)
+        except ValueError as error:  # one bad clip: said, and the next one predicted
+            failed[path] = str(error)
+            log.error("error: %s", error)
+            results.append({"file": path, "error": str(error)})
+            continue
+        answer = prediction.as_dict(args.top_k)
+        if args.explain:
+            answer["explanation"] = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
+            plot_explanation(explain(predictor, prediction), answer["explanation"], predictor.run.demo)
+        results.append(answer)
+        if not args.json:
+            print(format_table(prediction, args.top_k))
             if args.explain:
-                answer["explanation"] = os.path.join(args.explain, os.path.splitext(os.path.basename(path))[0] + ".png")
-                plot_explanation(explain(predictor, prediction), answer["explanation"], predictor.run.demo)
-            results.append(answer)
-            if not args.json:
-                print(format_table(prediction, args.top_k))
-                if args.explain:
-                    print(f"  explained: {answer['explanation']}")
-        if args.json:
-            print(json.dumps(results, indent=2))
-        if failed:
-            raise ValueError(f"{len(failed)} of {len(args.clips)} clips could not be predicted: {', '.join(failed)}")
+                print(f"  explained: {answer['explanation']}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(args.clips)} clips could not be predicted: {', '.join(failed)}")
 
-    return scripts.run_guarded(work)
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_command(lambda: check(args), args.verbose, predict_clips)
 
 
 if __name__ == "__main__":

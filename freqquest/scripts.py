@@ -1,18 +1,41 @@
 """What every command line (the two scripts; predict, serve and export) shares once its arguments
-are parsed: logging, a quiet TensorFlow, and expected failures reported as one line with an exit
-code (2 for an error, 130 for Ctrl-C), never a traceback from deep inside a library."""
+are parsed: what can be checked at once checked before TensorFlow loads, logging, a quiet
+TensorFlow, and expected failures reported as one line with an exit code (2 for an error, 130 for
+Ctrl-C), never a traceback from deep inside a library. Light to import: only `start` loads
+TensorFlow."""
 
 import logging
 import sys
+from collections.abc import Callable
 
 from . import quiet
-from .competition.dataset import CompetitionError
+from .arguments import refuse
+from .competition.paths import DOWNLOAD_HINT, CompetitionError, diagnose_competition_folder
 from .io import os_error_line
 from .runs import RunInterrupted, SubmissionUnwritten
 
 log = logging.getLogger("freqquest")
 
 INTERRUPTED = 130
+
+
+def run_command(check: Callable[[], object], verbose: bool, work: Callable[[object], None]) -> int:
+    """Every command's shape: `check()` its arguments against the disk at once (a ValueError it
+    raises is one line and exit 2, with nothing heavy imported yet), then TensorFlow started
+    quietly, then `work(what check returned)`, which imports what it needs."""
+    try:
+        checked = check()
+    except ValueError as error:
+        return refuse(str(error))
+    start(verbose)
+    return run_guarded(lambda: work(checked))
+
+
+def check_data_folder(data: str | None) -> None:
+    """A --data that is no competition (missing, empty, another layout): ValueError saying what it is."""
+    problem = data and diagnose_competition_folder(data)
+    if problem:
+        raise ValueError(f"--data: {problem}; {DOWNLOAD_HINT}")
 
 
 def start(verbose: bool) -> None:

