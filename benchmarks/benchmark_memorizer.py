@@ -30,6 +30,7 @@ from freqquest.blend.members import recipe_embedders  # noqa: E402
 from freqquest.config import NORMALIZATIONS, AudioConfig  # noqa: E402
 from freqquest.features.inputs import extract_clip_set  # noqa: E402
 from freqquest.features.store import FeatureStore  # noqa: E402
+from freqquest.intervals import Interval, paired_difference  # noqa: E402
 
 FOLDS = 5
 
@@ -57,6 +58,46 @@ def blend_errors(folds: list, labels: np.ndarray) -> dict:
     return errors
 
 
+UNSURE = (0.5, 0.6, 0.7, 0.8, 0.9)  # the default's top probability below which the gate may act
+SURE = (0.8, 0.9, 0.95, 0.99)  # the cnn's top probability above which it may
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """The cnn's class where the default is unsure (its top probability below `unsure`) and the cnn
+    sure (above `sure`); the default's answer everywhere else."""
+
+    unsure: float
+    sure: float
+
+    def classes(self, fold: dict) -> np.ndarray:
+        default, cnn = (np.asarray(fold[k], float) for k in ("default", "cnn"))
+        default = default / default.sum(axis=1, keepdims=True)
+        switch = (default.max(axis=1) < self.unsure) & (cnn.max(axis=1) > self.sure)
+        return np.where(switch, cnn.argmax(axis=1), default.argmax(axis=1))
+
+    def __str__(self) -> str:
+        return f"the cnn where the default's top probability < {self.unsure:g} and the cnn's > {self.sure:g}"
+
+
+def choose_gate(folds: list, labels: np.ndarray) -> Gate:
+    """The gate of UNSURE x SURE with the fewest errors over `folds` (a tie: the one that acts least)."""
+
+    def cost(gate: Gate) -> tuple:
+        errors = sum(int(np.sum(gate.classes(f) != labels[np.asarray(f["test_idx"])])) for f in folds)
+        return errors, gate.unsure, -gate.sure
+
+    return min((Gate(u, s) for u in UNSURE for s in SURE), key=cost)
+
+
+def gate_against_default(gate: Gate, folds: list, labels: np.ndarray, groups) -> Interval:
+    """The gate's accuracy minus the default's on the clips of `folds`, paired, over recordings."""
+    index = np.concatenate([f["test_idx"] for f in folds])
+    gated = np.concatenate([gate.classes(f) for f in folds]) == labels[index]
+    default = np.concatenate([np.asarray(f["default"]).argmax(axis=1) for f in folds]) == labels[index]
+    return paired_difference(gated, default, np.asarray(groups)[index])
+
+
 def memorizer(x_train, y_train, n_classes: int, epochs: int, seed: int, normalization: str = "clip"):
     """The cnn fitted on every training clip for `epochs`, no validation, no augmentation.
     `normalization` "global" keeps each clip's level, which per-clip standardization ("clip",
@@ -81,6 +122,12 @@ def main(argv=None):
     p.add_argument(
         "--normalization", choices=NORMALIZATIONS, default="clip", help="the cnn's input standardization (default clip)"
     )
+    p.add_argument(
+        "--choose-on",
+        metavar="SEEDS",
+        help="choose a gate on these seeds' recorded folds and read it on the other recorded seeds' (e.g. 0,1,2)",
+    )
+    p.add_argument("--gate", metavar="UNSURE,SURE", help="read this gate on every recorded fold (e.g. 0.7,0.99)")
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "freqquest-yardstick"))
     p.add_argument("--out", default=None, help="each fold's result, as JSON (default: under --work)")
     a = p.parse_args(argv)
@@ -125,6 +172,28 @@ def main(argv=None):
     print(f"{a.kind} recordings, {len(folds)} folds ({', '.join(recorded)}), {n} predictions; errors:")
     for name, errors in blend_errors(folds, shared.labels).items():
         print(f"  {name:64s} {errors:4d}  ({1 - errors / max(n, 1):.4f})")
+    read_against_default(a, recorded, shared)
+
+
+def read_against_default(a, recorded: dict, shared) -> None:
+    """--choose-on: a gate chosen on some seeds, read on the others; --gate: one gate read on every fold."""
+
+    def against_default(gate: Gate, folds: list) -> str:
+        difference = gate_against_default(gate, folds, shared.labels, shared.groups)
+        return f"{difference.as_points()} points against the default (paired, 95% over recordings)"
+
+    if a.choose_on:
+        seeds = {f"seed {s} " for s in a.choose_on.split(",")}
+        choosing = [fold for key, fold in recorded.items() if key[: key.index("fold")] in seeds]
+        reading = [fold for key, fold in recorded.items() if key[: key.index("fold")] not in seeds]
+        gate = choose_gate(choosing, shared.labels)
+        print(f"gate chosen on seeds {a.choose_on} ({len(choosing)} folds): {gate}")
+        print(f"  on those folds: {against_default(gate, choosing)}")
+        if reading:
+            print(f"  read on the other {len(reading)} folds: {against_default(gate, reading)}")
+    if a.gate:
+        gate = Gate(*(float(v) for v in a.gate.split(",")))
+        print(f"{gate}, on every recorded fold: {against_default(gate, list(recorded.values()))}")
 
 
 if __name__ == "__main__":

@@ -169,3 +169,21 @@ def test_a_cgan_cell_of_a_tiny_recipe_is_recorded_with_its_figures_once(demo_roo
     os.remove(tmp_path / "ledger" / name)
     benchmark_cgan.main(argv)
     assert os.listdir(tmp_path / "ledger") == [name] and os.stat(trained).st_mtime_ns == stamp
+
+
+def test_the_memorizers_gate_acts_only_where_the_default_is_unsure_and_the_cnn_sure():
+    import benchmark_memorizer
+
+    fold = {
+        "test_idx": [0, 1, 2, 3],
+        "default": [[0.55, 0.45], [0.9, 0.1], [0.55, 0.45], [0.3, 0.7]],  # unsure and wrong on 0, sure on 1
+        "cnn": [[0.0, 1.0], [0.0, 1.0], [0.15, 0.85], [1.0, 0.0]],  # sure on 0, 1 and 3; not on 2
+    }
+    labels = np.array([1, 0, 0, 1])
+    gate = benchmark_memorizer.Gate(unsure=0.6, sure=0.9)
+    assert gate.classes(fold).tolist() == [1, 0, 0, 1]  # clip 3: the default is sure, so it keeps its answer
+    assert benchmark_memorizer.Gate(unsure=0.6, sure=0.8).classes(fold).tolist() == [1, 0, 1, 1]
+    chosen = benchmark_memorizer.choose_gate([fold], labels)
+    assert chosen == benchmark_memorizer.Gate(unsure=0.6, sure=0.99)  # of those with no error, the least acting
+    difference = benchmark_memorizer.gate_against_default(chosen, [fold], labels, ["a", "b", "c", "d"])
+    assert difference.mean == 0.25
