@@ -21,8 +21,7 @@ def conv_bn_relu(x, filters: int, name: str, stride: int = 1):
 
 def pool_over_time(x):
     """Average over the time axis only and keep the frequency axis: where in the spectrum a sound
-    lies is much of what tells a siren from an engine, and global average pooling discards it.
-    Measured on the honest benchmark, the default cnn alone: 0.670 and 0.662 (seeds 42, 7) with
-    this pooling, 0.629 and 0.607 with global average pooling."""
+    lies is much of what tells a siren from an engine, and global average pooling discards it
+    (measured against it: benchmarks/README.md, "History: the scratch recipe")."""
     x = layers.AveragePooling2D(pool_size=(1, x.shape[2]), name="pool_over_time")(x)
     return layers.Flatten()(x)

@@ -83,6 +83,11 @@ class CheckedInputs:
     store: FeatureStore
 
 
+def default_run_dir(config: TrainConfig) -> str:
+    """runs/<time>-<members> (under /kaggle/working on Kaggle), named as the script and the notebook name it."""
+    return paths.default_run_dir("-".join(config.member_names))
+
+
 def run_classification(options: ClassificationOptions) -> RunResult:
     """Everything is checked before any work: the data (preflight), the outputs, the recipe
     against the data, the models it needs; then the run folder is claimed and the run goes."""
@@ -94,7 +99,7 @@ def run_classification(options: ClassificationOptions) -> RunResult:
     config = options.train
     check_trainable(checked.competition, checked.report, n_splits(config.folds, config.val_fraction))
     licences = _check_pretrained(config)
-    run_dir = options.run_dir or paths.default_run_dir("-".join(config.member_names))
+    run_dir = options.run_dir or default_run_dir(config)
     check_folder_writable(run_dir, "--resume" if options.resume else "--run-dir")
     if options.resume:
         hold_run_folder(run_dir)

@@ -44,12 +44,12 @@ from freqquest.competition.paths import locate_competition
 from freqquest.models.training import describe_strategy, select_strategy
 from freqquest.run.explore import first_readable_clips, misclassified, plot_class_examples
 from freqquest.run.flags import notebook_recipe
-from freqquest.run.pipeline import ClassificationOptions, run_classification
+from freqquest.run.pipeline import ClassificationOptions, default_run_dir, run_classification
 from freqquest.runs import HISTORY, fold_dir
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
 audio, train_config = notebook_recipe(RECIPE)
-run_dir = RUN_DIR or paths.default_run_dir("+".join(train_config.member_names))
+run_dir = RUN_DIR or default_run_dir(train_config)
 print(f"platform: {paths.platform_name()}; {describe_strategy(select_strategy())}")
 print(f"recipe: {train_config}")
 
