@@ -32,12 +32,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def explain(self, message: str) -> str:
         """argparse's complaint, an unknown option answered with the one it most likely meant."""
-        unknown = message.removeprefix(UNRECOGNIZED)
         lines = []
-        for token in (t for t in unknown.split() if t.startswith("-")) if unknown != message else ():
-            option = token.split("=", 1)[0]
-            nearest = self.nearest_option(option)
-            lines.append(f"{self.prog}: error: no option {option}" + (f": did you mean {nearest}?" if nearest else ""))
+        if message.startswith(UNRECOGNIZED):
+            for token in (t for t in message.removeprefix(UNRECOGNIZED).split() if t.startswith("-")):
+                option = token.split("=", 1)[0]
+                nearest = self.nearest_option(option)
+                guess = f": did you mean {nearest}?" if nearest else ""
+                lines.append(f"{self.prog}: error: no option {option}{guess}")
         return "\n".join(lines or [f"{self.prog}: error: {message}"])
 
     def nearest_option(self, option: str) -> str | None:

@@ -104,8 +104,8 @@ TRAIN_FLAGS = RECIPE_FLAGS | AUGMENT_FLAGS
 PRESET_HELP = (
     "default: a logistic regression on BirdNET's frozen embedding, with pseudo-labels and the slices of training "
     "recordings routed to their recording's class, validated on 5 group folds; scratch: nothing pretrained (a cnn "
-    "blended with a logistic regression and an SVM on log-Mel statistics; a GPU helps). Default: default. `--help` "
-    "lists each preset's settings below"
+    "blended with a logistic regression and an SVM on log-Mel statistics; a GPU helps). Default: default. "
+    "`python Audio_Classification_Kaggle.py --help` lists each preset's settings at its end"
 )
 AUDIO_FLAGS = {
     "fit_mode": Flag(
