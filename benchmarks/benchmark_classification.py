@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import Audio_Classification_Kaggle as cli  # noqa: E402
 from freqquest.blend.bandwidth import match_bandwidth, native_rates  # noqa: E402
+from freqquest.blend.classical import ModelFolder  # noqa: E402
 from freqquest.blend.members import blend_for_test, recipe_embedders  # noqa: E402
 from freqquest.blend.recordings import recording_fingerprints  # noqa: E402
 from freqquest.blend.whole_set import TrainingClips, predict_set  # noqa: E402
@@ -127,7 +128,7 @@ def predict_out_of_fold(shared: SharedClips, clip_set, config, store: FeatureSto
     blends = validate_new_recordings(Fitting(config, train, store, work)).blends if config.trains_network else []
     blend = blend_for_test(config, blends, train.inputs, train.labels, train.n_classes, work)
     rates = native_rates([shared.paths[i] for i in test_idx])
-    match_bandwidth(blend, config, store, train.paths, train.labels, rates, work)
+    match_bandwidth(blend, config, store, train.paths, train.labels, rates, ModelFolder(work))
     return predict_set(blend, config, train, None, clip_set.inputs.take(test_idx), rates)
 
 

@@ -7,6 +7,7 @@ import soundfile as sf
 
 from freqquest.blend import VALIDATION
 from freqquest.blend.bandwidth import low_rates, match_bandwidth, native_rates, readable_rates
+from freqquest.blend.classical import ModelFolder
 from freqquest.blend.members import Blend, ClassicalMember, EmbeddingMember
 from freqquest.config import AudioConfig, TrainConfig
 from freqquest.features.inputs import ClipInputs
@@ -70,7 +71,7 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
     blend = Blend(2, [logreg])
     run_dir = tmp_path / "run"
     cached = FeatureStore(AUDIO, str(tmp_path / "cache"), workers=1)
-    match_bandwidth(blend, CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
+    match_bandwidth(blend, CONFIG, cached, paths, labels, readable_rates(test_set), ModelFolder(str(run_dir)))
 
     assert sorted(logreg.matched) == [8000, 11025]
     assert os.listdir(matched_dir(run_dir, 8000)) == ["logreg.joblib"]
@@ -87,7 +88,9 @@ def test_matched_models_are_fitted_on_the_training_clips_at_each_low_test_rate(t
 
     saved = os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib"))
     again = ClassicalMember("logreg", logreg.model, 2)
-    match_bandwidth(Blend(2, [again]), CONFIG, cached, paths, labels, readable_rates(test_set), run_dir)
+    match_bandwidth(
+        Blend(2, [again]), CONFIG, cached, paths, labels, readable_rates(test_set), ModelFolder(str(run_dir))
+    )
     assert sorted(again.matched) == [8000, 11025]
     assert os.path.getmtime(os.path.join(matched_dir(run_dir, 8000), "logreg.joblib")) == saved  # loaded, not refitted
 
@@ -102,7 +105,8 @@ def test_nothing_is_matched_when_switched_off_or_without_members_on_log_mel_stat
     x = ClipInputs(STORE.log_mels(paths).features)
     kind = ClassicalMember if classical else EmbeddingMember
     members = [kind("logreg" if classical else "birdnet", fit_classical("logreg", x, labels, seed=0), 2)]
-    match_bandwidth(Blend(2, members), config, STORE, paths, labels, readable_rates(test_set), tmp_path / "run")
+    run = ModelFolder(str(tmp_path / "run"))
+    match_bandwidth(Blend(2, members), config, STORE, paths, labels, readable_rates(test_set), run)
     assert members[0].matched == {} and not (tmp_path / "run").exists()
 
 
@@ -119,7 +123,7 @@ def test_only_the_rates_of_the_judged_clips_are_matched(tmp_path, train, test_se
         paths,
         labels,
         np.array([0, 44100, 11025, 0, 0]),
-        tmp_path / "fold_1",
+        ModelFolder(str(tmp_path / "fold_1")),
         judged=VALIDATION,
     )
     assert sorted(logreg.matched) == [11025] and os.listdir(tmp_path / "fold_1") == ["classical_11025hz"]

@@ -1,7 +1,9 @@
+import os
+
 import numpy as np
 import pytest
 
-from freqquest.blend.classical import load_classical
+from freqquest.blend.classical import IN_MEMORY, ModelFolder, load_classical
 from freqquest.blend.members import ClassicalMember
 from freqquest.features import inputs
 from freqquest.features.inputs import ClipInputs, clip_statistics
@@ -10,7 +12,7 @@ from .conftest import fit_classical, predict_classical
 
 
 def load_or_fit_classical(directory, name, x, y, seed, save=True):
-    return ClassicalMember.fitted(name, directory, x, y, seed, save)
+    return ClassicalMember.fitted(name, ModelFolder(str(directory), save), x, y, seed)
 
 
 def separable(n=30, n_classes=3, seed=0):
@@ -110,6 +112,16 @@ def test_a_model_fitted_without_save_leaves_the_folder_untouched(tmp_path):
         predict_classical("logreg", unsaved, x, 3),
         predict_classical("logreg", fit_classical("logreg", x, y, seed=0), x, 3),
     )
+
+
+def test_a_model_fitted_in_memory_is_fitted_each_time_and_kept_nowhere(tmp_path, monkeypatch):
+    x, y = separable()
+    monkeypatch.chdir(tmp_path)
+    fits, fit = [], ClassicalMember.fit
+    monkeypatch.setattr(ClassicalMember, "fit", classmethod(lambda cls, *args: fits.append(args[0]) or fit(*args)))
+    models = [ClassicalMember.fitted("logreg", IN_MEMORY, x, y, seed=0) for _ in range(2)]
+    assert fits == ["logreg", "logreg"] and models[0] is not models[1] and os.listdir(tmp_path) == []
+    assert not IN_MEMORY.holds(["logreg"]) and IN_MEMORY.at_rate(8000) is IN_MEMORY
 
 
 def test_loading_a_model_that_was_never_fitted_names_the_file(tmp_path):

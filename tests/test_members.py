@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from freqquest.blend.classical import ModelFolder
 from freqquest.blend.members import (
     Blend,
     ClassicalMember,
@@ -137,7 +138,7 @@ def test_clips_at_a_matched_rate_get_that_rates_classical_models(models, feature
 def test_a_member_knows_whether_a_fold_made_it_before(tmp_path):
     assert not ClassicalMember.saved_in("logreg", tmp_path) and not NetworkMember.saved_in(NETWORK, tmp_path)
     x, y = np.random.default_rng(0).normal(size=(8, *SHAPE)).astype(np.float32), np.arange(8) % 2
-    ClassicalMember.fitted("logreg", tmp_path, ClipInputs(x), y, seed=0)
+    ClassicalMember.fitted("logreg", ModelFolder(str(tmp_path)), ClipInputs(x), y, seed=0)
     (tmp_path / FOLD_DONE).write_text("{}")
     assert ClassicalMember.saved_in("logreg", tmp_path) and NetworkMember.saved_in(NETWORK, tmp_path)
     assert not ClassicalMember.saved_in("svm", tmp_path)

@@ -51,15 +51,15 @@ def match_bandwidth(
     train_paths: list,
     train_labels: np.ndarray,
     rates: np.ndarray,
-    directory,
-    save: bool = True,
+    models,
     judged: JudgedSet = TEST,
 ) -> None:
     """Give each member of `blend` that matches bandwidth a model for each low rate among `rates`
     (those of the clips the blend is about to judge; 0 for a clip it does not judge), fitted on
-    `train_paths` resampled to that rate. Models saved in `directory` before are loaded, so
-    --resume and --predict-only reuse them; new ones are saved there only when `save`. Nothing
-    is fitted when `config.match_bandwidth` is off or no member matches bandwidth."""
+    `train_paths` resampled to that rate. `models` (a classical.ModelFolder, or IN_MEMORY) keeps
+    them beside the full-band ones: models saved there before are loaded, so --resume and
+    --predict-only reuse them. Nothing is fitted when `config.match_bandwidth` is off or no member
+    matches bandwidth."""
     members = blend.matchable()
     if not (config.match_bandwidth and members):
         return
@@ -68,10 +68,9 @@ def match_bandwidth(
     for rate in low_rates(rates, store.audio):
         band_limited = store.log_mels(train_paths, f"train log-Mels at {rate} Hz", band_limit=rate)
         inputs, y = ClipInputs(band_limited.features[band_limited.ok]), train_labels[band_limited.ok]
-        rate_dir = matched_dir(directory, rate) if directory is not None else None
+        at_rate = models.at_rate(rate)
         for member in members:
-            member.matched[rate] = member.fitted(member.name, rate_dir, inputs, y, config.seed, save)
-        saved = rate_dir is not None and all(os.path.isfile(classical_path(rate_dir, m.name)) for m in members)
+            member.matched[rate] = member.fitted(member.name, at_rate, inputs, y, config.seed)
         log.info(
             "%d %s clip(s) recorded at %d Hz: judged by %s fitted on the training clips resampled to %d Hz (%s)",
             int(np.sum(rates == rate)),
@@ -79,7 +78,7 @@ def match_bandwidth(
             rate,
             names,
             rate,
-            rate_dir if saved else "not saved",
+            at_rate if at_rate.holds(m.name for m in members) else "not saved",
         )
 
 

@@ -5,6 +5,7 @@ regression on each pretrained embedding (features/embeddings/).
 The three averaged beat each alone on the honest benchmark (benchmarks/README.md, the scratch recipe).
 """
 
+import dataclasses
 import logging
 import os
 
@@ -19,6 +20,7 @@ from sklearn.svm import SVC
 
 from ..config import CLASSICAL_MODELS
 from ..io import atomic_path
+from ..runs import matched_dir
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +65,57 @@ def classical_path(directory, name: str) -> str:
     return os.path.join(directory, f"{name}.joblib")
 
 
-def load_or_fit(directory, name: str, fit, save: bool = True):
-    """The model saved in `directory` as `name`, or `fit()`'s (saved there when `save`): a run
-    resumed from before its classical models were fitted (or from before they existed) gets
-    them here. With no `directory`, `fit()`'s, kept in memory."""
-    if directory is None:
+@dataclasses.dataclass(frozen=True)
+class ModelFolder:
+    """A folder of fitted classical models: one saved there before is loaded (a resumed run gets what
+    it fitted; --predict-only and the server get the run's), a new one is saved there when `save`
+    (never by what only reads a run folder)."""
+
+    directory: str
+    save: bool = True
+
+    def load_or_fit(self, name: str, fit):
+        """The model saved here as `name`, or `fit()`'s: a run resumed from before its classical models
+        were fitted (or from before they existed) gets them here."""
+        path = classical_path(self.directory, name)
+        if os.path.isfile(path):
+            return load_classical(self.directory, name)
+        model = fit()
+        if self.save:
+            with atomic_path(path) as tmp:
+                joblib.dump(model, tmp)
+        log.debug("%s fitted (%s)", name, path if self.save else "not saved")
+        return model
+
+    def at_rate(self, rate: int) -> "ModelFolder":
+        """Where the models matched to sample rate `rate` are kept, beside these."""
+        return ModelFolder(matched_dir(self.directory, rate), self.save)
+
+    def holds(self, names) -> bool:
+        return all(os.path.isfile(classical_path(self.directory, name)) for name in names)
+
+    def __str__(self) -> str:
+        return self.directory
+
+
+class InMemory:
+    """Models fitted for one use and kept nowhere: each random fold of the reused-recordings
+    validation, which no run resumes or predicts from."""
+
+    def load_or_fit(self, name: str, fit):
         return fit()
-    path = classical_path(directory, name)
-    if os.path.isfile(path):
-        return load_classical(directory, name)
-    model = fit()
-    if save:
-        with atomic_path(path) as tmp:
-            joblib.dump(model, tmp)
-    log.debug("%s fitted (%s)", name, path if save else "not saved")
-    return model
+
+    def at_rate(self, rate: int) -> "InMemory":
+        return self
+
+    def holds(self, names) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return "kept in memory"
+
+
+IN_MEMORY = InMemory()
 
 
 def load_classical(directory, name: str):

@@ -24,11 +24,11 @@ from ..features.embeddings import BirdNetWindows, get_embedder
 from ..features.inputs import ClipInputs
 from ..runs import FOLD_DONE, classical_dir, fold_dir
 from .classical import (
+    ModelFolder,
     build_classical,
     classical_path,
     embedding_classifier,
     load_classical,
-    load_or_fit,
     predict_probabilities,
 )
 
@@ -65,10 +65,12 @@ class Member:
         train_idx,
         val_idx,
         n_classes: int,
-        directory,
+        models,
         strategy,
         seed: int,
     ) -> "Member":
+        """`models`: the fold's classical.ModelFolder (a network is trained into its directory), or
+        classical.IN_MEMORY for a fold nothing is kept of."""
         raise NotImplementedError
 
     @classmethod
@@ -149,7 +151,7 @@ class NetworkMember(Member):
         return os.path.isfile(os.path.join(directory, FOLD_DONE))
 
     @classmethod
-    def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, seed):
+    def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, models, strategy, seed):
         from ..models.training import fold_network  # TensorFlow: only where a network is trained
 
         x = inputs.log_mels
@@ -160,7 +162,7 @@ class NetworkMember(Member):
             y[val_idx],
             n_classes,
             dataclasses.replace(config, seed=seed),
-            directory,
+            models.directory,
             strategy,
         )
         return cls([model], config.tta, config.model)
@@ -207,7 +209,7 @@ class BirdNetNetworkMember(NetworkMember):
         return _windows(inputs)[0]
 
     @classmethod
-    def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, seed):
+    def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, models, strategy, seed):
         from ..models.training import fold_network  # TensorFlow: only where a network is trained
 
         x_train, train_clip = _windows(inputs, train_idx)
@@ -219,7 +221,7 @@ class BirdNetNetworkMember(NetworkMember):
             y[val_idx][val_clip],
             n_classes,
             dataclasses.replace(config, seed=seed),
-            directory,
+            models.directory,
             strategy,
         )
         return cls([model], label=f"{config.model}-finetuned")
@@ -259,9 +261,9 @@ class ClassicalMember(Member):
         return os.path.isfile(classical_path(directory, name))
 
     @classmethod
-    def fitted(cls, name: str, directory, inputs: ClipInputs, y, seed: int, save: bool = True):
-        """Its model saved in `directory`, or one fitted on `inputs` (and saved there when `save`)."""
-        return load_or_fit(directory, name, lambda: cls.fit(name, inputs, y, seed), save)
+    def fitted(cls, name: str, models, inputs: ClipInputs, y, seed: int):
+        """Its model as `models` (a classical.ModelFolder, or IN_MEMORY) holds it, or one fitted on `inputs`."""
+        return models.load_or_fit(name, lambda: cls.fit(name, inputs, y, seed))
 
     @classmethod
     def fit(cls, name: str, inputs: ClipInputs, y, seed: int):
@@ -283,12 +285,12 @@ class ClassicalMember(Member):
         return probabilities
 
     @classmethod
-    def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, seed):
-        return cls(name, cls.fitted(name, directory, inputs.take(train_idx), y[train_idx], seed), n_classes)
+    def for_fold(cls, name, config, inputs, y, train_idx, val_idx, n_classes, models, strategy, seed):
+        return cls(name, cls.fitted(name, models, inputs.take(train_idx), y[train_idx], seed), n_classes)
 
     @classmethod
     def for_test(cls, name, config, fold_members, inputs, y, n_classes, run_dir):
-        return cls(name, cls.fitted(name, classical_dir(run_dir), inputs, y, config.seed), n_classes)
+        return cls(name, cls.fitted(name, ModelFolder(classical_dir(run_dir)), inputs, y, config.seed), n_classes)
 
     @classmethod
     def load(cls, name, config, run_dir, n_classes):
@@ -371,11 +373,12 @@ def average_members(members: dict, weights=None) -> np.ndarray:
 
 
 def blend_for_fold(
-    config: TrainConfig, inputs: ClipInputs, y, train_idx, val_idx, n_classes: int, directory, strategy, seed: int
+    config: TrainConfig, inputs: ClipInputs, y, train_idx, val_idx, n_classes: int, models, strategy, seed: int
 ) -> Blend:
-    """A fold's blend: each member made for the fold (loaded where the fold saved it before)."""
+    """A fold's blend: each member made for the fold (loaded where `models`, the fold's
+    classical.ModelFolder or IN_MEMORY, holds it from before)."""
     members = [
-        kind.for_fold(name, config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, seed)
+        kind.for_fold(name, config, inputs, y, train_idx, val_idx, n_classes, models, strategy, seed)
         for name, kind in member_kinds(config)
     ]
     return Blend(n_classes, members)
@@ -400,7 +403,7 @@ def train_folds(inputs: ClipInputs, y, groups, n_classes: int, config: TrainConf
                 len(val_idx),
             )
         blend = blend_for_fold(
-            config, inputs, y, train_idx, val_idx, n_classes, directory, strategy, config.seed + fold
+            config, inputs, y, train_idx, val_idx, n_classes, ModelFolder(directory), strategy, config.seed + fold
         )
         yield fold, blend, train_idx, val_idx
 

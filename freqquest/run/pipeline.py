@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from ..blend.bandwidth import match_bandwidth, native_rates
+from ..blend.classical import ModelFolder
 from ..blend.members import blend_for_test, load_blend, recipe_embedders
 from ..blend.recordings import recording_fingerprints
 from ..blend.whole_set import TrainingClips
@@ -209,7 +210,7 @@ def _train_and_predict(
     validation = validate_new_recordings(fitting)
     reused = validate_reused_recordings(fitting)
     test_blend = blend_for_test(config, validation.blends, clips.inputs, clips.labels, clips.n_classes, run_dir)
-    match_bandwidth(test_blend, config, store, clips.paths, clips.labels, test.rates, run_dir)
+    match_bandwidth(test_blend, config, store, clips.paths, clips.labels, test.rates, ModelFolder(run_dir))
     timings["train_s"] = time.time() - t
     evaluation = report_validation(validation, clips, competition.classes, config, run_dir, checked.demo)
     evaluation["reused"] = None if reused is None else accuracy(reused.probabilities, clips.labels)
@@ -335,7 +336,13 @@ def _predict_only(model_path: str, checked: CheckedInputs) -> RunResult:
     store, embedders = _with_embedders(checked.store, config)
     test = TestClips.extract(competition, report, store, embedders)
     match_bandwidth(
-        blend, config, store, competition.train_paths, competition.train_labels, test.rates, model_path, False
+        blend,
+        config,
+        store,
+        competition.train_paths,
+        competition.train_labels,
+        test.rates,
+        ModelFolder(model_path, save=False),  # nothing is written into the run folder
     )
     train_set = extract_clip_set(store, competition.train_paths, embedders, "train")
     clips = training_clips(competition, report, train_set, store.audio, config.recording_vote)

@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..blend import VALIDATION
 from ..blend.bandwidth import match_bandwidth
+from ..blend.classical import IN_MEMORY, ModelFolder
 from ..blend.members import Blend, average_members, blend_for_fold, train_folds
 from ..blend.whole_set import TrainingClips, predict_set
 from ..config import TrainConfig
@@ -90,7 +91,9 @@ def validate_new_recordings(fitting: Fitting) -> Validation:
     validation = Validation.empty(len(clips.labels), clips.n_classes)
     folds = train_folds(clips.inputs, clips.labels, clips.groups, clips.n_classes, config, fitting.run_dir, strategy)
     for fold, blend, train_idx, val_idx in folds:
-        fold_accuracy = _judge_fold(fitting, validation, blend, train_idx, val_idx, fold_dir(fitting.run_dir, fold))
+        directory = fold_dir(fitting.run_dir, fold)
+        fold_accuracy, prediction = _judge_fold(fitting, validation, blend, train_idx, val_idx, ModelFolder(directory))
+        log.info("  %s", describe_before_set(prediction.members, blend, clips.labels[val_idx]))
         log.info(
             "fold %d/%d: accuracy %.4f on %d clips of unseen recordings",
             fold + 1,
@@ -99,7 +102,6 @@ def validate_new_recordings(fitting: Fitting) -> Validation:
             len(val_idx),
         )
         if config.trains_network:
-            directory = fold_dir(fitting.run_dir, fold)
             plot_history(os.path.join(directory, HISTORY), os.path.join(directory, TRAINING_CURVES))
     return validation
 
@@ -116,9 +118,9 @@ def validate_reused_recordings(fitting: Fitting) -> Validation | None:
     validation = Validation.empty(len(clips.labels), clips.n_classes)
     for fold, (train_idx, val_idx) in enumerate(splitter.split(np.zeros(len(clips.labels)), clips.labels)):
         blend = blend_for_fold(
-            config, clips.inputs, clips.labels, train_idx, val_idx, clips.n_classes, None, None, config.seed + fold
+            config, clips.inputs, clips.labels, train_idx, val_idx, clips.n_classes, IN_MEMORY, None, config.seed + fold
         )
-        _judge_fold(fitting, validation, blend, train_idx, val_idx, None)
+        _judge_fold(fitting, validation, blend, train_idx, val_idx, IN_MEMORY)
     log.info(
         "reused recordings (%d random folds over the clips, most with sibling slices in training): accuracy %.4f",
         folds,
@@ -127,29 +129,19 @@ def validate_reused_recordings(fitting: Fitting) -> Validation | None:
     return validation
 
 
-def _judge_fold(fitting: Fitting, validation: Validation, blend: Blend, train_idx, val_idx, directory) -> float:
-    """A fold's validation clips judged as the test set is, by `blend` (matched models saved in `directory`)."""
+def _judge_fold(fitting: Fitting, validation: Validation, blend: Blend, train_idx, val_idx, models) -> tuple:
+    """A fold's validation clips judged as the test set is, by `blend` (its matched models kept by
+    `models`, a classical.ModelFolder or IN_MEMORY): the fold's accuracy, and its whole_set.SetPrediction."""
     clips, config = fitting.clips, fitting.config
     y = clips.labels
     train_paths = [clips.paths[i] for i in train_idx]
     match_bandwidth(
-        blend,
-        config,
-        fitting.store,
-        train_paths,
-        y[train_idx],
-        clips.rates[val_idx],
-        directory,
-        save=directory is not None,
-        judged=VALIDATION,
+        blend, config, fitting.store, train_paths, y[train_idx], clips.rates[val_idx], models, judged=VALIDATION
     )
     prediction = predict_set(
         blend, config, clips, train_idx, clips.inputs.take(val_idx), clips.rates[val_idx], VALIDATION
     )
-    fold_accuracy = validation.record(blend, val_idx, prediction, y[val_idx])
-    if directory is not None:
-        log.info("  %s", describe_before_set(prediction.members, blend, y[val_idx]))
-    return fold_accuracy
+    return validation.record(blend, val_idx, prediction, y[val_idx]), prediction
 
 
 def describe_before_set(members: dict, blend: Blend, y) -> str:

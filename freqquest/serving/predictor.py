@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..blend.bandwidth import load_matched, low_rates, match_bandwidth
+from ..blend.classical import ModelFolder
 from ..blend.members import load_blend, recipe_embedders
 from ..competition.audio import AudioLoadError, decode, window_starts
 from ..competition.dataset import MIN_TRAIN_SECONDS, is_competition_root, scan_competition
@@ -125,8 +126,7 @@ class Predictor:
             competition.train_paths,
             competition.train_labels,
             np.array([rate]),
-            self.run_dir,
-            save=False,
+            ModelFolder(self.run_dir, save=False),
         )
         return None
 
