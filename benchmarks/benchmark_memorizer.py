@@ -33,6 +33,7 @@ from freqquest.features.store import FeatureStore  # noqa: E402
 from freqquest.intervals import Interval, paired_difference  # noqa: E402
 
 FOLDS = 5
+BATCH_SIZE = 32
 
 
 def blends(default: np.ndarray, cnn: np.ndarray, posterior: np.ndarray, matched: np.ndarray) -> dict:
@@ -98,20 +99,36 @@ def gate_against_default(gate: Gate, folds: list, labels: np.ndarray, groups) ->
     return paired_difference(gated, default, np.asarray(groups)[index])
 
 
-def memorizer(x_train, y_train, n_classes: int, epochs: int, seed: int, normalization: str = "clip"):
-    """The cnn fitted on every training clip for `epochs`, no validation, no augmentation.
-    `normalization` "global" keeps each clip's level, which per-clip standardization ("clip",
-    the pipeline's default) removes: a recording's level is part of what a memorizer could learn."""
-    import keras
+@dataclasses.dataclass(frozen=True)
+class Memorizer:
+    """The cnn fitted on every training clip of a fold for `epochs`, no validation, no augmentation.
+    `normalization` "global" keeps each clip's level, which per-clip standardization ("clip", the
+    pipeline's default) removes: a recording's level is part of what a memorizer could learn.
+    `cosine` decays Adam's step from 1e-3 to zero over the epochs, so the weights kept are those
+    of a converged fit rather than of wherever a constant step left them."""
 
-    from freqquest.models import build_model
+    epochs: int = 25
+    normalization: str = "clip"
+    cosine: bool = False
 
-    keras.utils.set_random_seed(seed)
-    stats = (float(x_train.mean()), float(x_train.var())) if normalization == "global" else None
-    model = build_model("cnn", x_train.shape[1:], n_classes, normalization, stats)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=0)
-    return model
+    def fit(self, x_train, y_train, n_classes: int, seed: int):
+        import keras
+
+        from freqquest.models import build_model
+
+        keras.utils.set_random_seed(seed)
+        stats = (float(x_train.mean()), float(x_train.var())) if self.normalization == "global" else None
+        model = build_model("cnn", x_train.shape[1:], n_classes, self.normalization, stats)
+        steps = self.epochs * -(-len(x_train) // BATCH_SIZE)
+        rate = keras.optimizers.schedules.CosineDecay(1e-3, steps) if self.cosine else 1e-3
+        model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=self.epochs, verbose=0)
+        return model
+
+    def results_name(self, kind: str) -> str:
+        """Its results' file: memorizer-reused-25.json for the first one measured, the others named by what differs."""
+        normalization = "" if self.normalization == "clip" else f"-{self.normalization}"
+        return f"memorizer-{kind}-{self.epochs}{normalization}{'-cosine' if self.cosine else ''}.json"
 
 
 def main(argv=None):
@@ -122,6 +139,7 @@ def main(argv=None):
     p.add_argument(
         "--normalization", choices=NORMALIZATIONS, default="clip", help="the cnn's input standardization (default clip)"
     )
+    p.add_argument("--cosine", action="store_true", help="decay the cnn's step to zero over its epochs")
     p.add_argument(
         "--choose-on",
         metavar="SEEDS",
@@ -133,8 +151,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if not os.path.isfile(os.path.join(yardstick.US8K5, "manifest.csv")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
-    suffix = "" if a.normalization == "clip" else f"-{a.normalization}"
-    out = a.out or os.path.join(a.work, f"memorizer-{a.kind}-{a.epochs}{suffix}.json")
+    memorizer = Memorizer(a.epochs, a.normalization, a.cosine)
+    out = a.out or os.path.join(a.work, memorizer.results_name(a.kind))
     recorded = json.load(open(out)) if os.path.isfile(out) else {}
     os.makedirs(a.work, exist_ok=True)
     shared = yardstick.SharedClips.load()
@@ -152,9 +170,7 @@ def main(argv=None):
             work = tempfile.mkdtemp(dir=a.work, prefix=f"memorizer-{seed}-{k}-")
             prediction = yardstick.predict_out_of_fold(shared, clip_set, fold_config, store, train_idx, test_idx, work)
             x = clip_set.inputs.log_mels
-            model = memorizer(
-                x[train_idx], shared.labels[train_idx], len(shared.classes), a.epochs, 1000 * seed + k, a.normalization
-            )
+            model = memorizer.fit(x[train_idx], shared.labels[train_idx], len(shared.classes), 1000 * seed + k)
             recorded[key] = {
                 "test_idx": test_idx.tolist(),
                 "default": prediction.probabilities.tolist(),

@@ -187,3 +187,14 @@ def test_the_memorizers_gate_acts_only_where_the_default_is_unsure_and_the_cnn_s
     assert chosen == benchmark_memorizer.Gate(unsure=0.6, sure=0.99)  # of those with no error, the least acting
     difference = benchmark_memorizer.gate_against_default(chosen, [fold], labels, ["a", "b", "c", "d"])
     assert difference.mean == 0.25
+
+
+def test_the_memorizer_ends_with_no_step_left_when_its_step_decays_and_names_its_results_by_what_differs():
+    import benchmark_memorizer
+
+    x = np.random.default_rng(0).normal(size=(40, 16, 12)).astype(np.float32)
+    model = benchmark_memorizer.Memorizer(epochs=2, cosine=True).fit(x, np.arange(40) % 2, 2, seed=0)
+    assert int(model.optimizer.iterations) == 4 and float(model.optimizer.learning_rate) == pytest.approx(0.0)
+    assert model.predict(x[:3], verbose=0).shape == (3, 2)
+    assert benchmark_memorizer.Memorizer().results_name("reused") == "memorizer-reused-25.json"
+    assert benchmark_memorizer.Memorizer(50, "global", True).results_name("new") == "memorizer-new-50-global-cosine.json"
