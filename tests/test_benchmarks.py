@@ -197,4 +197,5 @@ def test_the_memorizer_ends_with_no_step_left_when_its_step_decays_and_names_its
     assert int(model.optimizer.iterations) == 4 and float(model.optimizer.learning_rate) == pytest.approx(0.0)
     assert model.predict(x[:3], verbose=0).shape == (3, 2)
     assert benchmark_memorizer.Memorizer().results_name("reused") == "memorizer-reused-25.json"
-    assert benchmark_memorizer.Memorizer(50, "global", True).results_name("new") == "memorizer-new-50-global-cosine.json"
+    named = benchmark_memorizer.Memorizer(50, "global", True).results_name("new")
+    assert named == "memorizer-new-50-global-cosine.json"
