@@ -17,8 +17,8 @@ import argparse
 import sys
 
 from freqquest.arguments import ArgumentParser, add_data_options, check_data_and_resume
+from freqquest.classify.flags import AUDIO_FLAGS, TRAIN_FLAGS, add_recipe_flags, recipe_configs
 from freqquest.config import PRESETS, PRETRAINABLE_MODELS, describe_preset
-from freqquest.run.flags import AUDIO_FLAGS, TRAIN_FLAGS, add_recipe_flags, recipe_configs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def options_from_args(args: argparse.Namespace):
     """The pipeline's options (pipeline.ClassificationOptions) for parsed arguments."""
-    from freqquest.run.pipeline import ClassificationOptions
+    from freqquest.classify.pipeline import ClassificationOptions
 
     audio, train = recipe_configs(args)
     return ClassificationOptions(
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
 
 
 def run_classification(options) -> None:
-    from freqquest.run import pipeline  # TensorFlow: once the scripts have quietened it
+    from freqquest.classify import pipeline  # TensorFlow: once the scripts have quietened it
 
     pipeline.run_classification(options)
 

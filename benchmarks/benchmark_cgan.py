@@ -172,7 +172,9 @@ def main(argv=None):
     if a.rule:
         name, text = a.rule.split("=", 1)
         recipes = list(dict.fromkeys(k.recipe for k in keys))
-        print(f"the rule, before its cells: {ledger.write_rule(name, text, recipes, current_commit())}")
+        print(
+            f"the rule, before its cells: {ledger.write_rule(name, text, recipes, current_commit(), generator_hash())}"
+        )
     for key in keys:
         if ledger.has(key):
             print(f"recorded already, not run again: {key.name} ({ledger.path(key)})", flush=True)

@@ -43,11 +43,11 @@ from freqquest.blend.classical import ModelFolder  # noqa: E402
 from freqquest.blend.members import blend_for_test, recipe_embedders  # noqa: E402
 from freqquest.blend.recordings import recording_fingerprints  # noqa: E402
 from freqquest.blend.whole_set import TrainingClips, predict_set  # noqa: E402
+from freqquest.classify.validation import Fitting, validate_new_recordings  # noqa: E402
 from freqquest.config import AudioConfig  # noqa: E402
 from freqquest.features.inputs import extract_clip_set  # noqa: E402
 from freqquest.features.store import FeatureStore  # noqa: E402
 from freqquest.intervals import bootstrap_mean, paired_difference, pooled_scores  # noqa: E402
-from freqquest.run.validation import Fitting, validate_new_recordings  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
 US8K5 = os.path.join(SHARED, "data", "us8k5")

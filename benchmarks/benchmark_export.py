@@ -44,14 +44,14 @@ def main():
     from benchmark_classification import SHARED, build_competition
 
     from freqquest.blend.members import member_kinds, recipe_embedders
+    from freqquest.classify.pipeline import ClassificationOptions, run_classification
     from freqquest.competition.dataset import scan_competition
-    from freqquest.config import BIRDNET, NETWORK, preset_config
+    from freqquest.config import BIRDNET, NETWORK, TFLITE_KINDS, preset_config
     from freqquest.features.inputs import extract_clip_set
     from freqquest.features.store import FeatureStore
     from freqquest.models.training import load_fold_models
-    from freqquest.run.pipeline import ClassificationOptions, run_classification
     from freqquest.runs import BEST_MODEL, fold_dir, read_run_config
-    from freqquest.serving.export import KINDS, TfliteNetwork, export_run, network_member
+    from freqquest.serving.export import TfliteNetwork, export_run, network_member
 
     if not os.path.isdir(os.path.join(SHARED, "data", "us8k5")):
         sys.exit("needs ../shared/data/us8k5 beside the repository")
@@ -89,7 +89,7 @@ def main():
             sum(os.path.getsize(os.path.join(fold_dir(run, k), BEST_MODEL)) for k in range(config.folds)),
         )
     }
-    for exported in KINDS:
+    for exported in TFLITE_KINDS:
         path = export_run(run, exported, os.path.join(a.work, f"network-{exported}.tflite"), cache)
         members[f"TFLite {exported}"] = (kind([TfliteNetwork(path, threads=1)], config.tta), os.path.getsize(path))
     reference = members["Keras (float32)"][0].predict(inputs).argmax(axis=1)

@@ -10,12 +10,12 @@ No GAN is trained: a generator can score no better than real clips through its p
 The clips are the 973 shared ones as the `all` cell of benchmark_cgan.py sees them (a fifth of the
 recordings held out with the run's seed). Variants:
   files       the held-out files as they are (what each figure is read against)
-  default     the run's path: the image at half resolution, stretched back, the Mel filterbank's
+  default     the run's path: the GAN's image (the log-Mel at full resolution), the Mel filterbank's
               pseudo-inverse, Griffin-Lim (GanConfig.griffin_lim_iters)
-  full        the image at full resolution, the rest as default
   gl100       as default, 100 Griffin-Lim iterations
-  full-gl100  full resolution and 100 iterations
-  half-time   every 2 frames averaged, every Mel band kept (stretched back before the rest of default)
+  half        each 2 x 2 block averaged, stretched back before the rest of default (the half-resolution
+              images the CGAN made before issue 42 retired them)
+  half-time   every 2 frames averaged, every Mel band kept
   half-mel    every 2 Mel bands averaged, every frame kept
   stft        the clip's own STFT magnitude, Griffin-Lim (what recovering a phase costs alone)
   mel-phase   the log-Mel (full resolution, pseudo-inverse) with the clip's own phase (what the
@@ -25,7 +25,6 @@ variant's paired difference to `default`.
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -42,38 +41,41 @@ from freqquest.competition.audio import load_clip  # noqa: E402
 from freqquest.config import AudioConfig  # noqa: E402
 from freqquest.gan import evaluation as judge  # noqa: E402
 from freqquest.gan.config import GanConfig  # noqa: E402
-from freqquest.gan.inversion import GanScale, _double, log_mels_to_audio, mel_pseudo_inverse  # noqa: E402
+from freqquest.gan.inversion import GanScale, log_mels_to_audio, mel_pseudo_inverse  # noqa: E402
 from freqquest.gan.run import RealClips, checked_competition, gan_and_held_out, load_real_clips  # noqa: E402
 from freqquest.intervals import bootstrap_mean, paired_difference  # noqa: E402
 
-VARIANTS = ("files", "default", "full", "gl100", "full-gl100", "half-time", "half-mel", "stft", "mel-phase")
-POOLED_AXIS = {"half-mel": 1, "half-time": 2}
+VARIANTS = ("files", "default", "gl100", "half", "half-time", "half-mel", "stft", "mel-phase")
+POOLED_AXES = {"half": (1, 2), "half-mel": (1,), "half-time": (2,)}
 
 
-@dataclasses.dataclass(frozen=True)
-class Path:
-    """One way from a real clip to the waveform the judge hears."""
-
-    half: bool = True
-    iterations: int = GanConfig.griffin_lim_iters
-
-    def audio(self, held: RealClips, top_db: float, audio: AudioConfig) -> np.ndarray:
-        scale = dataclasses.replace(GanScale.of(GanConfig(), top_db), half=self.half)
-        return log_mels_to_audio(scale.unscale(scale.scale(held.features), audio.feature_shape), audio, self.iterations)
-
-
-def one_axis_halved(held: RealClips, top_db: float, audio: AudioConfig, axis: int) -> np.ndarray:
-    """As the default path, with the log-Mel averaged over pairs along one axis only."""
-    scale = GanScale.of(GanConfig(), top_db)
+def through_the_path(
+    held: RealClips, top_db: float, audio: AudioConfig, pooled_axes: tuple = (), iterations: int = 0
+) -> np.ndarray:
+    """The held-out log-Mels as the GAN's images, averaged over pairs along `pooled_axes` (1: Mel
+    bands, 2: frames) and stretched back, then to audio as generated clips are."""
     db = held.features
-    pad = [(0, 0)] * 3
+    for axis in pooled_axes:
+        db = stretched_back(pooled_pairs(db, axis), db.shape[axis], axis)
+    scale = GanScale.of(GanConfig(), top_db)
+    return log_mels_to_audio(scale.unscale(scale.scale(db)), audio, iterations or GanConfig.griffin_lim_iters)
+
+
+def pooled_pairs(db: np.ndarray, axis: int) -> np.ndarray:
+    """The mean of each pair along `axis` (an odd edge repeated)."""
+    pad = [(0, 0)] * db.ndim
     pad[axis] = (0, db.shape[axis] % 2)
     padded = np.pad(db, pad, mode="edge")
     shape = list(padded.shape)
     shape[axis : axis + 1] = [shape[axis] // 2, 2]
-    pooled = padded.reshape(shape).mean(axis=axis + 1)
-    images = scale.scale(_double(pooled, audio.feature_shape))
-    return log_mels_to_audio(scale.unscale(images, audio.feature_shape), audio, GanConfig.griffin_lim_iters)
+    return padded.reshape(shape).mean(axis=axis + 1)
+
+
+def stretched_back(db: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """`length` points along `axis` by linear interpolation."""
+    points = np.linspace(0, db.shape[axis] - 1, length)
+    along = np.apply_along_axis(lambda line: np.interp(points, np.arange(len(line)), line), axis, db)
+    return along.astype(np.float32)
 
 
 def stft_griffin_lim(held: RealClips, audio: AudioConfig, iterations: int = GanConfig.griffin_lim_iters) -> np.ndarray:
@@ -110,10 +112,8 @@ def variant_embeddings(name: str, held: RealClips, top_db: float, audio: AudioCo
         return judge.embed_audio(stft_griffin_lim(held, audio), audio)
     if name == "mel-phase":
         return judge.embed_audio(mel_with_own_phase(held, audio), audio)
-    if name in POOLED_AXIS:
-        return judge.embed_audio(one_axis_halved(held, top_db, audio, POOLED_AXIS[name]), audio)
-    path = Path(half="full" not in name, iterations=100 if "gl100" in name else GanConfig.griffin_lim_iters)
-    return judge.embed_audio(path.audio(held, top_db, audio), audio)
+    clips = through_the_path(held, top_db, audio, POOLED_AXES.get(name, ()), 100 if name == "gl100" else 0)
+    return judge.embed_audio(clips, audio)
 
 
 def measure(root: str, cache_dir: str, seed: int, variants: list) -> dict:

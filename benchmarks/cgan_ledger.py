@@ -11,7 +11,8 @@ recordings held out) with one seed, evaluated with one number of sampling candid
 benchmarks/results/cgan/ holds the evaluation's JSON, the seconds and peak memory, the commit and
 the hash of the code that makes the clips; a cell is recorded once per hash, so a benchmark cut short
 goes on from a fresh clone. A decision rule (rules/<name>.json) is written before its cells run,
-and names the recipes it compares: its comparison pools every recorded cell of those recipes.
+and names the recipes it compares and the generator's hash it was written at: its comparison pools
+every recorded cell of those recipes at that hash (a recipe's meaning changes with the code).
 
 The goals read the GAN-test judge (the pipeline's default member fitted on the GAN's own training
 files; gan/evaluation.py); the cells recorded before it existed have only the held-out judge, and
@@ -131,7 +132,7 @@ class Ledger:
                     out.append(json.load(f))
         return out
 
-    def write_rule(self, name: str, text: str, recipes: list, commit: str) -> str:
+    def write_rule(self, name: str, text: str, recipes: list, commit: str, generator: str) -> str:
         """A decision rule, before its cells run; one already written is never changed."""
         path = os.path.join(self.folder, "rules", f"{name}.json")
         rule = {"name": name, "rule": text, "recipes": recipes}
@@ -148,6 +149,7 @@ class Ledger:
         rule |= {
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "commit": commit,
+            "generator": generator,
         }
         with open(path + ".tmp", "w") as f:
             json.dump(rule, f, indent=1)
@@ -190,7 +192,7 @@ def cell_line(cell: dict, judge: str) -> str:
     kid = e["distances"]["generated"]["kid"] / e["distances"]["real (floor)"]["kid"]
     head = f"{cell['recipe'] or '(default)':<28} {cell['cell']:<5} {cell['seed']:>5} {cell['candidates']:>3}"
     memory = "-" if cell["peak_rss_mb"] is None else f"{cell['peak_rss_mb']:.0f}"
-    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {memory:>6} MB"
+    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {memory:>6} MB  {cell['generator'][:8]}"
     if figures is None:
         return f"{head}   (no {judge} judge in this cell){'':>30}{tail}"
     generated, real = figures["generated"], figures["real, the files themselves"]
@@ -210,13 +212,13 @@ def print_cells(cells: list, judge: str) -> None:
     print(f"\nEvery recorded cell, judged by {JUDGES[judge]}:")
     print(
         f"{'recipe':<28} {'cell':<5} {'seed':>5} {'c':>3} {'generated':>9} {'real':>6} {'ratio':>6}  "
-        f"{'lowest class':<14}{'ratio':>5}{'KID':>7} {'time':>9} {'memory':>9}"
+        f"{'lowest class':<14}{'ratio':>5}{'KID':>7} {'time':>9} {'memory':>9}  code"
     )
     for cell in cells:
         print(cell_line(cell, judge))
     print(
         "  (real: the held-out real files as they are; KID: generated over the real-vs-real floor; time: training and "
-        "evaluation on the machine that recorded the cell)"
+        "evaluation on the machine that recorded the cell; code: the generator's hash)"
     )
 
 
@@ -227,12 +229,13 @@ def print_per_class(cells: list, judge: str) -> None:
         return
     classes = judged[0]["evaluation"]["classes"]
     print(f"\nPer class, generated / held-out real files ({JUDGES[judge]}):")
-    print(f"{'recipe, cell, seed':<44}" + "".join(f"{c:>15}" for c in classes))
+    print(f"{'recipe, cell, seed, code':<54}" + "".join(f"{c:>15}" for c in classes))
     for cell in judged:
         figures = accuracy_of(cell["evaluation"], judge)
         generated, real = figures["generated"]["per_class"], figures["real, the files themselves"]["per_class"]
         row = "".join(f"{generated[c]:>8.2f} / {real[c]:.2f}" for c in classes)
-        print(f"{(cell['recipe'] or '(default)') + ', ' + cell['cell'] + ', ' + str(cell['seed']):<44}{row}")
+        label = f"{cell['recipe'] or '(default)'}, {cell['cell']}, {cell['seed']}, {cell['generator'][:8]}"
+        print(f"{label:<54}{row}")
 
 
 def print_comparison(cells: list, recipes: list, judge: str) -> None:
@@ -279,8 +282,11 @@ def print_ledger(ledger: Ledger, rule: str | None = None, judge: str = "gan_test
     print_per_class(cells, judge)
     for written in ledger.rules():
         if rule in (None, written["name"]):
-            print(f"\nRule {written['name']} (written {written['written']}, before its cells): {written['rule']}")
-            print_comparison(cells, written["recipes"], judge)
+            print(
+                f"\nRule {written['name']} (written {written['written']}, before its cells, for the code "
+                f"{written['generator']}): {written['rule']}"
+            )
+            print_comparison([c for c in cells if c["generator"] == written["generator"]], written["recipes"], judge)
 
 
 def main(argv=None):

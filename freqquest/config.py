@@ -12,6 +12,7 @@ import json
 FEATURE_VERSION = 1
 
 FIT_MODES = ("loop", "pad")
+TFLITE_KINDS = ("float32", "float16", "int8")  # what a network member is exported as (serving/export.py)
 NORMALIZATIONS = ("clip", "global")
 
 
@@ -248,6 +249,11 @@ def to_dict(config) -> dict:
 
 
 def from_dict(cls, data: dict):
-    """Build a config from a saved dict, ignoring keys a newer version may have added."""
+    """Build a config from a saved dict, ignoring keys a newer version may have added. An option
+    that measurement retired (the class's RETIRED: field -> why) is refused where it was on: this
+    version no longer builds what it made."""
+    for field, why in getattr(cls, "RETIRED", {}).items():
+        if data.get(field):
+            raise ValueError(f"saved with {field} = {data[field]!r}, which measurement retired: {why}")
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})

@@ -16,9 +16,9 @@ import argparse
 import sys
 
 from .arguments import ArgumentParser
+from .config import TFLITE_KINDS
 from .runs import EXPORT_COMMAND, require_complete
 from .scripts import run_command
-from .serving.export import KINDS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder with a network")
     kind = p.add_mutually_exclusive_group(required=True)
-    for name in KINDS:
+    for name in TFLITE_KINDS:
         kind.add_argument(f"--{name}", metavar="OUT.tflite", help=f"write the {name} model here")
     p.add_argument("--cache-dir", metavar="DIR", help="feature cache for INT8's representative clips (default ./cache)")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and C++ log lines")
@@ -43,7 +43,7 @@ def export(args: argparse.Namespace) -> None:
     from .competition.paths import default_cache_dir
     from .serving.export import export_run  # TensorFlow: once the scripts have quietened it
 
-    kind = next(name for name in KINDS if getattr(args, name))
+    kind = next(name for name in TFLITE_KINDS if getattr(args, name))
     export_run(args.run_dir, kind, getattr(args, kind), args.cache_dir or default_cache_dir())
 
 

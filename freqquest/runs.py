@@ -1,5 +1,6 @@
-"""A run folder, and everything about it: the name of every file and folder in it, its config,
-whether it is complete, the one way to open a finished run, and the command that resumes one.
+"""A run folder, and everything about it: the name of every file and folder in it (a classifier's
+and a CGAN's), its config, whether it is complete, the one way to open a finished run, and the
+command that resumes one.
 
 A new run gets a folder of its own; a folder that holds a run is never written over unless asked;
 a folder counts as complete only once its run wrote its summary, last.
@@ -15,6 +16,14 @@ a folder counts as complete only once its run wrote its summary, last.
                                      being a slice of a training recording
     <run>/summary.json               written last
     <run>/.run.lock                  while a run writes the folder: the process (a second run is refused)
+
+A CGAN's run folder (cgan-<loss>-<time>) holds config.json, .run.lock and summary.json as well, and:
+
+    <run>/checkpoint/                both networks, both optimizers and the noise state, after every epoch
+    <run>/history.csv, losses.png    the losses and scores per epoch
+    <run>/gan_spectrogram_plots/, gan_generated_audio/   a grid and a clip per class every few epochs
+    <run>/evaluation.json            the evaluation's figures
+    <run>/listening.html, listening/ generated clips beside held-out real ones, to judge by ear
 """
 
 import contextlib
@@ -48,7 +57,16 @@ BACKUP_DIR = "backup"
 FOLD_DONE = "fold_done.json"
 CLASSICAL_DIR = "classical"  # the members fitted on every training clip
 MATCHED_PREFIX, MATCHED_SUFFIX = "classical_", "hz"  # a member matched to a low rate: classical_<rate>hz
-RESUME_COMMAND = "python Audio_Classification_Kaggle.py --resume {run_dir}"
+GAN_CHECKPOINT = "checkpoint"
+GAN_LOSS_CURVES = "losses.png"
+GAN_EVALUATION = "evaluation.json"
+GAN_SAMPLE_AUDIO = "gan_generated_audio"
+GAN_SAMPLE_PLOTS = "gan_spectrogram_plots"
+LISTENING_PAGE = "listening.html"
+LISTENING_DIR = "listening"
+GENERATED_LIST = "generated.csv"  # beside the clips `generate` writes (a folder of the user's, not the run's)
+CLASSIFIER_SCRIPT = "Audio_Classification_Kaggle.py"
+CGAN_SCRIPT = "Audio_Generation_CGAN.py"
 PREDICT_COMMAND = "python -m freqquest.predict {run_dir} CLIP.wav"
 SERVE_COMMAND = "python -m freqquest.serve {run_dir}"
 EXPORT_COMMAND = "python -m freqquest.export {run_dir} --int8 model.tflite"
@@ -74,8 +92,9 @@ class SubmissionUnwritten(Exception):
     why and gives the --predict-only command that writes it."""
 
 
-def resume_command(run_dir) -> str:
-    return RESUME_COMMAND.format(run_dir=shlex.quote(str(run_dir)))
+def resume_command(run_dir, script: str = CLASSIFIER_SCRIPT) -> str:
+    """The command that continues `run_dir`, a run of `script` (CLASSIFIER_SCRIPT or CGAN_SCRIPT)."""
+    return f"python {script} --resume {shlex.quote(str(run_dir))}"
 
 
 def fold_dir(run_dir, fold: int) -> str:

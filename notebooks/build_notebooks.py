@@ -21,8 +21,8 @@ import nbformat
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from freqquest.classify.flags import add_recipe_flags  # noqa: E402
 from freqquest.gan.flags import add_gan_flags  # noqa: E402
-from freqquest.run.flags import add_recipe_flags  # noqa: E402
 
 SOURCES = os.path.join(HERE, "sources")
 SETUP_CELL = os.path.join(SOURCES, "setup_cell.py")

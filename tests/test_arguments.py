@@ -6,10 +6,10 @@ import pytest
 import Audio_Classification_Kaggle as cli
 import Audio_Generation_CGAN as gan_cli
 from freqquest.arguments import ArgumentParser, field_type
+from freqquest.classify.flags import AUDIO_FLAGS, TRAIN_FLAGS, notebook_recipe
 from freqquest.config import AudioConfig, TrainConfig, preset_config
 from freqquest.gan.config import GanConfig, gan_preset_config
 from freqquest.gan.flags import GAN_FLAGS, notebook_gan_config
-from freqquest.run.flags import AUDIO_FLAGS, TRAIN_FLAGS, notebook_recipe
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,17 @@ def test_an_option_like_none_is_named_without_a_guess_and_other_errors_keep_argp
     assert parser.nearest_option("--top_k") == "--top-k" and parser.nearest_option("--zzz") is None
 
 
-@pytest.mark.parametrize("script", ["Audio_Classification_Kaggle.py", "Audio_Generation_CGAN.py"])
-def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_path, script):
+@pytest.mark.parametrize(
+    "command, answer",
+    [
+        (["Audio_Classification_Kaggle.py", "--data", "NO"], "error: --data: NO does not exist"),
+        (["Audio_Generation_CGAN.py", "--data", "NO"], "error: --data: NO does not exist"),
+        (["-m", "freqquest.predict", "NO", "clip.wav"], "error: NO does not exist"),
+        (["-m", "freqquest.serve", "NO"], "error: NO does not exist"),
+        (["-m", "freqquest.export", "NO", "--int8", "x.tflite"], "error: NO does not exist"),
+    ],
+)
+def test_a_wrong_folder_is_answered_before_anything_heavy_is_imported(tmp_path, command, answer):
     """Under a second of CPU, and neither pandas, scikit-learn, librosa nor TensorFlow imported."""
     import resource
     import subprocess
@@ -46,22 +55,16 @@ def test_a_wrong_data_folder_is_answered_before_anything_heavy_is_imported(tmp_p
     from .conftest import REPO
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    answer = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            str(REPO / script),
-            "--data",
-            str(tmp_path / "no"),
-        ],
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *(str(tmp_path / "no") if a == "NO" else a for a in command)],
+        cwd=REPO,
         capture_output=True,
         text=True,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert answer.returncode == 2 and f"error: --data: {tmp_path / 'no'} does not exist" in answer.stderr
+    assert done.returncode == 2 and answer.replace("NO", str(tmp_path / "no")) in done.stderr
     assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 1.0
-    imported = {line.split("|")[-1].strip() for line in answer.stderr.splitlines() if line.startswith("import time:")}
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & {"pandas", "sklearn", "tensorflow", "librosa", "keras"}
     assert "freqquest.arguments" in imported  # the measure reads the script's own imports
 

@@ -95,11 +95,12 @@ def test_cgan_ledger_compares_recipes_on_every_generated_clip_pooled_over_cells_
     ledger.record(
         cgan_ledger.CellKey("--loss bce", "all", 42, 4, "h"), _cell_figures(bce["1to2"])
     )  # the default lacks it
-    ledger.write_rule("bce", "siren above zero", ["", "--loss bce"], "c")
+    ledger.record(cgan_ledger.CellKey("", "1to2", 42, 4, "older"), _cell_figures(bce["1to2"]))  # other code
+    ledger.write_rule("bce", "siren above zero", ["", "--loss bce"], "c", "h")
     assert cgan_ledger.CellKey("", "1to2", 42, 4, "h").name == "(the default), 1to2, seed 42, 4 candidate(s)"
     cgan_ledger.print_ledger(ledger)
     printed = capsys.readouterr().out
-    assert "Rule bce (written " in printed and "before its cells): siren above zero" in printed
+    assert "Rule bce (written " in printed and "before its cells, for the code h): siren above zero" in printed
     assert "pooled over 1to2 seed 42, 2to1 seed 42; 95% intervals over the generated clips" in printed
     assert "--loss bce - (the default), judged by the GAN-test judge" in printed
     assert "siren          +20.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
@@ -108,7 +109,7 @@ def test_cgan_ledger_compares_recipes_on_every_generated_clip_pooled_over_cells_
     # the cells table: generated, real files, their ratio, the lowest class and its ratio, KID over its floor
     assert "--loss bce                   all      42   4     0.800  1.000   0.80  siren          0.60  1.50x" in printed
     with pytest.raises(ValueError, match="a rule is not changed once its cells run"):
-        ledger.write_rule("bce", "overall above zero", ["", "--loss bce"], "c")
+        ledger.write_rule("bce", "overall above zero", ["", "--loss bce"], "c", "h")
     with pytest.raises(ValueError, match="cell must be one of"):
         cgan_ledger.CellKey("", "3to1", 42, 4, "h")
 

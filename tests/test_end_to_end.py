@@ -18,12 +18,12 @@ import soundfile as sf
 import Audio_Classification_Kaggle as cli
 from freqquest.blend.classical import load_classical
 from freqquest.blend.members import load_blend
+from freqquest.classify.submission import validate_submission
 from freqquest.competition.demo import DURATION, RECIPES, SAMPLE_RATE
 from freqquest.config import PRESETS, AudioConfig, preset_config
 from freqquest.features.embeddings import get_embedder
 from freqquest.features.inputs import ClipInputs, extract_clip_set
 from freqquest.features.store import FeatureStore
-from freqquest.run.submission import validate_submission
 from freqquest.runs import read_run_config
 
 from .conftest import TOOLS, US8K5, needs_us8k5, predict_classical

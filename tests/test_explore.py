@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from freqquest.classify.explore import first_readable_clips, misclassified, plot_class_examples
 from freqquest.competition.dataset import scan_competition
-from freqquest.run.explore import first_readable_clips, misclassified, plot_class_examples
 
 from .conftest import SMALL, write_tone
 

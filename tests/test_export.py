@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from freqquest import export
-from freqquest.config import AudioConfig
+from freqquest.config import TFLITE_KINDS, AudioConfig
 from freqquest.features.store import FeatureStore
 from freqquest.models import build_model
 from freqquest.models.training import load_fold_models
@@ -17,7 +17,7 @@ from freqquest.serving.predictor import Predictor
 @pytest.fixture(scope="module")
 def exported(scratch_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tflite")
-    paths = {kind: folder / f"{kind}.tflite" for kind in export.KINDS}
+    paths = {kind: folder / f"{kind}.tflite" for kind in TFLITE_KINDS}
     for kind, path in paths.items():
         assert (
             export.main([str(scratch_run), f"--{kind}", str(path), "--cache-dir", str(tmp_path_factory.mktemp("c"))])

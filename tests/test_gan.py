@@ -11,7 +11,7 @@ import soundfile as sf
 
 import Audio_Generation_CGAN as cli
 from freqquest.competition.dataset import preflight, scan_competition
-from freqquest.config import AudioConfig
+from freqquest.config import AudioConfig, from_dict
 from freqquest.features.store import FeatureStore, log_mel
 from freqquest.gan import evaluation, samples, training
 from freqquest.gan.config import GAN_PRESETS, GanConfig, gan_preset_config
@@ -39,7 +39,7 @@ def test_the_scale_maps_the_range_below_the_top_to_minus_one_one_and_back():
     db = np.array([[[-100.0, -40.0], [-20.0, 0.0]]], np.float32)
     scale = GanScale(top_db=0.0, db_range=80.0)
     np.testing.assert_allclose(scale.scale(db), [[[-1.0, 0.0], [0.5, 1.0]]])
-    np.testing.assert_allclose(scale.unscale(scale.scale(db), (2, 2)), [[[-80.0, -40.0], [-20.0, 0.0]]])
+    np.testing.assert_allclose(scale.unscale(scale.scale(db)), [[[-80.0, -40.0], [-20.0, 0.0]]])
 
 
 def test_per_clip_level_fills_the_range_with_a_quiet_clip():
@@ -50,17 +50,6 @@ def test_per_clip_level_fills_the_range_with_a_quiet_clip():
     assert (globally[1] == -1.0).mean() == 15 / 16  # the quiet clip sits at the floor
     np.testing.assert_allclose(per_clip[0], per_clip[1], atol=1e-6)  # each relative to its own loudest pixel
     assert (per_clip == -1.0).mean() == 0.0
-
-
-def test_half_resolution_images_stretch_back_to_the_feature_shape():
-    scale = GanScale(0.0, 80.0, half=True)
-    assert scale.image_shape((128, 173)) == (64, 87)
-    db = np.tile(np.linspace(-60, 0, 173, dtype=np.float32), (2, 128, 1))
-    image = scale.scale(db)
-    assert image.shape == (2, 64, 87)
-    back = scale.unscale(image, (128, 173))
-    assert back.shape == (2, 128, 173) and back.dtype == np.float32
-    np.testing.assert_allclose(back, db, atol=0.5)  # a smooth ramp survives
 
 
 # -- the networks ------------------------------------------------------------------------------------------------------
@@ -140,7 +129,7 @@ def test_without_a_moving_average_samples_come_from_the_generator():
 def test_candidates_keep_the_sample_the_discriminators_classifier_finds_likeliest_of_its_class():
     gan = training.build_gan(TINY, 3, SHAPE)
     scale = GanScale(40.0, 80.0)
-    images, labels = Sampler(gan.generator, scale, TINY.latent_dim, SHAPE, 3, gan.discriminator, candidates=4).images(
+    images, labels = Sampler(gan.generator, scale, TINY.latent_dim, 3, gan.discriminator, candidates=4).images(
         2, seed=5
     )
     assert images.shape == (6, *SHAPE) and images.dtype == np.float32 and labels.tolist() == [0, 0, 1, 1, 2, 2]
@@ -152,7 +141,7 @@ def test_candidates_keep_the_sample_the_discriminators_classifier_finds_likelies
     chosen = candidates.reshape(6, 4, *SHAPE)[np.arange(6), probabilities.argmax(1)]
     np.testing.assert_allclose(images, chosen, atol=1e-5)
     assert not np.allclose(images, candidates[::4], atol=1e-5)  # not simply the first candidate
-    single, _ = Sampler(gan.generator, scale, TINY.latent_dim, SHAPE, 3).images(2, seed=5)
+    single, _ = Sampler(gan.generator, scale, TINY.latent_dim, 3).images(2, seed=5)
     np.testing.assert_allclose(single, np.asarray(gan.generator([noise[:6], labels])), atol=1e-5)
 
 
@@ -169,8 +158,8 @@ def test_bad_recipes():
 
 def test_presets_and_the_flags_that_override_them():
     assert cli.gan_config(cli.parse_args([])) == GanConfig() == gan_preset_config("cpu")
-    gpu = cli.gan_config(cli.parse_args(["--preset", "gpu", "--epochs", "5", "--no-half-resolution"]))
-    assert gpu == dataclasses.replace(GanConfig(**GAN_PRESETS["gpu"]), epochs=5, half_resolution=False)
+    gpu = cli.gan_config(cli.parse_args(["--preset", "gpu", "--epochs", "5", "--no-per-clip-level"]))
+    assert gpu == dataclasses.replace(GanConfig(**GAN_PRESETS["gpu"]), epochs=5, per_clip_level=False)
     assert gpu.width == 64
     with pytest.raises(ValueError, match="unknown CGAN preset 'tpu'"):
         gan_preset_config("tpu")
@@ -235,7 +224,7 @@ def test_the_budget_in_steps_sets_the_epochs_whatever_the_datasets_size():
         1,
     ]  # 1, 10, 11 and 108 batches an epoch
     assert dataclasses.replace(budget, epochs=7).epochs_for(3450) == 7  # --epochs instead of the budget
-    assert GanConfig().steps == 3000 and GanConfig().epochs is None and gan_preset_config("gpu").steps == 30000
+    assert GanConfig().steps == 1200 and GanConfig().epochs is None and gan_preset_config("gpu").steps == 12000
     with pytest.raises(ValueError, match="steps, epochs, batch_size"):
         GanConfig(steps=0)
 
@@ -427,8 +416,13 @@ def test_cgan_trains_resumes_generates_and_evaluates_on_the_demo(demo_root, tmp_
         report["seconds"] < 120 and "CGAN evaluation in BirdNET's embedding" in caplog.text
     )  # a smoke run's evaluation is cheap
     assert "the inversion's cost  real through Griffin-Lim" in caplog.text and "a faithful generator" in caplog.text
-    # generated and real clips took one path: images of one shape in [-1, 1] (real ones scaled, clipped), then inverted
-    assert len(judged) == 1 and judged[0].shape[1:] == (16, 32) and judged[0].min() >= -1.0 and judged[0].max() <= 1.0
+    # generated and real clips took one path: images of the log-Mel's shape in [-1, 1] (real ones scaled, clipped)
+    assert (
+        len(judged) == 1
+        and judged[0].shape[1:] == SMALL.feature_shape == (32, 63)
+        and judged[0].min() >= -1.0
+        and judged[0].max() <= 1.0
+    )
     assert (
         len(judged[0])
         == 2 * report["clips"]["generated"]
@@ -498,8 +492,15 @@ def test_generate_from_a_folder_that_is_not_a_run(tmp_path, caplog):
     assert "is not a CGAN run folder" in caplog.text
 
 
-def test_a_run_trained_with_the_retired_frame_branch_is_refused_by_name(tmp_path, caplog):
-    config = {"audio": {}, "gan": {"frame_branch": True}, "classes": ["a", "b"]}
+@pytest.mark.parametrize("option, commit", [("frame_branch", "620d979"), ("half_resolution", "6cb12d3")])
+def test_a_run_trained_with_a_retired_option_is_refused_by_name(tmp_path, caplog, option, commit):
+    config = {"audio": {}, "gan": {option: True}, "classes": ["a", "b"]}
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert cli.main(["--generate", str(tmp_path)]) == 2
-    assert "was trained with --frame-branch, which measurement retired" in caplog.text
+    assert f"{tmp_path} was saved with {option} = True, which measurement retired" in caplog.text
+    assert f"freqquest at commit {commit} reads it" in caplog.text
+
+
+def test_a_retired_option_that_was_off_is_passed_over():
+    saved = {"frame_branch": False, "half_resolution": False, "width": 8}
+    assert from_dict(GanConfig, saved) == GanConfig(width=8)

@@ -17,6 +17,7 @@ STAGES = (
             "freqquest.quiet",
             "freqquest.config",
             "freqquest.runs",
+            "freqquest.figures",
             "freqquest.arguments",
             "freqquest.intervals",
         ),
@@ -25,7 +26,7 @@ STAGES = (
     ("features", ("freqquest.features",)),
     ("models", ("freqquest.models",)),
     ("blend", ("freqquest.blend",)),
-    ("run", ("freqquest.run",)),
+    ("classify", ("freqquest.classify",)),
     ("serving", ("freqquest.serving",)),
     ("gan", ("freqquest.gan",)),
     ("command lines", ("freqquest.scripts", "freqquest.predict", "freqquest.serve", "freqquest.export")),
@@ -113,9 +114,9 @@ def test_the_checks_can_fail(tmp_path):
     """The walk sees an import inside a function, and resolves relative imports."""
     source = tmp_path / "freqquest" / "blend" / "x.py"
     source.parent.mkdir(parents=True)
-    source.write_text("def f():\n    from ..run import pipeline\n    from . import members\n")
+    source.write_text("def f():\n    from ..classify import pipeline\n    from . import members\n")
     found = imports_of(
-        "freqquest.blend.x", source, {"freqquest.run", "freqquest.run.pipeline", "freqquest.blend.members"}
+        "freqquest.blend.x", source, {"freqquest.classify", "freqquest.classify.pipeline", "freqquest.blend.members"}
     )
-    assert found == {"freqquest.run", "freqquest.run.pipeline", "freqquest.blend.members"}
-    assert stage_of("freqquest.run.pipeline") > stage_of("freqquest.blend.x")
+    assert found == {"freqquest.classify", "freqquest.classify.pipeline", "freqquest.blend.members"}
+    assert stage_of("freqquest.classify.pipeline") > stage_of("freqquest.blend.x")

@@ -15,10 +15,10 @@ from freqquest.blend.members import (
     train_folds,
     tta_views,
 )
+from freqquest.classify.validation import describe_before_set
 from freqquest.config import NETWORK, TrainConfig
 from freqquest.features.inputs import ClipInputs
 from freqquest.models import build_model
-from freqquest.run.validation import describe_before_set
 from freqquest.runs import FOLD_DONE
 
 from .conftest import fit_classical, predict_classical

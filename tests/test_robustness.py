@@ -19,14 +19,15 @@ import soundfile as sf
 
 import Audio_Classification_Kaggle as cli
 import Audio_Generation_CGAN as gan_cli
+import freqquest.figures
 from freqquest.blend.recordings import link_distance, recording_fingerprints
+from freqquest.classify import reports
 from freqquest.competition import dataset
 from freqquest.competition.dataset import MIN_TRAIN_SECONDS, preflight, scan_competition
 from freqquest.config import AudioConfig
 from freqquest.features.store import FeatureCache, FeatureStore, LogMel
 from freqquest.gan.run import GAN_CURVES
 from freqquest.models import training
-from freqquest.run import reports
 from freqquest.runs import RunFolderError, claim_run_folder
 
 from .conftest import REPO, SMALL, write_tone
@@ -287,7 +288,7 @@ def test_an_os_error_is_one_line_naming_the_path_and_the_cause(demo_root, tmp_pa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "run" / "report.txt"))
 
-    monkeypatch.setattr("freqquest.run.validation.write_evaluation", denied)
+    monkeypatch.setattr("freqquest.classify.validation.write_evaluation", denied)
     assert (
         cli.main(
             [
@@ -489,10 +490,11 @@ def test_an_extraction_worker_loads_birdnet_quietly():
 def test_the_plots_say_what_they_show(tmp_path, monkeypatch):
     figures = []
     monkeypatch.setattr(reports, "save_figure", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(freqquest.figures, "save_figure", lambda fig, path: figures.append(fig))
     pd.DataFrame({"epoch": [0], "loss": [1.0], "accuracy": [0.5], "val_loss": [1.2], "val_accuracy": [0.4]}).to_csv(
         tmp_path / "history.csv", index=False
     )
-    reports.plot_history(tmp_path / "history.csv", tmp_path / "curves.png")
+    reports.plot_network_curves(tmp_path / "history.csv", tmp_path / "curves.png")
     curves = figures.pop()
     assert all("of the network alone" in ax.get_title() for ax in curves.axes)
     assert "reports the blend" in curves._suptitle.get_text()
@@ -503,7 +505,7 @@ def test_the_plots_say_what_they_show(tmp_path, monkeypatch):
     pd.DataFrame({"epoch": [0], "d_loss": [2.0], "g_loss": [1.0], "real_score": [0.1], "fake_score": [-0.1]}).to_csv(
         tmp_path / "gan.csv", index=False
     )
-    reports.plot_history(tmp_path / "gan.csv", tmp_path / "losses.png", GAN_CURVES, title=None)
+    freqquest.figures.plot_history(tmp_path / "gan.csv", tmp_path / "losses.png", GAN_CURVES, title=None)
     assert all(line.get_marker() == "o" for ax in figures.pop().axes for line in ax.get_lines())
 
 
@@ -529,8 +531,8 @@ def test_a_full_disk_at_the_submission_keeps_the_old_one_and_gives_the_command_t
 ):
     import shlex
 
+    from freqquest.classify import pipeline
     from freqquest.io import atomic_path
-    from freqquest.run import pipeline
 
     out, run = tmp_path / "full" / "submission.csv", tmp_path / "run"
     out.parent.mkdir()

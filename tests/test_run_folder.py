@@ -156,7 +156,7 @@ def _loky(pid: int) -> list:
 def test_the_submission_is_written_before_the_summary_that_marks_the_run_finished(tmp_path, demo_root, monkeypatch):
     """A kill between the two left a run that looked finished beside an older submission; now it
     leaves the new submission and a run that --resume finishes, to the same submission."""
-    from freqquest.run import pipeline
+    from freqquest.classify import pipeline
 
     written = []
     monkeypatch.setattr(pipeline, "write_submission", _recorded(pipeline.write_submission, written, "submission"))

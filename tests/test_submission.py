@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from freqquest.run.submission import (
+from freqquest.classify.submission import (
     SubmissionError,
     make_submission,
     to_class_names,

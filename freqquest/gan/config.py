@@ -1,6 +1,7 @@
 """The CGAN's recipe (GanConfig) and its presets; saved with every CGAN run."""
 
 import dataclasses
+from typing import ClassVar
 
 GAN_LOSSES = ("bce", "hinge", "wgan-gp")
 # the full evaluation: generated clips per class, and at most as many held-out real clips in each half and of the
@@ -18,7 +19,7 @@ class GanConfig:
     loss: str = "hinge"
     latent_dim: int = 64
     width: int = 32
-    steps: int = 3000  # the budget: generator steps (batches), whatever the dataset's size; about 0.4 s each on 2 cores
+    steps: int = 1200  # the budget: generator steps (batches), whatever the dataset's size; about 1 s each on 2 cores
     epochs: int | None = None  # None: as many epochs as `steps` takes (epochs_for)
     batch_size: int = 32
     g_learning_rate: float = 1e-4
@@ -31,11 +32,17 @@ class GanConfig:
     db_range: float = 80.0
     # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
     per_clip_level: bool = True
-    half_resolution: bool = True  # the GAN's images at half the log-Mel's resolution, stretched back for inversion
     seed: int = 42
     sample_every: int = 5
     griffin_lim_iters: int = 32
     candidates: int = 4  # each sample the likeliest of its class among this many, by the discriminator's classifier
+
+    RETIRED: ClassVar[dict] = {
+        "frame_branch": "its checkpoint holds a discriminator this version does not build (benchmarks/README.md, "
+        "issue 33); freqquest at commit 620d979 reads it",
+        "half_resolution": "its networks make images of half the log-Mel's size (benchmarks/README.md, issue 42); "
+        "freqquest at commit 6cb12d3 reads it",
+    }
 
     def __post_init__(self):
         if self.loss not in GAN_LOSSES:
@@ -79,7 +86,7 @@ class GanConfig:
 # "gpu" is the same GAN trained for ten times the generator steps, twice as wide: what a GPU does
 # in the time the CPU recipe takes; it is tested to run, not measured here (the lent GPU machine
 # has no TensorFlow).
-GAN_PRESETS = {"cpu": {}, "gpu": dict(steps=30000, width=64)}
+GAN_PRESETS = {"cpu": {}, "gpu": dict(steps=12000, width=64)}
 
 
 def gan_preset_config(name: str, **overrides) -> GanConfig:

@@ -54,9 +54,7 @@ def embed_audio(clips: np.ndarray, audio, workers=None) -> np.ndarray:
 def embed_images(images: np.ndarray, scale, audio, n_iter: int, workers=None) -> np.ndarray:
     """The generated clips' path, for any of the GAN's images (generated, or real log-Mels scaled):
     unscaled to a log-Mel, Griffin-Lim, a 16-bit WAV, the judge's embedding. (n, 1024)."""
-    return embed_audio(
-        log_mels_to_audio(scale.unscale(images, audio.feature_shape), audio, n_iter, workers), audio, workers
-    )
+    return embed_audio(log_mels_to_audio(scale.unscale(images), audio, n_iter, workers), audio, workers)
 
 
 def embed_files(paths: list, audio, workers=None, cache_dir=None) -> np.ndarray:

@@ -29,7 +29,6 @@ GAN_FLAGS = {
         "also for --generate and --evaluate"
     ),
     "per_clip_level": Flag("each clip scaled from its own loudest pixel rather than the training set's"),
-    "half_resolution": Flag("the GAN's images at half the log-Mel's resolution, stretched back before Griffin-Lim"),
 }
 
 
@@ -49,6 +48,6 @@ def gan_config(args: argparse.Namespace) -> GanConfig:
 
 
 def notebook_gan_config(options: str, preset: str) -> GanConfig:
-    """The notebook's RECIPE ("--steps 3000 --loss bce", as on the command line), from `preset` unless it
+    """The notebook's RECIPE ("--steps 2400 --loss bce", as on the command line), from `preset` unless it
     names one: ValueError naming a wrong option or value."""
     return gan_config(parse_options(add_gan_flags, ["--preset", preset], options, "RECIPE"))

@@ -22,54 +22,27 @@ class GanScale:
     [-1, 1] and clipped. The top is the training clips' loudest pixel (`top_db`), or with
     `per_clip` each clip's own loudest: a quiet recording then fills the range instead of sitting
     at the floor (the level is lost, and Griffin-Lim's output is peak-normalized anyway; a
-    generated image is given `top_db` back). With `half`, the image is the log-Mel at half
-    resolution (each 2 x 2 block averaged) and is stretched back before inversion."""
+    generated image is given `top_db` back). The image is the log-Mel at its full resolution."""
 
     top_db: float
     db_range: float
     per_clip: bool = False
-    half: bool = False
 
     @classmethod
     def of(cls, config: GanConfig, top_db: float) -> "GanScale":
         """How a recipe turns log-Mels into the GAN's images, given the training clips' top level."""
-        return cls(top_db, config.db_range, config.per_clip_level, config.half_resolution)
-
-    def image_shape(self, feature_shape: tuple) -> tuple:
-        return tuple(-(-n // 2) for n in feature_shape) if self.half else tuple(feature_shape)
+        return cls(top_db, config.db_range, config.per_clip_level)
 
     def scale(self, db: np.ndarray) -> np.ndarray:
         db = np.asarray(db, np.float32)
-        if self.half:
-            db = _half(db)
         top = db.max(axis=(1, 2), keepdims=True) if self.per_clip else self.top_db
         return np.clip((db - (top - self.db_range)) / self.db_range * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
 
-    def unscale(self, scaled: np.ndarray, feature_shape: tuple) -> np.ndarray:
-        """dB at the full `feature_shape`."""
-        db = ((np.asarray(scaled, np.float32) + 1.0) / 2.0 * self.db_range + (self.top_db - self.db_range)).astype(
+    def unscale(self, scaled: np.ndarray) -> np.ndarray:
+        """The images back in dB."""
+        return ((np.asarray(scaled, np.float32) + 1.0) / 2.0 * self.db_range + (self.top_db - self.db_range)).astype(
             np.float32
         )
-        return _double(db, feature_shape) if self.half else db
-
-
-def _half(db: np.ndarray) -> np.ndarray:
-    """(n, h, w) -> (n, ceil(h/2), ceil(w/2)): the mean of each 2 x 2 block (an odd edge repeated)."""
-    n, h, w = db.shape
-    padded = np.pad(db, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
-    return padded.reshape(n, (h + 1) // 2, 2, (w + 1) // 2, 2).mean(axis=(2, 4))
-
-
-def _double(db: np.ndarray, shape: tuple) -> np.ndarray:
-    """Back to (n, *shape) by linear interpolation along both axes."""
-    rows = np.linspace(0, db.shape[1] - 1, shape[0])
-    cols = np.linspace(0, db.shape[2] - 1, shape[1])
-    along = np.stack(
-        [np.interp(rows, np.arange(db.shape[1]), column) for column in np.moveaxis(db, 1, -1).reshape(-1, db.shape[1])]
-    )
-    along = along.reshape(db.shape[0], db.shape[2], shape[0]).transpose(0, 2, 1)
-    out = np.stack([np.interp(cols, np.arange(db.shape[2]), row) for row in along.reshape(-1, db.shape[2])])
-    return out.reshape(db.shape[0], shape[0], shape[1]).astype(np.float32)
 
 
 def log_mel_to_audio(db: np.ndarray, config: AudioConfig, n_iter: int = 32, seed: int = 0) -> np.ndarray:

@@ -8,10 +8,8 @@ import numpy as np
 
 from ..competition.audio import load_clip
 from ..io import write_text_atomic
+from ..runs import LISTENING_DIR, LISTENING_PAGE
 from .inversion import write_wav
-
-LISTENING_PAGE = "listening.html"
-LISTENING_DIR = "listening"
 
 
 def write_listening_page(

@@ -5,7 +5,6 @@ import dataclasses
 import json
 import logging
 import os
-import shlex
 import time
 from collections.abc import Callable
 
@@ -18,16 +17,28 @@ from ..competition.dataset import check_trainable, describe, preflight, scan_com
 from ..competition.splits import group_split, n_splits
 from ..config import AudioConfig
 from ..features.store import FeatureStore
+from ..figures import plot_history
 from ..io import atomic_path, check_folder_writable, write_text_atomic
-from ..run.reports import plot_history
-from ..runs import RunInterrupted, claim_run_folder, hold_run_folder, release_run_folder, resumable, write_summary
+from ..runs import (
+    CGAN_SCRIPT,
+    GAN_EVALUATION,
+    GAN_LOSS_CURVES,
+    GENERATED_LIST,
+    HISTORY,
+    RunInterrupted,
+    claim_run_folder,
+    hold_run_folder,
+    release_run_folder,
+    resumable,
+    resume_command,
+    write_summary,
+)
 from . import evaluation as judge
 from .config import GAN_EVAL_PER_CLASS, UNTRAINED_PER_CLASS, GanConfig
 from .inversion import GanScale, log_mels_to_audio, write_wav
 from .listening import write_listening_page
 from .samples import Sampler, SampleWriter
 from .training import (
-    HISTORY,
     build_gan,
     checkpoint_epochs,
     load_checkpoint,
@@ -38,14 +49,11 @@ from .training import (
 
 log = logging.getLogger(__name__)
 
-EVALUATION = "evaluation.json"
 LISTENED_PER_CLASS = 5  # generated and real clips a class on the listening page
-LOSSES = "losses.png"
 GAN_CURVES = {
     "losses": {"d_loss": "d_loss", "g_loss": "g_loss"},
     "discriminator scores": {"real_score": "real_score", "fake_score": "fake_score"},
 }
-RESUME_COMMAND = "python Audio_Generation_CGAN.py --resume {run_dir}"
 
 
 @dataclasses.dataclass
@@ -161,7 +169,7 @@ def run_gan_training(options: GanOptions) -> str:
         raise RunInterrupted(
             run_dir,
             f"the checkpoint of epoch {checkpoint_epochs(run_dir)} is in {run_dir}; continue with: "
-            f"{RESUME_COMMAND.format(run_dir=shlex.quote(run_dir))}",
+            f"{resume_command(run_dir, CGAN_SCRIPT)}",
         ) from None
     finally:
         release_run_folder(run_dir)
@@ -193,7 +201,7 @@ def _train_and_evaluate(
     t = time.time()
     train_gan(scale.scale(gan_clips.features), gan_clips.labels, len(real.classes), config, run_dir, [writer])
     train_s = time.time() - t
-    plot_history(os.path.join(run_dir, HISTORY), os.path.join(run_dir, LOSSES), GAN_CURVES, title=None)
+    plot_history(os.path.join(run_dir, HISTORY), os.path.join(run_dir, GAN_LOSS_CURVES), GAN_CURVES, title=None)
     timings = {"train_s": train_s}
     if options.evaluate and held_out is not None:
         t = time.time()
@@ -210,14 +218,13 @@ def load_sampler(run_dir, candidates: int | None = None) -> tuple[Sampler, dict]
     saved = read_gan_config(run_dir)
     config, audio = saved["gan"], saved["audio"]
     scale = GanScale.of(config, saved["top_db"])
-    gan = build_gan(config, len(saved["classes"]), scale.image_shape(audio.feature_shape))
+    gan = build_gan(config, len(saved["classes"]), audio.feature_shape)
     if not load_checkpoint(gan, run_dir, models_only=True):
         raise FileNotFoundError(f"{run_dir} has no checkpoint yet: train it first")
     return Sampler(
         gan.sampling_generator,
         scale,
         config.latent_dim,
-        audio.feature_shape,
         len(saved["classes"]),
         gan.discriminator,
         candidates or config.candidates,
@@ -225,7 +232,7 @@ def load_sampler(run_dir, candidates: int | None = None) -> tuple[Sampler, dict]
 
 
 def generate(run_dir, per_class: int, out_dir, seed: int = 0, workers=None, candidates: int | None = None) -> str:
-    """per_class clips of every class as 16-bit .wav files in out_dir, listed in generated.csv."""
+    """per_class clips of every class as 16-bit .wav files in out_dir, listed in GENERATED_LIST."""
     sampler, saved = load_sampler(run_dir, candidates)
     config, audio, classes = saved["gan"], saved["audio"], saved["classes"]
     dbs, labels = sampler.log_mels(per_class, seed)
@@ -236,7 +243,7 @@ def generate(run_dir, per_class: int, out_dir, seed: int = 0, workers=None, cand
         name = f"{classes[label]}_{i % per_class:04d}.wav"
         write_wav(os.path.join(out_dir, name), audio_clip, audio.sample_rate)
         rows.append((name, classes[label]))
-    listing = os.path.join(out_dir, "generated.csv")
+    listing = os.path.join(out_dir, GENERATED_LIST)
     with atomic_path(listing) as tmp:
         pd.DataFrame(rows, columns=["file", "class"]).to_csv(tmp, index=False)
     log.info("wrote %d clips (%d per class) and %s", len(rows), per_class, listing)
@@ -301,7 +308,7 @@ def evaluate_gan(
         "seconds": time.time() - started,
     }
     evaluation["listening"] = _listening_page(run_dir, sampler, generated_images, labels, half_a, half_b, saved)
-    write_text_atomic(os.path.join(run_dir, EVALUATION), json.dumps(evaluation, indent=2))
+    write_text_atomic(os.path.join(run_dir, GAN_EVALUATION), json.dumps(evaluation, indent=2))
     return evaluation
 
 
@@ -325,10 +332,9 @@ def _judged_sets(
     config, audio, n_classes = saved["gan"], saved["audio"], len(saved["classes"])
     keras.utils.set_random_seed(config.seed)  # the untrained generator's weights, the same at every evaluation
     untrained = Sampler(
-        build_gan(config, n_classes, sampler.scale.image_shape(audio.feature_shape)).sampling_generator,
+        build_gan(config, n_classes, audio.feature_shape).sampling_generator,
         sampler.scale,
         config.latent_dim,
-        audio.feature_shape,
         n_classes,
     )
     generated_images, labels = generated
@@ -361,9 +367,7 @@ def _listening_page(
     """The page to judge the generated clips by ear (listening.py), beside held-out real ones."""
     config, audio = saved["gan"], saved["audio"]
     shown = np.concatenate([np.flatnonzero(labels == k)[:LISTENED_PER_CLASS] for k in range(len(saved["classes"]))])
-    clips = log_mels_to_audio(
-        sampler.scale.unscale(images[shown], audio.feature_shape), audio, config.griffin_lim_iters
-    )
+    clips = log_mels_to_audio(sampler.scale.unscale(images[shown]), audio, config.griffin_lim_iters)
     how = (
         f"Generated: the first {LISTENED_PER_CLASS} of each class among those the evaluation judged, each the "
         f"likeliest of its class among {sampler.candidates} drawn, by the GAN's own classifier head (not by the "

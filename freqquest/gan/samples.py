@@ -14,11 +14,9 @@ import numpy as np  # noqa: E402
 from ..competition.audio import load_clip  # noqa: E402
 from ..config import AudioConfig  # noqa: E402
 from ..features.store import log_mel  # noqa: E402
-from ..run.reports import save_figure  # noqa: E402
+from ..figures import save_figure  # noqa: E402
+from ..runs import GAN_SAMPLE_AUDIO, GAN_SAMPLE_PLOTS  # noqa: E402
 from .inversion import GanScale, log_mels_to_audio, write_wav  # noqa: E402
-
-AUDIO_DIR = "gan_generated_audio"
-PLOT_DIR = "gan_spectrogram_plots"
 
 
 @dataclasses.dataclass
@@ -30,7 +28,6 @@ class Sampler:
     generator: keras.Model
     scale: GanScale
     latent_dim: int
-    feature_shape: tuple
     n_classes: int
     discriminator: keras.Model | None = None
     candidates: int = 1
@@ -54,9 +51,9 @@ class Sampler:
         return images.reshape(len(labels), self.candidates, *images.shape[1:])[np.arange(len(labels)), best], labels
 
     def log_mels(self, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """per_class log-Mels (dB, the full feature shape) of every class from seeded noise: (dbs, labels)."""
+        """per_class log-Mels (dB) of every class from seeded noise: (dbs, labels)."""
         images, labels = self.images(per_class, seed)
-        return self.scale.unscale(images, self.feature_shape), labels
+        return self.scale.unscale(images), labels
 
 
 def plot_spectrogram_grid(dbs, labels, classes: list, path, title: str, audio: AudioConfig) -> None:
@@ -124,20 +121,19 @@ class SampleWriter(keras.callbacks.Callback):
             self.model.sampling_generator,
             self.scale,
             self.config.latent_dim,
-            self.audio.feature_shape,
             len(self.classes),
             self.model.discriminator,
             self.config.candidates,
         )
         dbs, labels = sampler.log_mels(3, self.config.seed)
-        grid = os.path.join(self.run_dir, PLOT_DIR, f"epoch_{number:03d}.png")
+        grid = os.path.join(self.run_dir, GAN_SAMPLE_PLOTS, f"epoch_{number:03d}.png")
         plot_spectrogram_grid(
             dbs, labels, self.classes, grid, f"generated log-Mel spectrograms, epoch {number}", self.audio
         )
         first = np.searchsorted(labels, np.arange(len(self.classes)))
         wavs = {}
         for name, audio in zip(self.classes, log_mels_to_audio(dbs[first], self.audio, self.config.griffin_lim_iters)):
-            wavs[name] = os.path.join(self.run_dir, AUDIO_DIR, f"{name}_ep{number}.wav")
+            wavs[name] = os.path.join(self.run_dir, GAN_SAMPLE_AUDIO, f"{name}_ep{number}.wav")
             write_wav(wavs[name], audio, self.audio.sample_rate)
         if self.on_samples:
             self.on_samples(number, grid, wavs)

@@ -15,18 +15,15 @@ import tensorflow as tf
 
 from ..config import AudioConfig, from_dict, to_dict
 from ..io import naming, write_text_atomic
-from ..runs import read_config, write_config
+from ..runs import GAN_CHECKPOINT, HISTORY, read_config, write_config
 from .config import GanConfig
 from .model import ConditionalGAN, build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint"
-HISTORY = "history.csv"
-
 
 def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN:
-    """The GAN of `config` for images of `shape` (GanScale.image_shape)."""
+    """The GAN of `config` for images of `shape` (the log-Mel's)."""
     generator = build_generator(config.latent_dim, n_classes, shape, config.width)
     discriminator = build_discriminator(n_classes, shape, config.width)
     average = None
@@ -78,12 +75,10 @@ def read_gan_config(run_dir) -> dict:
     payload = read_config(run_dir, "CGAN")
     if "gan" not in payload:
         raise FileNotFoundError(f"{run_dir} is a classifier run, not a CGAN run")
-    if payload["gan"].get("frame_branch"):
-        raise ValueError(
-            f"{run_dir} was trained with --frame-branch, which measurement retired (benchmarks/README.md, issue 33): "
-            "its checkpoint holds a discriminator this version does not build; freqquest at commit 620d979 reads it"
-        )
-    payload["gan"] = from_dict(GanConfig, payload["gan"])
+    try:
+        payload["gan"] = from_dict(GanConfig, payload["gan"])
+    except ValueError as error:
+        raise ValueError(f"{run_dir} was {error}") from None
     return payload
 
 
@@ -104,7 +99,7 @@ def epoch_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: in
 
 def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
     """Write the checkpoint to a fresh folder, then swap it in: a crash leaves the old one whole."""
-    final = os.path.join(run_dir, CHECKPOINT)
+    final = os.path.join(run_dir, GAN_CHECKPOINT)
     staging, old = final + ".new", final + ".old"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
@@ -128,7 +123,7 @@ def save_checkpoint(gan: ConditionalGAN, run_dir, epochs_done: int) -> None:
 
 
 def _checkpoint_dir(run_dir) -> str:
-    directory = os.path.join(run_dir, CHECKPOINT)
+    directory = os.path.join(run_dir, GAN_CHECKPOINT)
     if not os.path.isdir(directory) and os.path.isdir(directory + ".old"):
         directory += ".old"  # interrupted between the two renames
     return directory

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..run.reports import save_figure  # noqa: E402
+from ..figures import save_figure  # noqa: E402
 from ..runs import DEMO_NOTE  # noqa: E402
 from .explain import FEATURE_CHANNELS, Explanation  # noqa: E402
 from .palette import class_colours  # noqa: E402

@@ -12,7 +12,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from ..blend.members import member_kinds, recipe_embedders
 from ..competition.dataset import is_competition_root, scan_competition
-from ..config import NETWORK
+from ..config import NETWORK, TFLITE_KINDS
 from ..features.inputs import extract_clip_set
 from ..features.store import FeatureStore
 from ..io import atomic_path
@@ -21,7 +21,6 @@ from ..runs import open_run
 
 log = logging.getLogger(__name__)
 
-KINDS = ("float32", "float16", "int8")
 REPRESENTATIVE_CLIPS = 200  # training clips whose inputs calibrate INT8's activation ranges
 
 
@@ -91,8 +90,8 @@ def representative_inputs(run_dir, n: int = REPRESENTATIVE_CLIPS, cache_dir=None
 
 def convert(model, kind: str, representative: np.ndarray | None = None) -> bytes:
     tf = import_tensorflow()
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind not in TFLITE_KINDS:
+        raise ValueError(f"kind must be one of {TFLITE_KINDS}, got {kind!r}")
     converter = tf.lite.TFLiteConverter.from_keras_model(float32_clone(model))
     if kind == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -37,14 +37,14 @@ import os
 import pandas as pd
 from IPython.display import Audio, Image, display
 
+from freqquest.classify.explore import first_readable_clips, misclassified, plot_class_examples
+from freqquest.classify.flags import notebook_recipe
+from freqquest.classify.pipeline import ClassificationOptions, default_run_dir, run_classification
 from freqquest.competition import paths
 from freqquest.competition.audio import load_clip
 from freqquest.competition.dataset import describe, preflight, scan_competition
 from freqquest.competition.paths import locate_competition
 from freqquest.models.training import describe_strategy, select_strategy
-from freqquest.run.explore import first_readable_clips, misclassified, plot_class_examples
-from freqquest.run.flags import notebook_recipe
-from freqquest.run.pipeline import ClassificationOptions, default_run_dir, run_classification
 from freqquest.runs import HISTORY, fold_dir
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)

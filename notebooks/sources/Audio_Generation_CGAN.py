@@ -13,7 +13,7 @@
 # %% tags=["parameters"]
 DATA = None  # competition root; None: search ./data, /kaggle/input, /content, else the demo
 DEMO = False  # True: the synthetic demo competition, whatever is attached
-# the recipe as the script's options, e.g. "--steps 3000 --loss bce"; the preset is gpu (longer and wider) when the
+# the recipe as the script's options, e.g. "--steps 2400 --loss bce"; the preset is gpu (longer and wider) when the
 # notebook has a GPU, else cpu (the recipe measured on 2 cores), unless RECIPE names one. The options are:
 # freqquest: recipe options
 RECIPE = ""
@@ -39,15 +39,16 @@ import shutil
 import pandas as pd
 from IPython.display import Audio, FileLink, Image, display
 
+from freqquest.classify.explore import first_readable_clips
 from freqquest.competition import paths
 from freqquest.competition.dataset import scan_competition
 from freqquest.competition.paths import locate_competition
 from freqquest.config import AudioConfig
 from freqquest.gan.flags import notebook_gan_config
-from freqquest.gan.run import EVALUATION, GanOptions, format_evaluation, generate, per_class_table, run_gan_training
+from freqquest.gan.run import GanOptions, format_evaluation, generate, per_class_table, run_gan_training
 from freqquest.gan.samples import plot_real_beside_generated
 from freqquest.models.training import describe_strategy, gpus_visible, select_strategy
-from freqquest.run.explore import first_readable_clips
+from freqquest.runs import GAN_EVALUATION
 
 logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
 gan_config = notebook_gan_config(RECIPE, "gpu" if gpus_visible() else "cpu")
@@ -97,7 +98,7 @@ display(Image(os.path.join(run_dir, "losses.png")))
 
 # %%
 if EVALUATE:
-    with open(os.path.join(run_dir, EVALUATION)) as f:
+    with open(os.path.join(run_dir, GAN_EVALUATION)) as f:
         evaluation = json.load(f)
     print(format_evaluation(evaluation))
     display(per_class_table(evaluation))

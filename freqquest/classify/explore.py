@@ -14,8 +14,8 @@ from ..competition.audio import AudioLoadError, load_clip  # noqa: E402
 from ..competition.dataset import Competition  # noqa: E402
 from ..config import AudioConfig  # noqa: E402
 from ..features.store import log_mel  # noqa: E402
+from ..figures import save_figure  # noqa: E402
 from ..runs import VALIDATION_PREDICTIONS  # noqa: E402
-from .reports import save_figure  # noqa: E402
 
 
 def first_readable_clips(competition: Competition, audio: AudioConfig) -> dict:

@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import classification_report, confusion_matrix  # noqa: E402
 
+from ..figures import plot_history, save_figure  # noqa: E402
 from ..io import atomic_path, write_text_atomic  # noqa: E402
 from ..runs import CONFUSION_MATRIX, REPORT_JSON, REPORT_TEXT, VALIDATION_PREDICTIONS  # noqa: E402
 
@@ -65,22 +65,8 @@ NETWORK_CURVES = {
 NETWORK_CURVES_TITLE = "training curves of the network (the run's summary reports the blend of every member)"
 
 
-def plot_history(history_csv, path, panels: dict = NETWORK_CURVES, title: str | None = NETWORK_CURVES_TITLE) -> None:
-    """Curves per epoch from a Keras history.csv: one panel per title, `panels` naming the columns
-    it draws and their legend labels (columns the file lacks are passed over)."""
-    history = pd.read_csv(history_csv)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for ax, (panel, columns) in zip(axes[0], panels.items()):
-        for column, label in columns.items():
-            if column in history:  # points: a single epoch shows
-                ax.plot(history["epoch"] + 1, history[column], marker="o", markersize=3, label=label)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(panel)
-        ax.legend()
-    if title:
-        fig.suptitle(title, fontsize=10)
-    save_figure(fig, path)
+def plot_network_curves(history_csv, path) -> None:
+    plot_history(history_csv, path, NETWORK_CURVES, NETWORK_CURVES_TITLE)
 
 
 def write_table(table: pd.DataFrame, path) -> None:
@@ -99,12 +85,3 @@ def write_validation_predictions(
     table.insert(0, "class", [classes[k] for k in labels[validated]])
     table.insert(0, "path", [p for p, v in zip(train_paths, validated) if v])
     write_table(table, os.path.join(run_dir, VALIDATION_PREDICTIONS))
-
-
-def save_figure(fig, path, tight: bool = True) -> None:
-    """`tight`: let matplotlib fit the axes (a figure laid out by hand says False)."""
-    if tight:
-        fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)

@@ -25,7 +25,7 @@ from ..blend.whole_set import TrainingClips, predict_set
 from ..config import TrainConfig
 from ..features.store import FeatureStore
 from ..runs import HISTORY, TRAINING_CURVES, fold_dir
-from .reports import evaluate, plot_history, write_evaluation, write_validation_predictions
+from .reports import evaluate, plot_network_curves, write_evaluation, write_validation_predictions
 from .summary import accuracy, describe_members
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def validate_new_recordings(fitting: Fitting) -> Validation:
             len(val_idx),
         )
         if config.trains_network:
-            plot_history(os.path.join(directory, HISTORY), os.path.join(directory, TRAINING_CURVES))
+            plot_network_curves(os.path.join(directory, HISTORY), os.path.join(directory, TRAINING_CURVES))
     return validation
 
 
