@@ -12,7 +12,6 @@ per rate), nor a member on a pretrained embedding; why, with the figures: benchm
 """
 
 import logging
-import os
 
 import numpy as np
 
@@ -20,9 +19,9 @@ from ..competition.audio import native_rate
 from ..config import AudioConfig, TrainConfig
 from ..features.inputs import ClipInputs
 from ..features.store import FeatureStore
-from ..runs import matched_dir, matched_rates
+from ..runs import matched_rates
 from . import TEST, JudgedSet
-from .classical import classical_path, load_classical
+from .classical import ModelFolder, load_classical
 from .members import Blend
 
 log = logging.getLogger(__name__)
@@ -85,8 +84,9 @@ def match_bandwidth(
 def load_matched(blend: Blend, directory) -> None:
     """The matched models saved in `directory` (for the low rates a run's test clips came at)."""
     members = blend.matchable()
+    saved = ModelFolder(directory, save=False)
     for rate in matched_rates(directory) if members else ():
-        folder = matched_dir(directory, rate)
-        if all(os.path.isfile(classical_path(folder, m.name)) for m in members):
+        at_rate = saved.at_rate(rate)
+        if at_rate.holds(m.name for m in members):
             for member in members:
-                member.matched[rate] = load_classical(folder, member.name)
+                member.matched[rate] = load_classical(at_rate.directory, member.name)

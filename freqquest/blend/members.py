@@ -26,7 +26,6 @@ from ..runs import FOLD_DONE, classical_dir, fold_dir
 from .classical import (
     ModelFolder,
     build_classical,
-    classical_path,
     embedding_classifier,
     load_classical,
     predict_probabilities,
@@ -258,7 +257,7 @@ class ClassicalMember(Member):
 
     @staticmethod
     def saved_in(name, directory):
-        return os.path.isfile(classical_path(directory, name))
+        return ModelFolder(directory, save=False).holds([name])
 
     @classmethod
     def fitted(cls, name: str, models, inputs: ClipInputs, y, seed: int):
