@@ -30,18 +30,23 @@ def test_the_memorizer_benchmark_counts_each_blends_errors_over_its_folds():
     fold = {
         "test_idx": [0, 1, 2],
         "default": [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]],  # wrong on clip 1
-        "cnn": [[0.2, 0.8], [0.0, 1.0], [0.3, 0.7]],  # wrong on clip 0
-        "posterior": [0.0, 0.1, 0.5],  # clip 1 hardly a slice: the cnn weighs 0.1 there
+        "memorizer": [[0.2, 0.8], [0.0, 1.0], [0.3, 0.7]],  # wrong on clip 0
+        "posterior": [0.0, 0.1, 0.5],  # clip 1 hardly a slice: the memorizer weighs 0.1 there
         "matched": [True, False, False],
     }
-    errors = benchmark_memorizer.blend_errors([fold, fold], np.array([0, 1, 1]))
+    second = fold | {"second": [[0.6, 0.4], [0.1, 0.9], [0.9, 0.1]]}  # agrees with the memorizer on clip 1 only
+    correct = benchmark_memorizer.blend_correct([fold, second], np.array([0, 1, 1]))
+    errors = {name: int(np.sum(~right)) for name, right in correct.items()}
     assert errors == {
         "the default": 2,
-        "the cnn alone": 2,
+        "the memorizer alone": 2,
         "the two averaged, every clip": 0,
-        "the cnn in proportion to the clip's posterior of being a slice": 2,
-        "the cnn for the clips routing did not take": 0,
+        "the memorizer in proportion to the clip's posterior of being a slice": 2,
+        "the memorizer for the clips routing did not take": 0,
+        "both memorizers where they agree against the default": 0,  # only the second fold has a second
     }
+    assert correct["the default"].tolist() == [True, False, True] * 2
+    assert correct["both memorizers where they agree against the default"].tolist() == [True, True, True]
 
 
 def test_cgan_benchmark_builds_each_set_of_clips_from_its_own_folds():
@@ -172,13 +177,13 @@ def test_a_cgan_cell_of_a_tiny_recipe_is_recorded_with_its_figures_once(demo_roo
     assert os.listdir(tmp_path / "ledger") == [name] and os.stat(trained).st_mtime_ns == stamp
 
 
-def test_the_memorizers_gate_acts_only_where_the_default_is_unsure_and_the_cnn_sure():
+def test_the_memorizers_gate_acts_only_where_the_default_is_unsure_and_the_memorizer_sure():
     import benchmark_memorizer
 
     fold = {
         "test_idx": [0, 1, 2, 3],
         "default": [[0.55, 0.45], [0.9, 0.1], [0.55, 0.45], [0.3, 0.7]],  # unsure and wrong on 0, sure on 1
-        "cnn": [[0.0, 1.0], [0.0, 1.0], [0.15, 0.85], [1.0, 0.0]],  # sure on 0, 1 and 3; not on 2
+        "memorizer": [[0.0, 1.0], [0.0, 1.0], [0.15, 0.85], [1.0, 0.0]],  # sure on 0, 1 and 3; not on 2
     }
     labels = np.array([1, 0, 0, 1])
     gate = benchmark_memorizer.Gate(unsure=0.6, sure=0.9)
@@ -194,9 +199,56 @@ def test_the_memorizer_ends_with_no_step_left_when_its_step_decays_and_names_its
     import benchmark_memorizer
 
     x = np.random.default_rng(0).normal(size=(40, 16, 12)).astype(np.float32)
-    model = benchmark_memorizer.Memorizer(epochs=2, cosine=True).fit(x, np.arange(40) % 2, 2, seed=0)
+    model = benchmark_memorizer.CnnMemorizer(epochs=2, cosine=True).fit(x, np.arange(40) % 2, 2, seed=0)
     assert int(model.optimizer.iterations) == 4 and float(model.optimizer.learning_rate) == pytest.approx(0.0)
     assert model.predict(x[:3], verbose=0).shape == (3, 2)
-    assert benchmark_memorizer.Memorizer().results_name("reused") == "memorizer-reused-25.json"
-    named = benchmark_memorizer.Memorizer(50, "global", True).results_name("new")
+    assert benchmark_memorizer.CnnMemorizer().results_name("reused") == "memorizer-reused-25.json"
+    named = benchmark_memorizer.CnnMemorizer(50, "global", True).results_name("new")
     assert named == "memorizer-new-50-global-cosine.json"
+    assert benchmark_memorizer.RecordingIdentifier().results_name("reused") == "memorizer-reused-recording-c30.json"
+    assert benchmark_memorizer.BirdNetMemorizer().results_name("new") == "memorizer-new-birdnet-10.json"
+
+
+def _memorizer_fold(inputs, labels, groups, test_idx):
+    import benchmark_memorizer
+
+    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+    return benchmark_memorizer.Fold(
+        inputs, np.asarray(labels), np.asarray(groups), train_idx, np.asarray(test_idx), 3, 0
+    )
+
+
+def test_the_recording_identifier_gives_each_clip_the_class_of_the_recording_it_is_a_slice_of():
+    import benchmark_memorizer
+
+    from freqquest.features.inputs import ClipInputs
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 32)) * 3  # six recordings, two of each class
+    groups = np.repeat(np.arange(6), 5)
+    labels = np.repeat([0, 0, 1, 1, 2, 2], 5)
+    embedding = (centres[groups] + rng.normal(size=(30, 32)) * 0.3).astype(np.float32)
+    inputs = ClipInputs(np.zeros((30, 4, 4), np.float32), {"birdnet": embedding})
+    test_idx = [0, 12, 29]  # one slice of recordings 0, 2 and 5
+    probabilities = benchmark_memorizer.RecordingIdentifier().probabilities(
+        _memorizer_fold(inputs, labels, groups, test_idx)
+    )
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert probabilities.argmax(axis=1).tolist() == [0, 1, 2] and probabilities.max(axis=1).min() > 0.9
+
+
+def test_the_birdnet_memorizer_fine_tunes_on_every_window_and_averages_a_clips_windows():
+    import benchmark_memorizer
+
+    from freqquest.features.embeddings import BirdNetWindows
+    from freqquest.features.inputs import ClipInputs
+    from freqquest.models.birdnet import segment_input_shape
+
+    memorizer = benchmark_memorizer.BirdNetMemorizer(epochs=1)
+    assert set(memorizer.reads()) == {BirdNetWindows.name}
+    windows = np.random.default_rng(0).normal(size=(9, 2, *segment_input_shape(memorizer.tune_from)))
+    inputs = ClipInputs(np.zeros((9, 4, 4), np.float32), {BirdNetWindows.name: windows.astype(np.float32)})
+    probabilities = memorizer.probabilities(_memorizer_fold(inputs, np.arange(9) % 3, np.arange(9), [0, 4]))
+    assert probabilities.shape == (2, 3) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
