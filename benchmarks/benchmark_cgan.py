@@ -171,9 +171,9 @@ def main(argv=None):
     ledger = Ledger(a.results)
     if a.rule:
         name, text = a.rule.split("=", 1)
-        recipes = list(dict.fromkeys(k.recipe for k in keys))
+        variants = list(dict.fromkeys((k.recipe, k.candidates) for k in keys))
         print(
-            f"the rule, before its cells: {ledger.write_rule(name, text, recipes, current_commit(), generator_hash())}"
+            f"the rule, before its cells: {ledger.write_rule(name, text, variants, current_commit(), generator_hash())}"
         )
     for key in keys:
         if ledger.has(key):
@@ -185,10 +185,10 @@ def main(argv=None):
     print(f"\nThe cells of this benchmark ({os.cpu_count()} cores here)")
     print_cells(recorded, "gan_test")
     print_per_class(recorded, "gan_test")
-    recipes = list(dict.fromkeys(k.recipe for k in keys))
-    if len(recipes) > 1:
-        print("\nEach recipe against the first:")
-        print_comparison(recorded, recipes, "gan_test")
+    variants = list(dict.fromkeys((k.recipe, k.candidates) for k in keys))
+    if len(variants) > 1:
+        print("\nEach recipe and sampling against the first:")
+        print_comparison(recorded, variants, "gan_test")
 
 
 def cell_keys(recipes: list, cells: list, seeds: str | None, candidates: str | None):

@@ -34,6 +34,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from freqquest.gan.config import GanConfig  # noqa: E402
 from freqquest.intervals import independent_difference  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "cgan")
@@ -132,14 +133,20 @@ class Ledger:
                     out.append(json.load(f))
         return out
 
-    def write_rule(self, name: str, text: str, recipes: list, commit: str, generator: str) -> str:
-        """A decision rule, before its cells run; one already written is never changed."""
+    def write_rule(self, name: str, text: str, variants: list, commit: str, generator: str) -> str:
+        """A decision rule, before its cells run, comparing `variants` ((recipe, sampling candidates)
+        pairs, the first the baseline); one already written is never changed."""
         path = os.path.join(self.folder, "rules", f"{name}.json")
-        rule = {"name": name, "rule": text, "recipes": recipes}
+        rule = {
+            "name": name,
+            "rule": text,
+            "recipes": [recipe for recipe, _ in variants],
+            "candidates": [candidates for _, candidates in variants],
+        }
         if os.path.isfile(path):
             with open(path) as f:
                 written = json.load(f)
-            if {k: written[k] for k in rule} != rule:
+            if {k: written[k] for k in ("name", "rule", "recipes")} | {"candidates": candidates_of(written)} != rule:
                 raise ValueError(
                     f"the rule {name} was written on {written['written']} as: {written['rule']!r} "
                     f"for {written['recipes']}; a rule is not changed once its cells run: name a new one"
@@ -238,17 +245,33 @@ def print_per_class(cells: list, judge: str) -> None:
         print(f"{label:<54}{row}")
 
 
-def print_comparison(cells: list, recipes: list, judge: str) -> None:
-    """Each recipe's generated accuracy minus the first's, overall and per class, pooled over the cells
-    (set of clips, seed) both have; then overall for each such cell, where one training's luck shows
-    as a change of sign. The intervals hold the judging's noise, not the training's."""
-    by = {(c["recipe"], c["cell"], c["seed"]): c for c in cells if accuracy_of(c["evaluation"], judge)}
-    for recipe in recipes[1:]:
+def variant_name(variant: tuple) -> str:
+    recipe, candidates = variant
+    return f"{recipe or '(the default)'}, {candidates} candidate(s)"
+
+
+def rule_variants(rule: dict) -> list:
+    """A rule's (recipe, candidates) pairs (rules written before candidates were compared sampled with 4)."""
+    return list(zip(rule["recipes"], candidates_of(rule), strict=True))
+
+
+def candidates_of(rule: dict) -> list:
+    return rule.get("candidates", [GanConfig().candidates] * len(rule["recipes"]))
+
+
+def print_comparison(cells: list, variants: list, judge: str) -> None:
+    """Each variant's (recipe, candidates) generated accuracy minus the first's, overall and per class,
+    pooled over the cells (set of clips, seed) both have; then overall for each such cell, where one
+    training's luck shows as a change of sign. The intervals hold the judging's noise, not the training's."""
+    by = {
+        ((c["recipe"], c["candidates"]), c["cell"], c["seed"]): c for c in cells if accuracy_of(c["evaluation"], judge)
+    }
+    for variant in variants[1:]:
         shared = sorted(
-            {(cell, seed) for r, cell, seed in by if r == recipe}
-            & {(cell, seed) for r, cell, seed in by if r == recipes[0]}
+            {(cell, seed) for v, cell, seed in by if v == variant}
+            & {(cell, seed) for v, cell, seed in by if v == variants[0]}
         )
-        print(f"  {recipe or '(the default)'} - {recipes[0] or '(the default)'}, judged by {JUDGES[judge]}:")
+        print(f"  {variant_name(variant)} - {variant_name(variants[0])}, judged by {JUDGES[judge]}:")
         if not shared:
             print("    no cell recorded for both yet")
             continue
@@ -266,12 +289,12 @@ def print_comparison(cells: list, recipes: list, judge: str) -> None:
                 ]
             )
 
-        for class_name in [None, *by[(recipe, *shared[0])]["evaluation"]["classes"]]:
-            difference = independent_difference(pooled(recipe, class_name), pooled(recipes[0], class_name))
+        for class_name in [None, *by[(variant, *shared[0])]["evaluation"]["classes"]]:
+            difference = independent_difference(pooled(variant, class_name), pooled(variants[0], class_name))
             print(f"    {class_name or 'overall':<14} {difference.as_points()}")
         for cell, seed in shared:
             difference = independent_difference(
-                pooled(recipe, only=(cell, seed)), pooled(recipes[0], only=(cell, seed))
+                pooled(variant, only=(cell, seed)), pooled(variants[0], only=(cell, seed))
             )
             print(f"    overall, {cell} seed {seed}: {difference.as_points()}")
 
@@ -286,7 +309,9 @@ def print_ledger(ledger: Ledger, rule: str | None = None, judge: str = "gan_test
                 f"\nRule {written['name']} (written {written['written']}, before its cells, for the code "
                 f"{written['generator']}): {written['rule']}"
             )
-            print_comparison([c for c in cells if c["generator"] == written["generator"]], written["recipes"], judge)
+            print_comparison(
+                [c for c in cells if c["generator"] == written["generator"]], rule_variants(written), judge
+            )
 
 
 def main(argv=None):

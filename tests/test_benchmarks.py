@@ -101,22 +101,40 @@ def test_cgan_ledger_compares_recipes_on_every_generated_clip_pooled_over_cells_
         cgan_ledger.CellKey("--loss bce", "all", 42, 4, "h"), _cell_figures(bce["1to2"])
     )  # the default lacks it
     ledger.record(cgan_ledger.CellKey("", "1to2", 42, 4, "older"), _cell_figures(bce["1to2"]))  # other code
-    ledger.write_rule("bce", "siren above zero", ["", "--loss bce"], "c", "h")
+    ledger.write_rule("bce", "siren above zero", [("", 4), ("--loss bce", 4)], "c", "h")
     assert cgan_ledger.CellKey("", "1to2", 42, 4, "h").name == "(the default), 1to2, seed 42, 4 candidate(s)"
     cgan_ledger.print_ledger(ledger)
     printed = capsys.readouterr().out
     assert "Rule bce (written " in printed and "before its cells, for the code h): siren above zero" in printed
     assert "pooled over 1to2 seed 42, 2to1 seed 42; 95% intervals over the generated clips" in printed
-    assert "--loss bce - (the default), judged by the GAN-test judge" in printed
+    assert "--loss bce, 4 candidate(s) - (the default), 4 candidate(s), judged by the GAN-test judge" in printed
     assert "siren          +20.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
     assert "overall        +10.00 [" in printed
     assert "overall, 1to2 seed 42: +20.00 [" in printed and "overall, 2to1 seed 42: +0.00 [" in printed
     # the cells table: generated, real files, their ratio, the lowest class and its ratio, KID over its floor
     assert "--loss bce                   all      42   4     0.800  1.000   0.80  siren          0.60  1.50x" in printed
     with pytest.raises(ValueError, match="a rule is not changed once its cells run"):
-        ledger.write_rule("bce", "overall above zero", ["", "--loss bce"], "c", "h")
+        ledger.write_rule("bce", "overall above zero", [("", 4), ("--loss bce", 4)], "c", "h")
     with pytest.raises(ValueError, match="cell must be one of"):
         cgan_ledger.CellKey("", "3to1", 42, 4, "h")
+
+
+def test_cgan_ledger_compares_one_trained_recipe_sampled_two_ways_and_an_older_rule_as_sampled_with_four(
+    tmp_path, capsys
+):
+    import cgan_ledger
+
+    ledger = cgan_ledger.Ledger(str(tmp_path))
+    for candidates, siren in ((4, 0.8), (1, 0.3)):
+        evaluation = _evaluation({"siren": siren, "dog_bark": 1.0})
+        ledger.record(cgan_ledger.CellKey("", "1to2", 42, candidates, "h"), _cell_figures(evaluation))
+    ledger.write_rule("one", "siren above zero", [("", 4), ("", 1)], "c", "h")
+    cgan_ledger.print_ledger(ledger, "one")
+    printed = capsys.readouterr().out
+    assert "(the default), 1 candidate(s) - (the default), 4 candidate(s)" in printed
+    assert "siren          -50.00 [" in printed and "dog_bark       +0.00 [+0.00, +0.00]" in printed
+    older = {"name": "older", "rule": "r", "recipes": ["", "--loss bce"]}  # written before candidates were compared
+    assert cgan_ledger.rule_variants(older) == [("", 4), ("--loss bce", 4)]
 
 
 def test_a_cut_short_cgan_benchmark_goes_on_from_its_ledger(tmp_path, monkeypatch, capsys):
