@@ -236,13 +236,13 @@ def print_per_class(cells: list, judge: str) -> None:
         return
     classes = judged[0]["evaluation"]["classes"]
     print(f"\nPer class, generated / held-out real files ({JUDGES[judge]}):")
-    print(f"{'recipe, cell, seed, code':<54}" + "".join(f"{c:>15}" for c in classes))
+    print(f"{'recipe, cell, seed, candidates, code':<58}" + "".join(f"{c:>15}" for c in classes))
     for cell in judged:
         figures = accuracy_of(cell["evaluation"], judge)
         generated, real = figures["generated"]["per_class"], figures["real, the files themselves"]["per_class"]
         row = "".join(f"{generated[c]:>8.2f} / {real[c]:.2f}" for c in classes)
-        label = f"{cell['recipe'] or '(default)'}, {cell['cell']}, {cell['seed']}, {cell['generator'][:8]}"
-        print(f"{label:<54}{row}")
+        label = f"{cell['recipe'] or '(default)'}, {cell['cell']}, {cell['seed']}, c{cell['candidates']}, "
+        print(f"{label + cell['generator'][:8]:<58}{row}")
 
 
 def variant_name(variant: tuple) -> str:
