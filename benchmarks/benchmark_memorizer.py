@@ -38,7 +38,7 @@ import benchmark_classification as yardstick  # noqa: E402
 from freqquest.blend.members import predict_proba, recipe_embedders  # noqa: E402
 from freqquest.config import NORMALIZATIONS, AudioConfig, TrainConfig  # noqa: E402
 from freqquest.features.embeddings import BirdNetWindows  # noqa: E402
-from freqquest.features.inputs import extract_clip_set  # noqa: E402
+from freqquest.features.inputs import ClipInputs, extract_clip_set  # noqa: E402
 from freqquest.features.store import FeatureStore  # noqa: E402
 from freqquest.intervals import Interval, paired_difference  # noqa: E402
 
@@ -122,7 +122,7 @@ class Fold:
     """What a memorizer is fitted on and predicts: every shared clip's inputs, labels and recordings,
     and the fold's training and test clips."""
 
-    inputs: object  # ClipInputs
+    inputs: ClipInputs
     labels: np.ndarray
     groups: np.ndarray
     train_idx: np.ndarray
@@ -236,11 +236,12 @@ class RecordingIdentifier:
 
 
 def memorizer_of(a) -> "CnnMemorizer | BirdNetMemorizer | RecordingIdentifier":
+    epochs = {"epochs": a.epochs} if a.epochs else {}  # else the memorizer's own
     if a.memorizer == "birdnet":
-        return BirdNetMemorizer(a.epochs or 10)
+        return BirdNetMemorizer(**epochs)
     if a.memorizer == "recording":
         return RecordingIdentifier()
-    return CnnMemorizer(a.epochs or 25, a.normalization, a.cosine)
+    return CnnMemorizer(**epochs, normalization=a.normalization, cosine=a.cosine)
 
 
 def main(argv=None):

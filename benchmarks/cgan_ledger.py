@@ -146,7 +146,7 @@ class Ledger:
         if os.path.isfile(path):
             with open(path) as f:
                 written = json.load(f)
-            if {k: written[k] for k in ("name", "rule", "recipes")} | {"candidates": candidates_of(written)} != rule:
+            if (written["rule"], rule_variants(written)) != (text, [tuple(v) for v in variants]):
                 raise ValueError(
                     f"the rule {name} was written on {written['written']} as: {written['rule']!r} "
                     f"for {written['recipes']}; a rule is not changed once its cells run: name a new one"
