@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import tensorflow as tf
 
 import Audio_Generation_CGAN as cli
 from freqquest.competition.dataset import preflight, scan_competition
@@ -121,6 +122,21 @@ def test_one_training_step_changes_both_models_and_the_moving_average(loss):
     assert int(gan.g_optimizer.iterations) == int(gan.d_optimizer.iterations) == 1
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_the_generators_class_weight_sets_how_much_its_loss_reads_the_classifier_head(weight):
+    gan = training.build_gan(dataclasses.replace(TINY, generator_class_weight=weight), 3, SHAPE)
+    head = next(v for v in gan.discriminator.trainable_variables if tuple(v.shape) == (32, 3))  # features x classes
+    labels = tf.constant([0, 1, 2, 0], tf.int32)
+    with tf.GradientTape() as tape:
+        total, adversarial = gan.generator_objective(labels)
+    gradient = np.asarray(tape.gradient(total, head))
+    assert gradient.shape == (32, 3)
+    if weight == 0:
+        assert not gradient.any() and float(total) == float(adversarial)
+    else:
+        assert np.abs(gradient).max() > 0 and float(total) > float(adversarial)
+
+
 def test_without_a_moving_average_samples_come_from_the_generator():
     gan = training.build_gan(dataclasses.replace(TINY, ema_decay=0.0), 3, SHAPE)
     assert gan.ema_generator is None and gan.sampling_generator is gan.generator
@@ -152,6 +168,8 @@ def test_bad_recipes():
         ConditionalGAN(build_generator(8, 3, SHAPE, 4), build_discriminator(3, SHAPE, 4), 8, loss="lsgan")
     with pytest.raises(ValueError, match="ema_decay must be in"):
         GanConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="generator_class_weight must not be negative"):
+        GanConfig(generator_class_weight=-0.5)
     with pytest.raises(ValueError, match="candidates must be at least 1"):
         GanConfig(candidates=0)
 

@@ -27,7 +27,9 @@ class GanConfig:
     beta_1: float = 0.0
     beta_2: float = 0.9
     gp_weight: float = 10.0
-    class_weight: float = 1.0  # the auxiliary classifier's loss, for both networks (0: off)
+    class_weight: float = 1.0  # the discriminator's auxiliary classifier, trained on real clips (0: off)
+    # how hard generated clips are pushed to satisfy that classifier (AC-GAN); 0 leaves the class to the projection
+    generator_class_weight: float = 1.0
     ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
     db_range: float = 80.0
     # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
@@ -64,10 +66,10 @@ class GanConfig:
                 "latent_dim, width, steps, epochs, batch_size, sample_every, griffin_lim_iters and candidates "
                 "must be at least 1"
             )
-        if self.class_weight < 0 or not 0 <= self.ema_decay < 1:
+        if min(self.class_weight, self.generator_class_weight) < 0 or not 0 <= self.ema_decay < 1:
             raise ValueError(
-                f"class_weight must not be negative and ema_decay must be in [0, 1), got {self.class_weight}, "
-                f"{self.ema_decay}"
+                "class_weight and generator_class_weight must not be negative and ema_decay must be in [0, 1), got "
+                f"{self.class_weight}, {self.generator_class_weight}, {self.ema_decay}"
             )
         if self.db_range <= 0:
             raise ValueError(f"db_range must be positive, got {self.db_range}")

@@ -19,7 +19,10 @@ GAN_FLAGS = {
     "width": Flag("filters in the networks' narrowest stage (the generator's last, the discriminator's first)"),
     "g_learning_rate": Flag("the generator's Adam step"),
     "d_learning_rate": Flag("the discriminator's Adam step"),
-    "class_weight": Flag("the auxiliary classifier's loss, for both networks; 0 is off"),
+    "class_weight": Flag("the discriminator's auxiliary classifier, trained on real clips; 0 is off"),
+    "generator_class_weight": Flag(
+        "how hard generated clips are pushed to satisfy that classifier (AC-GAN); 0 leaves the class to the projection"
+    ),
     "ema_decay": Flag("samples come from a moving average of the generator's weights; 0 is off"),
     "seed": Flag("the training's seed"),
     "sample_every": Flag("a grid of samples every this many epochs"),

@@ -11,7 +11,7 @@ over time only, so its features keep where in the spectrum a sound sits (averagi
 axes, as before, shrank its scores 88 times and threw that away). The score is a linear term
 plus the projection of a spectrally normalized class embedding on the features (Miyato & Koyama
 2018); an auxiliary head classifies the clip (AC-GAN, Odena et al. 2017), which the generator is
-also trained to satisfy.
+also trained to satisfy, as hard as `generator_class_weight` says.
 """
 
 import math
@@ -131,6 +131,7 @@ class ConditionalGAN(keras.Model):
         gp_weight: float = 10.0,
         seed: int = 0,
         class_weight: float = 1.0,
+        generator_class_weight: float = 1.0,
         ema_generator=None,
         ema_decay: float = 0.0,
         **kwargs,
@@ -146,6 +147,7 @@ class ConditionalGAN(keras.Model):
         self.loss_kind = loss
         self.gp_weight = gp_weight
         self.class_weight = class_weight
+        self.generator_class_weight = generator_class_weight
         self.noise_seed = keras.random.SeedGenerator(seed)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
@@ -193,6 +195,13 @@ class ConditionalGAN(keras.Model):
         norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=(1, 2)) + 1e-12)
         return tf.reduce_mean(tf.square(norms - 1.0))
 
+    def generator_objective(self, labels):
+        """The generator's loss on a fresh batch of its clips for `labels`, and its adversarial part."""
+        fakes = tf.cast(self.generator([self.noise(tf.shape(labels)[0]), labels], training=True), "float32")
+        scores, logits = self.discriminator([fakes, labels], training=True)
+        adversarial = generator_loss(self.loss_kind, scores)
+        return adversarial + self.generator_class_weight * class_loss(labels, logits), adversarial
+
     def train_step(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = tf.cast(real, "float32")
@@ -211,10 +220,7 @@ class ConditionalGAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
         with tf.GradientTape() as tape:
-            fakes = tf.cast(self.generator([self.noise(batch), labels], training=True), "float32")
-            scores, logits = self.discriminator([fakes, labels], training=True)
-            g_loss = generator_loss(self.loss_kind, scores)
-            g_total = g_loss + self.class_weight * class_loss(labels, logits)
+            g_total, g_loss = self.generator_objective(labels)
             scaled = self.g_optimizer.scale_loss(g_total)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))

@@ -38,6 +38,7 @@ def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN
         config.gp_weight,
         config.seed,
         config.class_weight,
+        config.generator_class_weight,
         average,
         config.ema_decay,
     )
