@@ -177,11 +177,12 @@ def main(argv=None):
         )
     for key in keys:
         if ledger.has(key):
-            print(f"recorded already, not run again: {key.name} ({ledger.path(key)})", flush=True)
+            source = ledger.path(key) if os.path.isfile(ledger.path(key)) else "carried over from an earlier code"
+            print(f"recorded already, not run again: {key.name} ({source})", flush=True)
             continue
         print(f"running {key.name}", flush=True)
         print(f"recorded: {ledger.record(key, run_cell(key, a.work, a.eval_per_class))}", flush=True)
-    recorded = [cell for cell in ledger.cells() if CellKey.of(cell) in keys]
+    recorded = [cell for cell in ledger.cells_at(generator_hash()) if CellKey.of(cell) in keys]
     print(f"\nThe cells of this benchmark ({os.cpu_count()} cores here)")
     print_cells(recorded, "gan_test")
     print_per_class(recorded, "gan_test")

@@ -14,6 +14,16 @@ goes on from a fresh clone. A decision rule (rules/<name>.json) is written befor
 and names the recipes it compares and the generator's hash it was written at: its comparison pools
 every recorded cell of those recipes at that hash (a recipe's meaning changes with the code).
 
+A change of code may leave a recipe's clips as they were (a new option, off by default). Then
+
+  python benchmarks/cgan_ledger.py --carry-over --recipe='' --earlier-recipe='--no-half-resolution' \
+      --earlier-generator 6821934d2e09e895
+
+checks every cell recorded for both, the recipe at today's code and the earlier one at its code, figure
+for figure (seconds and paths aside), refuses on the first that differs, and records the carry-over
+(carried/): the earlier recipe's other cells then count as this recipe's at today's code, marked as
+carried, so one cell run again stands for the rest.
+
 The goals read the GAN-test judge (the pipeline's default member fitted on the GAN's own training
 files; gan/evaluation.py); the cells recorded before it existed have only the held-out judge, and
 the tables say so.
@@ -38,6 +48,7 @@ from freqquest.gan.config import GanConfig  # noqa: E402
 from freqquest.intervals import independent_difference  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "cgan")
+NOT_FIGURES = ("seconds", "listening")  # what differs between two runs of the same clips: time and paths
 # what makes the generated clips: the recipe, the networks, training, the scale and inversion, sampling,
 # the audio config (the evaluation's code is not in it: a cell judged by an older evaluation says so itself)
 GENERATOR_FILES = (
@@ -111,7 +122,8 @@ class Ledger:
         return os.path.join(self.folder, key.file_name)
 
     def has(self, key: CellKey) -> bool:
-        return os.path.isfile(self.path(key))
+        """Recorded, or carried over from an earlier code."""
+        return key in {CellKey.of(cell) for cell in self.cells_at(key.generator)}
 
     def record(self, key: CellKey, figures: dict) -> str:
         """Writes the cell (atomically: a cell cut short leaves no file) and returns its path."""
@@ -132,6 +144,70 @@ class Ledger:
                 with open(os.path.join(self.folder, name)) as f:
                     out.append(json.load(f))
         return out
+
+    def cells_at(self, generator: str) -> list:
+        """The cells recorded at the code `generator`, then those carried over to it, each marked
+        `carried_from` (a cell recorded at this code is never replaced by a carried one)."""
+        cells = self.cells()
+        here = [cell for cell in cells if cell["generator"] == generator]
+        carried = []
+        for carry in self.carry_overs(generator):
+            recorded = {_place(cell) for cell in here if cell["recipe"] == carry["recipe"]}
+            for cell in cells:
+                earlier = (cell["recipe"], cell["generator"]) == (carry["earlier_recipe"], carry["earlier_generator"])
+                if earlier and _place(cell) not in recorded:
+                    carried.append(
+                        cell | {"recipe": carry["recipe"], "generator": generator, "carried_from": cell["generator"]}
+                    )
+        return here + carried
+
+    def carry_overs(self, generator: str) -> list:
+        folder = os.path.join(self.folder, "carried")
+        if not os.path.isdir(folder):
+            return []
+        out = []
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name)) as f:
+                carry = json.load(f)
+            if carry["generator"] == generator:
+                out.append(carry)
+        return out
+
+    def carry_over(self, recipe: str, generator: str, earlier_recipe: str, earlier_generator: str) -> str:
+        """Records that `recipe` at the code `generator` makes the clips `earlier_recipe` made at
+        `earlier_generator`, after checking every cell recorded for both figure for figure: a
+        ValueError names the first figure that differs, or says no cell is recorded for both."""
+        cells = self.cells()
+        now = {_place(c): c for c in cells if (c["recipe"], c["generator"]) == (recipe, generator)}
+        before = {_place(c): c for c in cells if (c["recipe"], c["generator"]) == (earlier_recipe, earlier_generator)}
+        shared = sorted(set(now) & set(before))
+        if not shared:
+            raise ValueError(
+                f"no cell is recorded both for {recipe!r} at {generator} and for {earlier_recipe!r} at "
+                f"{earlier_generator}: run one of the earlier cells at this code first"
+            )
+        for place in shared:
+            differing = differing_figures(now[place]["evaluation"], before[place]["evaluation"])
+            if differing:
+                raise ValueError(
+                    f"{recipe!r} at {generator} does not make the clips {earlier_recipe!r} made at {earlier_generator}:"
+                    f" in {place_name(place)}, {differing[0]} differs"
+                )
+        slug = re.sub(r"[^A-Za-z0-9.]+", "_", recipe).strip("_") or "default"
+        path = os.path.join(self.folder, "carried", f"{slug}-{generator}.json")
+        carry = {
+            "recipe": recipe,
+            "generator": generator,
+            "earlier_recipe": earlier_recipe,
+            "earlier_generator": earlier_generator,
+            "checked_on": [place_name(place) for place in shared],
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(carry, f, indent=1)
+        os.replace(path + ".tmp", path)
+        return path
 
     def write_rule(self, name: str, text: str, variants: list, commit: str, generator: str) -> str:
         """A decision rule, before its cells run, comparing `variants` ((recipe, sampling candidates)
@@ -174,6 +250,25 @@ class Ledger:
         return out
 
 
+def _place(cell: dict) -> tuple:
+    """Where a cell sits among a recipe's cells: its set of clips, seed and sampling candidates."""
+    return cell["cell"], cell["seed"], cell["candidates"]
+
+
+def place_name(place: tuple) -> str:
+    cell, seed, candidates = place
+    return f"{cell} seed {seed} with {candidates} candidate(s)"
+
+
+def differing_figures(first: dict, second: dict, where: str = "") -> list:
+    """The figures (as paths, e.g. 'gan_test/generated/overall') two evaluations do not share, time and
+    paths aside; compared as JSON writes them, so a NaN equals a NaN."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        names = sorted((set(first) | set(second)) - set(NOT_FIGURES))
+        return [d for name in names for d in differing_figures(first.get(name), second.get(name), f"{where}/{name}")]
+    return [] if json.dumps(first) == json.dumps(second) else [where.lstrip("/")]
+
+
 def accuracy_of(evaluation: dict, judge: str) -> dict | None:
     """The judge's accuracy figures: set name -> figures (None: the cell predates that judge)."""
     if judge == "gan_test":
@@ -199,7 +294,8 @@ def cell_line(cell: dict, judge: str) -> str:
     kid = e["distances"]["generated"]["kid"] / e["distances"]["real (floor)"]["kid"]
     head = f"{cell['recipe'] or '(default)':<28} {cell['cell']:<5} {cell['seed']:>5} {cell['candidates']:>3}"
     memory = "-" if cell["peak_rss_mb"] is None else f"{cell['peak_rss_mb']:.0f}"
-    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {memory:>6} MB  {cell['generator'][:8]}"
+    code = cell["generator"][:8] + (f" (carried from {cell['carried_from'][:8]})" if "carried_from" in cell else "")
+    tail = f"{kid:>6.2f}x {cell['train_s'] + cell['evaluate_s']:>7.0f} s {memory:>6} MB  {code}"
     if figures is None:
         return f"{head}   (no {judge} judge in this cell){'':>30}{tail}"
     generated, real = figures["generated"], figures["real, the files themselves"]
@@ -309,18 +405,41 @@ def print_ledger(ledger: Ledger, rule: str | None = None, judge: str = "gan_test
                 f"\nRule {written['name']} (written {written['written']}, before its cells, for the code "
                 f"{written['generator']}): {written['rule']}"
             )
-            print_comparison(
-                [c for c in cells if c["generator"] == written["generator"]], rule_variants(written), judge
-            )
+            at_its_code = ledger.cells_at(written["generator"])
+            for carry in ledger.carry_overs(written["generator"]):
+                recipe, earlier = carry["recipe"] or "(the default)", carry["earlier_recipe"] or "(the default)"
+                print(
+                    f"  {recipe} makes the clips {earlier} made at the code {carry['earlier_generator']}, figure for "
+                    f"figure in {', '.join(carry['checked_on'])}: its cells there count as this recipe's"
+                )
+            print_comparison(at_its_code, rule_variants(written), judge)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rule", help="print this rule's comparison only")
     p.add_argument("--judge", choices=tuple(JUDGES), default="gan_test")
+    p.add_argument(
+        "--carry-over",
+        action="store_true",
+        help="check that --recipe at today's code makes the clips --earlier-recipe made at --earlier-generator, "
+        "and record it",
+    )
+    p.add_argument("--recipe", default="", metavar="OPTIONS", help="with --carry-over: as --recipe='--steps 600'")
+    p.add_argument("--earlier-recipe", default="", metavar="OPTIONS")
+    p.add_argument("--earlier-generator", metavar="HASH")
     p.add_argument("--results", default=RESULTS, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    print_ledger(Ledger(a.results), a.rule, a.judge)
+    ledger = Ledger(a.results)
+    if a.carry_over:
+        if not a.earlier_generator:
+            p.error("--carry-over needs --earlier-generator")
+        try:
+            print(f"recorded: {ledger.carry_over(a.recipe, generator_hash(), a.earlier_recipe, a.earlier_generator)}")
+        except ValueError as error:
+            p.exit(2, f"{error}\n")
+        return
+    print_ledger(ledger, a.rule, a.judge)
 
 
 if __name__ == "__main__":

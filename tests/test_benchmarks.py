@@ -137,6 +137,38 @@ def test_cgan_ledger_compares_one_trained_recipe_sampled_two_ways_and_an_older_r
     assert cgan_ledger.rule_variants(older) == [("", 4), ("--loss bce", 4)]
 
 
+def test_a_recipe_whose_clips_a_new_code_left_as_they_were_is_carried_over_after_a_check_figure_for_figure(
+    tmp_path, capsys
+):
+    import cgan_ledger
+
+    ledger = cgan_ledger.Ledger(str(tmp_path))
+    first, second = _evaluation({"siren": 0.2, "dog_bark": 1.0}), _evaluation({"siren": 0.6, "dog_bark": 1.0})
+    for cell, evaluation in (("1to2", first), ("2to1", second)):
+        ledger.record(cgan_ledger.CellKey("--old", cell, 42, 4, "h0"), _cell_figures(evaluation))
+    with pytest.raises(ValueError, match="no cell is recorded both for '' at h1 and for '--old' at h0"):
+        ledger.carry_over("", "h1", "--old", "h0")
+    ledger.record(cgan_ledger.CellKey("--other", "1to2", 42, 4, "h1"), _cell_figures(second))
+    with pytest.raises(ValueError, match="in 1to2 seed 42 with 4 candidate.s., conditional_accuracy/generated/overall"):
+        ledger.carry_over("--other", "h1", "--old", "h0")
+    rerun = first | {"seconds": {"train": 5.0}, "listening": "/elsewhere/listening.html"}  # time and paths aside
+    ledger.record(cgan_ledger.CellKey("", "1to2", 42, 4, "h1"), _cell_figures(rerun))
+    assert os.path.basename(ledger.carry_over("", "h1", "--old", "h0")) == "default-h1.json"
+    carried = {(c["recipe"], c["cell"]): c.get("carried_from") for c in ledger.cells_at("h1")}
+    assert carried == {("--other", "1to2"): None, ("", "1to2"): None, ("", "2to1"): "h0"}
+    assert ledger.has(cgan_ledger.CellKey("", "2to1", 42, 4, "h1"))
+    assert not ledger.has(cgan_ledger.CellKey("", "2to1", 43, 4, "h1"))
+    assert not ledger.has(cgan_ledger.CellKey("--old", "2to1", 42, 4, "h1"))
+    assert len(ledger.cells()) == 4  # carried cells are not recorded twice
+
+    ledger.record(cgan_ledger.CellKey("--new", "2to1", 42, 4, "h1"), _cell_figures(first))
+    ledger.write_rule("new", "siren above zero", [("", 4), ("--new", 4)], "c", "h1")
+    cgan_ledger.print_ledger(ledger, "new")
+    printed = capsys.readouterr().out
+    assert "(the default) makes the clips --old made at the code h0, figure for figure in 1to2 seed 42" in printed
+    assert "pooled over 2to1 seed 42; 95% intervals" in printed and "siren          -40.00 [" in printed
+
+
 def test_a_cut_short_cgan_benchmark_goes_on_from_its_ledger(tmp_path, monkeypatch, capsys):
     """Cells recorded are never run again; the one a kill cut short is run on the next start."""
     import benchmark_cgan
