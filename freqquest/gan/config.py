@@ -30,6 +30,8 @@ class GanConfig:
     class_weight: float = 1.0  # the discriminator's auxiliary classifier, trained on real clips (0: off)
     # how hard generated clips are pushed to satisfy that classifier (AC-GAN); 0 leaves the class to the projection
     generator_class_weight: float = 1.0
+    # two clips a label, pushed apart when closer than their noise (MSGAN); 0: off, > 0 doubles the generator's batch
+    mode_seeking_weight: float = 0.0
     ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
     db_range: float = 80.0
     # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
@@ -66,11 +68,13 @@ class GanConfig:
                 "latent_dim, width, steps, epochs, batch_size, sample_every, griffin_lim_iters and candidates "
                 "must be at least 1"
             )
-        if min(self.class_weight, self.generator_class_weight) < 0 or not 0 <= self.ema_decay < 1:
-            raise ValueError(
-                "class_weight and generator_class_weight must not be negative and ema_decay must be in [0, 1), got "
-                f"{self.class_weight}, {self.generator_class_weight}, {self.ema_decay}"
-            )
+        weights = {
+            name: getattr(self, name) for name in ("class_weight", "generator_class_weight", "mode_seeking_weight")
+        }
+        if min(weights.values()) < 0:
+            raise ValueError(f"{', '.join(weights)} must not be negative, got {weights}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.db_range <= 0:
             raise ValueError(f"db_range must be positive, got {self.db_range}")
 

@@ -23,6 +23,10 @@ GAN_FLAGS = {
     "generator_class_weight": Flag(
         "how hard generated clips are pushed to satisfy that classifier (AC-GAN); 0 leaves the class to the projection"
     ),
+    "mode_seeking_weight": Flag(
+        "two clips a label, pushed apart when closer than their noise (MSGAN); 0 is off, above it the generator's "
+        "batch doubles"
+    ),
     "ema_decay": Flag("samples come from a moving average of the generator's weights; 0 is off"),
     "seed": Flag("the training's seed"),
     "sample_every": Flag("a grid of samples every this many epochs"),

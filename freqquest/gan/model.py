@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from .config import GAN_LOSSES
+from .config import GanConfig
 
 
 class ConditionalBatchNorm(layers.Layer):
@@ -122,33 +122,13 @@ class ConditionalGAN(keras.Model):
     generator's weights (warmed up over the first steps) is kept beside it and samples are drawn
     from that (Karras et al. 2018)."""
 
-    def __init__(
-        self,
-        generator,
-        discriminator,
-        latent_dim: int,
-        loss: str = "hinge",
-        gp_weight: float = 10.0,
-        seed: int = 0,
-        class_weight: float = 1.0,
-        generator_class_weight: float = 1.0,
-        ema_generator=None,
-        ema_decay: float = 0.0,
-        **kwargs,
-    ):
+    def __init__(self, generator, discriminator, config: GanConfig, ema_generator=None, **kwargs):
         super().__init__(**kwargs)
-        if loss not in GAN_LOSSES:
-            raise ValueError(f"loss must be one of {GAN_LOSSES}, got {loss!r}")
         self.generator = generator
         self.discriminator = discriminator
         self.ema_generator = ema_generator
-        self.ema_decay = ema_decay
-        self.latent_dim = latent_dim
-        self.loss_kind = loss
-        self.gp_weight = gp_weight
-        self.class_weight = class_weight
-        self.generator_class_weight = generator_class_weight
-        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.config = config
+        self.noise_seed = keras.random.SeedGenerator(config.seed)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in ("d_loss", "g_loss", "gradient_penalty", "class_loss", "real_score", "fake_score")
@@ -178,7 +158,7 @@ class ConditionalGAN(keras.Model):
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     def noise(self, batch):
-        return keras.random.normal((batch, self.latent_dim), seed=self.noise_seed)
+        return keras.random.normal((batch, self.config.latent_dim), seed=self.noise_seed)
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -196,11 +176,22 @@ class ConditionalGAN(keras.Model):
         return tf.reduce_mean(tf.square(norms - 1.0))
 
     def generator_objective(self, labels):
-        """The generator's loss on a fresh batch of its clips for `labels`, and its adversarial part."""
-        fakes = tf.cast(self.generator([self.noise(tf.shape(labels)[0]), labels], training=True), "float32")
+        """The generator's loss on fresh clips for `labels`, and its adversarial part. With mode seeking,
+        two clips a label from different noise, and a term that grows as the pair comes closer than
+        its noise (MSGAN, Mao et al. 2019): a class's clips pushed apart, against prototypes."""
+        config, batch = self.config, tf.shape(labels)[0]
+        copies = 2 if config.mode_seeking_weight else 1
+        noise, labels = self.noise(copies * batch), tf.tile(labels, [copies])
+        fakes = tf.cast(self.generator([noise, labels], training=True), "float32")
         scores, logits = self.discriminator([fakes, labels], training=True)
-        adversarial = generator_loss(self.loss_kind, scores)
-        return adversarial + self.generator_class_weight * class_loss(labels, logits), adversarial
+        adversarial = generator_loss(config.loss, scores)
+        total = adversarial + config.generator_class_weight * class_loss(labels, logits)
+        if config.mode_seeking_weight:
+            apart = tf.reduce_mean(tf.abs(fakes[:batch] - fakes[batch:])) / tf.reduce_mean(
+                tf.abs(noise[:batch] - noise[batch:])
+            )
+            total += config.mode_seeking_weight / (apart + 1e-5)
+        return total, adversarial
 
     def train_step(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -211,10 +202,10 @@ class ConditionalGAN(keras.Model):
         with tf.GradientTape() as tape:
             real_scores, real_logits = self.discriminator([real, labels], training=True)
             fake_scores, _ = self.discriminator([fake, labels], training=True)
-            d_loss = discriminator_loss(self.loss_kind, real_scores, fake_scores)
-            penalty = self.gradient_penalty(real, fake, labels) if self.loss_kind == "wgan-gp" else tf.constant(0.0)
+            d_loss = discriminator_loss(self.config.loss, real_scores, fake_scores)
+            penalty = self.gradient_penalty(real, fake, labels) if self.config.loss == "wgan-gp" else tf.constant(0.0)
             d_class = class_loss(labels, real_logits)
-            d_total = d_loss + self.gp_weight * penalty + self.class_weight * d_class
+            d_total = d_loss + self.config.gp_weight * penalty + self.config.class_weight * d_class
             scaled = self.d_optimizer.scale_loss(d_total)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -228,7 +219,7 @@ class ConditionalGAN(keras.Model):
             # warmed up as tf.train.ExponentialMovingAverage's num_updates does: a short run's average
             # would otherwise still hold much of the untrained generator (0.999 ** 1600 = 0.2)
             steps = tf.cast(self.g_optimizer.iterations, "float32")
-            decay = tf.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+            decay = tf.minimum(self.config.ema_decay, (1.0 + steps) / (10.0 + steps))
             for average, weight in zip(self.ema_generator.weights, self.generator.weights):
                 average.assign(decay * average + (1.0 - decay) * weight)
 

@@ -30,18 +30,7 @@ def build_gan(config: GanConfig, n_classes: int, shape: tuple) -> ConditionalGAN
     if config.ema_decay:
         average = build_generator(config.latent_dim, n_classes, shape, config.width)
         average.set_weights(generator.get_weights())
-    gan = ConditionalGAN(
-        generator,
-        discriminator,
-        config.latent_dim,
-        config.loss,
-        config.gp_weight,
-        config.seed,
-        config.class_weight,
-        config.generator_class_weight,
-        average,
-        config.ema_decay,
-    )
+    gan = ConditionalGAN(generator, discriminator, config, average)
     gan.compile(
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2),
