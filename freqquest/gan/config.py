@@ -27,9 +27,7 @@ class GanConfig:
     beta_1: float = 0.0
     beta_2: float = 0.9
     gp_weight: float = 10.0
-    class_weight: float = 1.0  # the discriminator's auxiliary classifier, trained on real clips (0: off)
-    # how hard generated clips are pushed to satisfy that classifier (AC-GAN); 0 leaves the class to the projection
-    generator_class_weight: float = 1.0
+    class_weight: float = 1.0  # the auxiliary classifier's loss, for both networks (0: off)
     # two clips a label, pushed apart when closer than their noise (MSGAN); 0: off, > 0 doubles the generator's batch
     mode_seeking_weight: float = 0.0
     ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
@@ -68,11 +66,11 @@ class GanConfig:
                 "latent_dim, width, steps, epochs, batch_size, sample_every, griffin_lim_iters and candidates "
                 "must be at least 1"
             )
-        weights = {
-            name: getattr(self, name) for name in ("class_weight", "generator_class_weight", "mode_seeking_weight")
-        }
-        if min(weights.values()) < 0:
-            raise ValueError(f"{', '.join(weights)} must not be negative, got {weights}")
+        if min(self.class_weight, self.mode_seeking_weight) < 0:
+            raise ValueError(
+                "class_weight and mode_seeking_weight must not be negative, got "
+                f"{self.class_weight}, {self.mode_seeking_weight}"
+            )
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.db_range <= 0:

@@ -19,10 +19,7 @@ GAN_FLAGS = {
     "width": Flag("filters in the networks' narrowest stage (the generator's last, the discriminator's first)"),
     "g_learning_rate": Flag("the generator's Adam step"),
     "d_learning_rate": Flag("the discriminator's Adam step"),
-    "class_weight": Flag("the discriminator's auxiliary classifier, trained on real clips; 0 is off"),
-    "generator_class_weight": Flag(
-        "how hard generated clips are pushed to satisfy that classifier (AC-GAN); 0 leaves the class to the projection"
-    ),
+    "class_weight": Flag("the auxiliary classifier's loss, for both networks; 0 is off"),
     "mode_seeking_weight": Flag(
         "two clips a label, pushed apart when closer than their noise (MSGAN); 0 is off, above it the generator's "
         "batch doubles"

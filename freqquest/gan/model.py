@@ -11,7 +11,7 @@ over time only, so its features keep where in the spectrum a sound sits (averagi
 axes, as before, shrank its scores 88 times and threw that away). The score is a linear term
 plus the projection of a spectrally normalized class embedding on the features (Miyato & Koyama
 2018); an auxiliary head classifies the clip (AC-GAN, Odena et al. 2017), which the generator is
-also trained to satisfy, as hard as `generator_class_weight` says.
+also trained to satisfy.
 """
 
 import math
@@ -185,7 +185,7 @@ class ConditionalGAN(keras.Model):
         fakes = tf.cast(self.generator([noise, labels], training=True), "float32")
         scores, logits = self.discriminator([fakes, labels], training=True)
         adversarial = generator_loss(config.loss, scores)
-        total = adversarial + config.generator_class_weight * class_loss(labels, logits)
+        total = adversarial + config.class_weight * class_loss(labels, logits)
         if config.mode_seeking_weight:
             apart = tf.reduce_mean(tf.abs(fakes[:batch] - fakes[batch:])) / tf.reduce_mean(
                 tf.abs(noise[:batch] - noise[batch:])
