@@ -22,7 +22,8 @@ A change of code may leave a recipe's clips as they were (a new option, off by d
 checks every cell recorded for both, the recipe at today's code and the earlier one at its code, figure
 for figure (seconds and paths aside), refuses on the first that differs, and records the carry-over
 (carried/): the earlier recipe's other cells then count as this recipe's at today's code, marked as
-carried, so one cell run again stands for the rest.
+carried, so one cell run again stands for the rest. Name the code where the cells were recorded: a
+carried cell is not carried again.
 
 The goals read the GAN-test judge (the pipeline's default member fitted on the GAN's own training
 files; gan/evaluation.py); the cells recorded before it existed have only the held-out judge, and
