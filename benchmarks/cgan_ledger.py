@@ -47,6 +47,7 @@ sys.path.insert(0, REPO)
 
 from freqquest.gan.config import GanConfig  # noqa: E402
 from freqquest.intervals import independent_difference  # noqa: E402
+from freqquest.io import write_text_atomic  # noqa: E402
 
 RESULTS = os.path.join(REPO, "benchmarks", "results", "cgan")
 NOT_FIGURES = ("seconds", "listening")  # what differs between two runs of the same clips: time and paths
@@ -128,23 +129,12 @@ class Ledger:
 
     def record(self, key: CellKey, figures: dict) -> str:
         """Writes the cell (atomically: a cell cut short leaves no file) and returns its path."""
-        os.makedirs(self.folder, exist_ok=True)
         path = self.path(key)
-        record = dataclasses.asdict(key) | figures
-        with open(path + ".tmp", "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True)
-        os.replace(path + ".tmp", path)
+        write_json(path, dataclasses.asdict(key) | figures, sort_keys=True)
         return path
 
     def cells(self) -> list:
-        if not os.path.isdir(self.folder):
-            return []
-        out = []
-        for name in sorted(os.listdir(self.folder)):
-            if name.endswith(".json"):
-                with open(os.path.join(self.folder, name)) as f:
-                    out.append(json.load(f))
-        return out
+        return read_json_files(self.folder)
 
     def cells_at(self, generator: str) -> list:
         """The cells recorded at the code `generator`, then those carried over to it, each marked
@@ -163,16 +153,9 @@ class Ledger:
         return here + carried
 
     def carry_overs(self, generator: str) -> list:
-        folder = os.path.join(self.folder, "carried")
-        if not os.path.isdir(folder):
-            return []
-        out = []
-        for name in sorted(os.listdir(folder)):
-            with open(os.path.join(folder, name)) as f:
-                carry = json.load(f)
-            if carry["generator"] == generator:
-                out.append(carry)
-        return out
+        return [
+            carry for carry in read_json_files(os.path.join(self.folder, "carried")) if carry["generator"] == generator
+        ]
 
     def carry_over(self, recipe: str, generator: str, earlier_recipe: str, earlier_generator: str) -> str:
         """Records that `recipe` at the code `generator` makes the clips `earlier_recipe` made at
@@ -204,10 +187,7 @@ class Ledger:
             "checked_on": [place_name(place) for place in shared],
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            json.dump(carry, f, indent=1)
-        os.replace(path + ".tmp", path)
+        write_json(path, carry)
         return path
 
     def write_rule(self, name: str, text: str, variants: list, commit: str, generator: str) -> str:
@@ -229,26 +209,34 @@ class Ledger:
                     f"for {written['recipes']}; a rule is not changed once its cells run: name a new one"
                 )
             return path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         rule |= {
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "commit": commit,
             "generator": generator,
         }
-        with open(path + ".tmp", "w") as f:
-            json.dump(rule, f, indent=1)
-        os.replace(path + ".tmp", path)
+        write_json(path, rule)
         return path
 
     def rules(self) -> list:
-        folder = os.path.join(self.folder, "rules")
-        if not os.path.isdir(folder):
-            return []
-        out = []
-        for name in sorted(os.listdir(folder)):
+        return read_json_files(os.path.join(self.folder, "rules"))
+
+
+def read_json_files(folder: str) -> list:
+    """Every .json file directly in `folder`, by name (none if there is no folder)."""
+    if not os.path.isdir(folder):
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
             with open(os.path.join(folder, name)) as f:
                 out.append(json.load(f))
-        return out
+    return out
+
+
+def write_json(path: str, payload: dict, sort_keys: bool = False) -> None:
+    """Atomically: a write cut short leaves no file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=sort_keys))
 
 
 def _place(cell: dict) -> tuple:
