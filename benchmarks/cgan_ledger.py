@@ -16,8 +16,8 @@ every recorded cell of those recipes at that hash (a recipe's meaning changes wi
 
 A change of code may leave a recipe's clips as they were (a new option, off by default). Then
 
-  python benchmarks/cgan_ledger.py --carry-over --recipe='' --earlier-recipe='--no-half-resolution' \
-      --earlier-generator 6821934d2e09e895
+  python benchmarks/cgan_ledger.py --carry-over --recipe='' \\
+      --earlier-recipe='--no-half-resolution --steps 1200' --earlier-generator 6821934d2e09e895
 
 checks every cell recorded for both, the recipe at today's code and the earlier one at its code, figure
 for figure (seconds and paths aside), refuses on the first that differs, and records the carry-over
@@ -86,6 +86,11 @@ def current_commit(repo: str = REPO) -> str:
     return commit + ("+changes" if git("status", "--porcelain", "--", *GENERATOR_FILES) else "")
 
 
+def recipe_slug(recipe: str) -> str:
+    """The recipe as a file name's part."""
+    return re.sub(r"[^A-Za-z0-9.]+", "_", recipe).strip("_") or "default"
+
+
 @dataclasses.dataclass(frozen=True)
 class CellKey:
     """What a cell is: a recipe's training on one set of clips with one seed, sampled with `candidates`."""
@@ -106,8 +111,7 @@ class CellKey:
 
     @property
     def file_name(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9.]+", "_", self.recipe).strip("_") or "default"
-        return f"{slug}-{self.cell}-seed{self.seed}-c{self.candidates}-{self.generator}.json"
+        return f"{recipe_slug(self.recipe)}-{self.cell}-seed{self.seed}-c{self.candidates}-{self.generator}.json"
 
     @property
     def name(self) -> str:
@@ -177,8 +181,7 @@ class Ledger:
                     f"{recipe!r} at {generator} does not make the clips {earlier_recipe!r} made at {earlier_generator}:"
                     f" in {place_name(place)}, {differing[0]} differs"
                 )
-        slug = re.sub(r"[^A-Za-z0-9.]+", "_", recipe).strip("_") or "default"
-        path = os.path.join(self.folder, "carried", f"{slug}-{generator}.json")
+        path = os.path.join(self.folder, "carried", f"{recipe_slug(recipe)}-{generator}.json")
         carry = {
             "recipe": recipe,
             "generator": generator,
