@@ -128,7 +128,7 @@ def test_mode_seeking_draws_two_clips_a_label_and_grows_as_they_come_closer_than
     noise = np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)
     drawn = []
     monkeypatch.setattr(gan, "noise", lambda n: drawn.append(int(n)) or tf.constant(noise[: int(n)]))
-    total, adversarial = gan.generator_objective(tf.constant([0, 1, 2, 0], tf.int32))
+    total, adversarial = gan.generator_objective(tf.zeros((4, *SHAPE)), tf.constant([0, 1, 2, 0], tf.int32))
     assert drawn == [8]  # two clips for each of the 4 labels
     clips = np.asarray(gan.generator([noise, np.array([0, 1, 2, 0] * 2, np.int32)], training=True))
     apart = np.abs(clips[:4] - clips[4:]).mean() / np.abs(noise[:4] - noise[4:]).mean()
@@ -137,6 +137,31 @@ def test_mode_seeking_draws_two_clips_a_label_and_grows_as_they_come_closer_than
     x, y = toy_scaled(8)
     logs = gan.train_on_batch(x, y.astype(np.int32), return_dict=True)
     assert all(np.isfinite(v) for v in logs.values()) and int(gan.g_optimizer.iterations) == 1
+
+
+def test_feature_matching_adds_the_distance_between_the_real_and_generated_batches_mean_discriminator_features(
+    monkeypatch,
+):
+    config = dataclasses.replace(TINY, class_weight=0.0, feature_matching_weight=2.0)
+    gan = training.build_gan(config, 3, SHAPE)
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    monkeypatch.setattr(gan, "noise", lambda n: tf.constant(noise[: int(n)]))
+    real, labels = toy_scaled(4)
+    real, labels = tf.constant(real), tf.constant(labels, tf.int32)
+    total, adversarial = gan.generator_objective(real, labels)
+    clips = gan.generator([tf.constant(noise), labels], training=True)
+    features = keras.Model(gan.discriminator.inputs, gan.discriminator.get_layer("features").output)
+    real_mean = np.asarray(features([real, labels])).mean(0)
+    fake_mean = np.asarray(features([clips, labels])).mean(0)
+    assert real_mean.shape == (SHAPE[0] // 16 * 32,) and float(total) > float(adversarial)  # bands x channels
+    np.testing.assert_allclose(
+        float(total) - float(adversarial), 2.0 * np.mean(np.square(real_mean - fake_mean)), rtol=1e-4
+    )
+    monkeypatch.undo()
+    both = training.build_gan(dataclasses.replace(config, mode_seeking_weight=1.0), 3, SHAPE)
+    x, y = toy_scaled(8)
+    logs = both.train_on_batch(x, y.astype(np.int32), return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values()) and int(both.g_optimizer.iterations) == 1
 
 
 def test_without_a_moving_average_samples_come_from_the_generator():
@@ -168,8 +193,8 @@ def test_bad_recipes():
         GanConfig(loss="lsgan")
     with pytest.raises(ValueError, match="ema_decay must be in"):
         GanConfig(ema_decay=1.0)
-    with pytest.raises(ValueError, match="mode_seeking_weight must not be negative, got 1.0, -0.5"):
-        GanConfig(mode_seeking_weight=-0.5)
+    with pytest.raises(ValueError, match="feature_matching_weight must not be negative, got 1.0, 0.0, -0.5"):
+        GanConfig(feature_matching_weight=-0.5)
     with pytest.raises(ValueError, match="candidates must be at least 1"):
         GanConfig(candidates=0)
 

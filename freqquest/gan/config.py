@@ -30,6 +30,8 @@ class GanConfig:
     class_weight: float = 1.0  # the auxiliary classifier's loss, for both networks (0: off)
     # two clips a label, pushed apart when closer than their noise (MSGAN); 0: off, > 0 doubles the generator's batch
     mode_seeking_weight: float = 0.0
+    # the generator matches the discriminator's mean features on the real batch (Salimans et al. 2016); 0: off
+    feature_matching_weight: float = 0.0
     ema_decay: float = 0.999  # samples come from a moving average of the generator's weights (0: off)
     db_range: float = 80.0
     # each clip scaled from its own loudest pixel, not the training set's (inversion.GanScale)
@@ -66,10 +68,10 @@ class GanConfig:
                 "latent_dim, width, steps, epochs, batch_size, sample_every, griffin_lim_iters and candidates "
                 "must be at least 1"
             )
-        if min(self.class_weight, self.mode_seeking_weight) < 0:
+        if min(self.class_weight, self.mode_seeking_weight, self.feature_matching_weight) < 0:
             raise ValueError(
-                "class_weight and mode_seeking_weight must not be negative, got "
-                f"{self.class_weight}, {self.mode_seeking_weight}"
+                "class_weight, mode_seeking_weight and feature_matching_weight must not be negative, got "
+                f"{self.class_weight}, {self.mode_seeking_weight}, {self.feature_matching_weight}"
             )
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")

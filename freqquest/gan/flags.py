@@ -24,6 +24,9 @@ GAN_FLAGS = {
         "two clips a label, pushed apart when closer than their noise (MSGAN); 0 is off, above it the generator's "
         "batch doubles"
     ),
+    "feature_matching_weight": Flag(
+        "the generator also matches the discriminator's mean features on the real batch; 0 is off"
+    ),
     "ema_decay": Flag("samples come from a moving average of the generator's weights; 0 is off"),
     "seed": Flag("the training's seed"),
     "sample_every": Flag("a grid of samples every this many epochs"),

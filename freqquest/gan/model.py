@@ -11,7 +11,8 @@ over time only, so its features keep where in the spectrum a sound sits (averagi
 axes, as before, shrank its scores 88 times and threw that away). The score is a linear term
 plus the projection of a spectrally normalized class embedding on the features (Miyato & Koyama
 2018); an auxiliary head classifies the clip (AC-GAN, Odena et al. 2017), which the generator is
-also trained to satisfy.
+also trained to satisfy. Optionally the generator also matches the discriminator's mean features on
+the real batch (Salimans et al. 2016) and pushes a label's two clips apart (Mao et al. 2019).
 """
 
 import math
@@ -86,7 +87,7 @@ def build_discriminator(n_classes: int, shape: tuple, width: int = 32) -> keras.
         x = layers.LeakyReLU(0.2)(normalized(layers.Conv2D(filters, 4, strides=2, padding="same"))(x))
     bands, channels = x.shape[1], x.shape[3]
     x = layers.Lambda(lambda m: keras.ops.sum(m, axis=2), output_shape=(bands, channels), name="sum_over_time")(x)
-    features = layers.Flatten()(x)
+    features = layers.Flatten(name="features")(x)
     unconditional = normalized(layers.Dense(1))(features)
     one_hot = layers.Lambda(lambda y: keras.ops.one_hot(y, n_classes), output_shape=(n_classes,), name="one_hot")(label)
     embedded = normalized(layers.Dense(features.shape[-1], use_bias=False, name="class_projection"))(one_hot)
@@ -128,6 +129,12 @@ class ConditionalGAN(keras.Model):
         self.discriminator = discriminator
         self.ema_generator = ema_generator
         self.config = config
+        # the discriminator with its features beside its outputs, the same layers: feature matching reads both
+        self.critic_with_features = (
+            keras.Model(discriminator.inputs, [*discriminator.outputs, discriminator.get_layer("features").output])
+            if config.feature_matching_weight
+            else None
+        )
         self.noise_seed = keras.random.SeedGenerator(config.seed)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
@@ -175,17 +182,26 @@ class ConditionalGAN(keras.Model):
         norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=(1, 2)) + 1e-12)
         return tf.reduce_mean(tf.square(norms - 1.0))
 
-    def generator_objective(self, labels):
-        """The generator's loss on fresh clips for `labels`, and its adversarial part. With mode seeking,
-        two clips a label from different noise, and a term that grows as the pair comes closer than
-        its noise (MSGAN, Mao et al. 2019): a class's clips pushed apart, against prototypes."""
+    def generator_objective(self, real, labels):
+        """The generator's loss on fresh clips for `labels`, and its adversarial part. With feature matching,
+        a term for how far the clips' mean discriminator features are from the real batch's (Salimans et al.
+        2016): a statistic of the whole batch, which a class's prototype alone cannot match. With mode seeking,
+        two clips a label from different noise, and a term that grows as the pair comes closer than its noise
+        (MSGAN, Mao et al. 2019): a class's clips pushed apart."""
         config, batch = self.config, tf.shape(labels)[0]
         copies = 2 if config.mode_seeking_weight else 1
         noise, labels = self.noise(copies * batch), tf.tile(labels, [copies])
         fakes = tf.cast(self.generator([noise, labels], training=True), "float32")
-        scores, logits = self.discriminator([fakes, labels], training=True)
+        if config.feature_matching_weight:
+            scores, logits, features = self.critic_with_features([fakes, labels], training=True)
+            _, _, real_features = self.critic_with_features([real, labels[:batch]], training=False)
+            mismatch = tf.reduce_mean(tf.square(tf.reduce_mean(real_features, 0) - tf.reduce_mean(features, 0)))
+        else:
+            scores, logits = self.discriminator([fakes, labels], training=True)
         adversarial = generator_loss(config.loss, scores)
         total = adversarial + config.class_weight * class_loss(labels, logits)
+        if config.feature_matching_weight:
+            total += config.feature_matching_weight * mismatch
         if config.mode_seeking_weight:
             apart = tf.reduce_mean(tf.abs(fakes[:batch] - fakes[batch:])) / tf.reduce_mean(
                 tf.abs(noise[:batch] - noise[batch:])
@@ -211,7 +227,7 @@ class ConditionalGAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
         with tf.GradientTape() as tape:
-            g_total, g_loss = self.generator_objective(labels)
+            g_total, g_loss = self.generator_objective(real, labels)
             scaled = self.g_optimizer.scale_loss(g_total)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
