@@ -164,6 +164,20 @@ def test_feature_matching_adds_the_distance_between_the_real_and_generated_batch
     assert all(np.isfinite(v) for v in logs.values()) and int(both.g_optimizer.iterations) == 1
 
 
+def test_a_step_under_mixed_float16_with_every_loss_term():
+    """The GPU's policy, on the CPU: half-precision features and clips meet float32 losses."""
+    config = dataclasses.replace(TINY, feature_matching_weight=10.0, mode_seeking_weight=1.0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        gan = training.build_gan(config, 3, SHAPE)
+        x, y = toy_scaled(8)
+        logs = gan.train_on_batch(x, y.astype(np.int32), return_dict=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert all(np.isfinite(v) for v in logs.values()) and int(gan.g_optimizer.iterations) == 1
+
+
 def test_without_a_moving_average_samples_come_from_the_generator():
     gan = training.build_gan(dataclasses.replace(TINY, ema_decay=0.0), 3, SHAPE)
     assert gan.ema_generator is None and gan.sampling_generator is gan.generator

@@ -195,13 +195,14 @@ class ConditionalGAN(keras.Model):
         if config.feature_matching_weight:
             scores, logits, features = self.critic_with_features([fakes, labels], training=True)
             _, _, real_features = self.critic_with_features([real, labels[:batch]], training=False)
-            mismatch = tf.reduce_mean(tf.square(tf.reduce_mean(real_features, 0) - tf.reduce_mean(features, 0)))
+            # in float32: under mixed_float16 the features are half precision, the losses are not
+            means = [tf.reduce_mean(tf.cast(f, "float32"), 0) for f in (real_features, features)]
+            matching = config.feature_matching_weight * tf.reduce_mean(tf.square(means[0] - means[1]))
         else:
             scores, logits = self.discriminator([fakes, labels], training=True)
+            matching = 0.0
         adversarial = generator_loss(config.loss, scores)
-        total = adversarial + config.class_weight * class_loss(labels, logits)
-        if config.feature_matching_weight:
-            total += config.feature_matching_weight * mismatch
+        total = adversarial + config.class_weight * class_loss(labels, logits) + matching
         if config.mode_seeking_weight:
             apart = tf.reduce_mean(tf.abs(fakes[:batch] - fakes[batch:])) / tf.reduce_mean(
                 tf.abs(noise[:batch] - noise[batch:])
